@@ -1,0 +1,4 @@
+DROP TABLE meta;
+DROP TABLE audit;
+DROP TABLE events;
+DROP TABLE jobs;

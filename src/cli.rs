@@ -1,0 +1,91 @@
+//! The command line: `mcp-cockpit` serves; subcommands check the configuration, migrate the database,
+//! print the version, or run the built-in demo eval.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{EnvSource, Settings};
+use crate::demo_eval::{self, DemoEvalArgs};
+use crate::startup::Application;
+use crate::{logging, storage};
+
+#[derive(Debug, Parser)]
+#[command(name = "mcp-cockpit", version, about = "MCP cockpit: evals and SLO-guarded canaries, live over SSE")]
+struct Cli {
+    /// A TOML file layered over the built-in defaults (environment variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load and validate the configuration, print the effective values, and exit.
+    CheckConfig,
+    /// Print the version.
+    Version,
+    /// The built-in eval used by the `demo` and `probe` tasks.
+    DemoEval(DemoEvalArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::Version => {
+            println!("mcp-cockpit {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::DemoEval(args) => return exit(demo_eval::run(&args).map_err(|e| e.to_string())),
+        _ => {}
+    }
+    let settings = match Settings::load(cli.config.as_deref(), &EnvSource::process()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("mcp-cockpit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(settings.log_format);
+    match command {
+        Command::CheckConfig => {
+            println!("configuration ok");
+            println!("bind: {}", settings.server.bind);
+            println!("database: {}", settings.database_path().display());
+            println!("api keys: {}", if settings.auth.api_keys.is_empty() { "none (keyless, loopback only)".to_string() } else { settings.auth.api_keys.len().to_string() });
+            let tasks: Vec<&String> = settings.evals.tasks.keys().collect();
+            println!("eval tasks: {}", tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => exit(
+            storage::open(&settings.database_path(), 1)
+                .map(|_| println!("database {} is up to date", settings.database_path().display()))
+                .map_err(|e| e.to_string()),
+        ),
+        _ => exit(serve(settings)),
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn exit(outcome: Result<(), String>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-cockpit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Environment overrides: the kit's variable names keep their meaning; new ones use the `COCKPIT_` prefix.
+
+use std::collections::HashMap;
+
+use super::{ConfigError, LogFormat, Settings};
+
+/// Where environment values come from: the process environment, or a map (tests).
+pub struct EnvSource(HashMap<String, String>);
+
+impl EnvSource {
+    pub fn process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn empty() -> Self {
+        Self(HashMap::new())
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), ConfigError> {
+    if let Some(bind) = env.get("COCKPIT_BIND") {
+        settings.server.bind = bind.to_string();
+    }
+    if let Some(port) = env.get("PORT") {
+        let port: u16 = port
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new("PORT", format!("`{port}` is not a port number (0-65535)")))?;
+        settings.server.bind = replace_port(&settings.server.bind, port);
+    }
+    if let Some(root) = env.get("LUKHAS_REPO_ROOT") {
+        settings.evals.repo_root = root.to_string();
+    }
+    if let Some(keys) = env.get("LUKHAS_MCP_API_KEYS") {
+        settings.auth.api_keys =
+            keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+    }
+    if let Some(db) = env.get("LUKHAS_MCP_DB") {
+        settings.storage.db_path = db.to_string();
+    }
+    if let Some(format) = env.get("COCKPIT_LOG_FORMAT") {
+        settings.log_format = match format.trim() {
+            "json" => LogFormat::Json,
+            "text" | "" => LogFormat::Text,
+            other => {
+                return Err(ConfigError::new("COCKPIT_LOG_FORMAT", format!("`{other}` is not `text` or `json`")))
+            }
+        };
+    }
+    if let Some(point) = env.get("COCKPIT_FAILPOINT").filter(|p| !p.is_empty()) {
+        if !cfg!(feature = "failpoints") {
+            return Err(ConfigError::new(
+                "COCKPIT_FAILPOINT",
+                "failpoints are compiled only with the `failpoints` cargo feature",
+            ));
+        }
+        settings.failpoint = Some(point.to_string());
+    }
+    Ok(())
+}
+
+/// `PORT` changes only the port: `127.0.0.1:8766` + 9000 → `127.0.0.1:9000`, `[::1]:8766` → `[::1]:9000`.
+fn replace_port(bind: &str, port: u16) -> String {
+    match bind.rsplit_once(':') {
+        Some((host, _)) => format!("{host}:{port}"),
+        None => format!("{bind}:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_replaces_only_the_port_of_the_bind_address() {
+        assert_eq!(replace_port("127.0.0.1:8766", 9000), "127.0.0.1:9000");
+        assert_eq!(replace_port("[::1]:8766", 1), "[::1]:1");
+    }
+
+    #[test]
+    fn kit_variables_keep_their_meaning() {
+        let env = EnvSource::from_pairs([
+            ("PORT", "9100"),
+            ("LUKHAS_MCP_API_KEYS", " a, b ,,"),
+            ("LUKHAS_REPO_ROOT", "/srv/lukhas"),
+        ]);
+        let settings = Settings::load(None, &env).expect("valid");
+        assert_eq!(settings.server.bind, "127.0.0.1:9100");
+        assert_eq!(settings.auth.api_keys, vec!["a", "b"]);
+        assert_eq!(settings.database_path(), std::path::Path::new("/srv/lukhas/.mcp-state.db"));
+    }
+
+    #[test]
+    fn a_bad_port_names_the_variable() {
+        let err = Settings::load(None, &EnvSource::from_pairs([("PORT", "http")])).expect_err("invalid");
+        assert_eq!(err.key, "PORT");
+    }
+}

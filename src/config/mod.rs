@@ -1,0 +1,163 @@
+//! Typed settings and how they are loaded: built-in defaults (`config/default.toml`, compiled in) →
+//! `--config FILE` → environment (the kit's variables and `COCKPIT_*`). Invalid configuration is one
+//! [`ConfigError`] naming the key and the problem.
+
+mod env;
+mod layers;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use env::EnvSource;
+
+/// The built-in defaults, documented key by key.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// A configuration problem, always naming the key (a config path like `jobs.max_running` or an env variable).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { key: key.into(), problem: problem.into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub storage: StorageSettings,
+    pub sse: SseSettings,
+    pub jobs: JobSettings,
+    pub evals: EvalSettings,
+    /// `COCKPIT_LOG_FORMAT`: `text` (default) or `json`. Env only: logging starts before anything else.
+    #[serde(skip)]
+    pub log_format: LogFormat,
+    /// `COCKPIT_FAILPOINT` (builds with the `failpoints` feature only): the test crash point to arm.
+    #[serde(skip)]
+    pub failpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub api_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub db_path: String,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SseSettings {
+    pub keep_alive_seconds: f64,
+    pub retry_ms: u64,
+    pub subscriber_queue: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub max_running: usize,
+    pub max_queued: usize,
+    pub kill_grace_seconds: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalSettings {
+    pub repo_root: String,
+    pub self_exe: String,
+    /// Every other key of `[evals]` is a task.
+    #[serde(flatten)]
+    pub tasks: BTreeMap<String, EvalTask>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalTask {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub configs: Option<Vec<String>>,
+    #[serde(default = "default_task_timeout")]
+    pub timeout_seconds: f64,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_task_timeout() -> f64 {
+    3600.0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// The built-in defaults alone (what tests start from).
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::load(None, &EnvSource::empty())
+    }
+
+    /// All layers: defaults, then the optional file, then the environment; validated.
+    pub fn load(file: Option<&Path>, env: &EnvSource) -> Result<Self, ConfigError> {
+        let mut settings = layers::from_toml_layers(file)?;
+        env::apply(&mut settings, env)?;
+        validate::check(&settings)?;
+        Ok(settings)
+    }
+
+    /// Checks the settings again after a caller (a test, a subcommand) changed them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::check(self)
+    }
+
+    /// Where the SQLite file lives (SPEC §1: `LUKHAS_MCP_DB`, else under the repo root, else `data/`).
+    pub fn database_path(&self) -> PathBuf {
+        if !self.storage.db_path.is_empty() {
+            PathBuf::from(&self.storage.db_path)
+        } else if !self.evals.repo_root.is_empty() {
+            Path::new(&self.evals.repo_root).join(".mcp-state.db")
+        } else {
+            PathBuf::from("data/cockpit.db")
+        }
+    }
+
+    /// Working directory for eval processes.
+    pub fn repo_root(&self) -> PathBuf {
+        if self.evals.repo_root.is_empty() {
+            PathBuf::from(".")
+        } else {
+            PathBuf::from(&self.evals.repo_root)
+        }
+    }
+
+    pub fn failpoint_is(&self, name: &str) -> bool {
+        cfg!(feature = "failpoints") && self.failpoint.as_deref() == Some(name)
+    }
+}

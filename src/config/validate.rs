@@ -1,0 +1,93 @@
+//! Checks that typing alone cannot express; each failure names its key.
+
+use std::net::SocketAddr;
+
+use super::{ConfigError, Settings};
+use crate::ids::Ident;
+
+pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
+    let bind: SocketAddr = s.server.bind.parse().map_err(|_| {
+        ConfigError::new("server.bind", format!("`{}` is not an address like 127.0.0.1:8766", s.server.bind))
+    })?;
+    if s.auth.api_keys.is_empty() && !bind.ip().is_loopback() {
+        return Err(ConfigError::new(
+            "auth.api_keys",
+            format!(
+                "no API keys are configured, so the service may only bind a loopback address, not {bind}; \
+                 set LUKHAS_MCP_API_KEYS or bind 127.0.0.1"
+            ),
+        ));
+    }
+    positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
+    positive("storage.pool_size", f64::from(s.storage.pool_size))?;
+    positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;
+    positive("sse.subscriber_queue", s.sse.subscriber_queue as f64)?;
+    positive("jobs.max_running", s.jobs.max_running as f64)?;
+    non_negative("jobs.kill_grace_seconds", s.jobs.kill_grace_seconds)?;
+    for (task_id, task) in &s.evals.tasks {
+        let key = |field: &str| format!("evals.{task_id}.{field}");
+        Ident::parse(task_id).map_err(|rule| ConfigError::new(format!("evals.{task_id}"), rule))?;
+        if task.command.is_empty() || task.command[0].is_empty() {
+            return Err(ConfigError::new(key("command"), "must name a program, e.g. [\"python3\", \"eval.py\"]"));
+        }
+        positive(&key("timeout_seconds"), task.timeout_seconds)?;
+        for config_id in task.configs.iter().flatten() {
+            Ident::parse(config_id).map_err(|rule| ConfigError::new(key("configs"), rule))?;
+        }
+    }
+    Ok(())
+}
+
+fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key, format!("must be greater than 0 (got {value})")))
+    }
+}
+
+fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key, format!("must be 0 or more (got {value})")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EnvSource;
+
+    #[test]
+    fn the_built_in_defaults_are_valid_and_keyless_on_loopback() {
+        let s = Settings::defaults().expect("defaults are valid");
+        assert_eq!(s.server.bind, "127.0.0.1:8766");
+        assert!(s.auth.api_keys.is_empty());
+        assert!(s.evals.tasks.contains_key("demo") && s.evals.tasks.contains_key("probe"));
+    }
+
+    #[test]
+    fn keyless_mode_refuses_a_public_bind() {
+        let env = EnvSource::from_pairs([("COCKPIT_BIND", "0.0.0.0:8766")]);
+        let err = Settings::load(None, &env).expect_err("must refuse");
+        assert_eq!(err.key, "auth.api_keys");
+        let env = EnvSource::from_pairs([("COCKPIT_BIND", "0.0.0.0:8766"), ("LUKHAS_MCP_API_KEYS", "k")]);
+        assert!(Settings::load(None, &env).is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_in_a_file_names_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[jobs]\nmax_running = \"many\"\n").expect("write");
+        let err = Settings::load(Some(&file), &EnvSource::empty()).expect_err("invalid");
+        assert_eq!(err.key, "jobs.max_running");
+        std::fs::write(&file, "[jobs]\nmax_running = 0\n").expect("write");
+        let err = Settings::load(Some(&file), &EnvSource::empty()).expect_err("invalid");
+        assert_eq!(err.key, "jobs.max_running");
+        std::fs::write(&file, "[jobz]\n").expect("write");
+        let err = Settings::load(Some(&file), &EnvSource::empty()).expect_err("unknown section");
+        assert!(err.problem.contains("jobz"), "{err}");
+    }
+}

@@ -1,0 +1,46 @@
+//! HTTP routes: `/mcp` (MCP Streamable HTTP), `/sse` (event streams), `/healthz`, `/readyz`. Handlers reach
+//! storage only through the storage module, the actors, or the MCP layer.
+
+mod auth;
+mod health;
+mod mcp;
+mod sse;
+
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::web;
+
+pub use auth::Auth;
+
+use crate::broker::Broker;
+use crate::mcp::McpServer;
+use crate::storage::DbPool;
+
+/// Shared by every worker.
+pub struct AppState {
+    pub pool: DbPool,
+    pub broker: Addr<Broker>,
+    pub auth: Auth,
+    pub mcp: McpServer,
+    pub sse: SseConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SseConfig {
+    pub keep_alive: Duration,
+    pub retry_ms: u64,
+    pub queue: usize,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/mcp")
+            .route(web::post().to(mcp::post))
+            .route(web::delete().to(mcp::delete))
+            .route(web::get().to(mcp::get)),
+    )
+    .route("/sse", web::get().to(sse::stream))
+    .route("/healthz", web::get().to(health::alive))
+    .route("/readyz", web::get().to(health::ready));
+}

@@ -1,0 +1,133 @@
+//! `GET /sse?topic=…`: server-sent events. The subscription is registered with the broker before the log is
+//! read, and frames already replayed are skipped live, so a client sees every event once and in order.
+
+mod request;
+mod stream;
+
+use std::collections::HashSet;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::auth::{self, AuthError};
+use super::AppState;
+use crate::broker::Subscription;
+use crate::events::{EntityKind, TopicFilter};
+use crate::storage::events::Scope;
+use crate::storage::{self, StoreError};
+use request::SseRequest;
+use stream::{sse_stream, Plan};
+
+fn error(status: actix_web::http::StatusCode, code: &str, message: String) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": code, "message": message}))
+}
+
+/// What the log says about one single-entity topic.
+struct EntityState {
+    exists: bool,
+    terminal_seq: Option<i64>,
+}
+
+fn entity_state(conn: &mut diesel::SqliteConnection, kind: EntityKind, id: &str) -> Result<EntityState, StoreError> {
+    let exists = match kind {
+        EntityKind::Job => storage::jobs::get(conn, id)?.is_some(),
+        EntityKind::Ops => true,
+        // Canaries and models arrive with the canary engine; until then none exists.
+        EntityKind::Canary | EntityKind::Model => false,
+    };
+    let terminal_seq = if exists && kind.ends() {
+        storage::events::first_of(conn, &kind.topic(id), kind.terminal_events())?
+    } else {
+        None
+    };
+    Ok(EntityState { exists, terminal_seq })
+}
+
+pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let last_event_header = req.headers().get("last-event-id").and_then(|v| v.to_str().ok());
+    let request = match SseRequest::parse(req.query_string(), last_event_header) {
+        Ok(request) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+    };
+    let presented = auth::presented_key(&req).or(request.key.as_deref());
+    if let Err(e) = state.auth.check(presented) {
+        let message = match e {
+            AuthError::Missing => "send the API key as X-API-Key, Authorization: Bearer, or ?key= on /sse",
+            AuthError::Wrong => "the API key is not valid",
+        };
+        return HttpResponse::Unauthorized()
+            .insert_header(auth::CHALLENGE)
+            .json(json!({"error": "unauthorized", "message": message}));
+    }
+
+    let entities: Vec<(EntityKind, String)> = request
+        .filters
+        .iter()
+        .filter_map(|f| match f {
+            TopicFilter::Entity(kind, id) => Some((*kind, id.to_string())),
+            _ => None,
+        })
+        .collect();
+    let lookup = entities.clone();
+    let states = storage::blocking(&state.pool, move |conn| {
+        lookup.iter().map(|(kind, id)| entity_state(conn, *kind, id)).collect::<Result<Vec<_>, _>>()
+    })
+    .await;
+    let states = match states {
+        Ok(states) => states,
+        Err(e) => {
+            log::error!("SSE lookup failed: {e}");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event log cannot be read".into());
+        }
+    };
+    if let Some(((kind, id), _)) = entities.iter().zip(&states).find(|(_, s)| !s.exists) {
+        return error(StatusCode::NOT_FOUND, "not_found", format!("no {kind} `{id}`; its topic does not exist"));
+    }
+
+    let last = request.last_event_id;
+    let all_end = request.filters.iter().all(|f| f.ending_entity().is_some());
+    let open_entities: Option<HashSet<String>> = all_end.then(|| {
+        entities
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| !matches!((s.terminal_seq, last), (Some(t), Some(l)) if l >= t))
+            .map(|((kind, id), _)| kind.topic(id))
+            .collect()
+    });
+    if open_entities.as_ref().is_some_and(HashSet::is_empty) {
+        // Everything asked for has ended and the client has seen it: stop reconnecting.
+        return HttpResponse::NoContent().finish();
+    }
+
+    let live = match Subscription::open(&state.broker, request.filters.clone(), state.sse.queue).await {
+        Ok(live) => live,
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event broker is stopping".into()),
+    };
+    let plan = Plan {
+        replay: replay_scopes(&request.filters, last, live.live_after),
+        open_entities,
+        retry_ms: state.sse.retry_ms,
+        keep_alive: state.sse.keep_alive,
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(sse_stream(plan, live, state.pool.clone()))
+}
+
+/// Single entities replay their history (after `Last-Event-ID` if given); patterns replay what came after
+/// `Last-Event-ID`, or else only what committed while the subscription was being registered — so the
+/// stream is in seq order and resumable, with nothing lost between the log and the live queue.
+fn replay_scopes(filters: &[TopicFilter], last: Option<i64>, live_after: i64) -> Vec<(Scope, i64)> {
+    filters
+        .iter()
+        .map(|f| match f {
+            TopicFilter::Entity(kind, id) => (Scope::Topic(kind.topic(id.as_str())), last.unwrap_or(0)),
+            TopicFilter::Kind(kind) => (Scope::Kind(kind.prefix()), last.unwrap_or(live_after)),
+            TopicFilter::All => (Scope::All, last.unwrap_or(live_after)),
+        })
+        .collect()
+}

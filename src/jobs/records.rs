@@ -1,0 +1,90 @@
+//! Each step of a job as one transaction: the `jobs` row change, its event and, for calls, the audit row.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{job_events, AuditEntry, JobSpec};
+use crate::clock;
+use crate::recorder::Tx;
+use crate::storage::jobs::{self, JobEnd, NewJob};
+use crate::storage::{audit, StoreError};
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    Completed { result: Value },
+    Failed { error: String, exit_code: Option<i32> },
+    Cancelled { reason: String },
+}
+
+fn insert(tx: &mut Tx<'_>, spec: &JobSpec, status: &str, audit_entry: &AuditEntry) -> Result<(), StoreError> {
+    let now = clock::sql(clock::now());
+    let finished = (status == "dry_run").then_some(now.as_str());
+    jobs::insert(
+        tx.conn,
+        &NewJob {
+            job_id: &spec.job_id,
+            task_id: &spec.task_id,
+            config_id: &spec.config_id,
+            status,
+            timeout_seconds: spec.timeout.as_secs_f64(),
+            created_at: &now,
+            updated_at: &now,
+            finished_at: finished,
+        },
+    )?;
+    audit::record(tx.conn, &audit_entry.actor, audit_entry.action, &spec.job_id, &audit_entry.args)
+}
+
+pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {
+    insert(tx, spec, "queued", audit_entry)?;
+    tx.emit(job_events::queued(spec))?;
+    Ok(())
+}
+
+pub fn dry_run(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {
+    insert(tx, spec, "dry_run", audit_entry)?;
+    tx.emit(job_events::dry_run(spec))?;
+    Ok(())
+}
+
+/// False when the job is no longer queued (cancelled meanwhile): then it must not run.
+pub fn started(tx: &mut Tx<'_>, spec: &JobSpec, pgid: i32, start_time: Option<i64>) -> Result<bool, StoreError> {
+    let now = clock::sql(clock::now());
+    if !jobs::mark_started(tx.conn, &spec.job_id, pgid, start_time, &now)? {
+        return Ok(false);
+    }
+    tx.emit(job_events::started(&spec.job_id, &spec.task_id))?;
+    Ok(true)
+}
+
+pub fn progress(tx: &mut Tx<'_>, job_id: &str, progress: f64, message: Option<Arc<str>>) -> Result<(), StoreError> {
+    jobs::update_progress(tx.conn, job_id, progress, message.as_deref())?;
+    tx.emit(job_events::progress(job_id, progress, message.as_deref()))?;
+    Ok(())
+}
+
+/// Records the end once: false (nothing written) if the job had already ended.
+pub fn ended(tx: &mut Tx<'_>, job_id: &str, ending: Ending, duration_ms: u64) -> Result<bool, StoreError> {
+    let now = clock::sql(clock::now());
+    let (end, event) = match ending {
+        Ending::Completed { result } => (
+            JobEnd { status: "completed", result: Some(result.to_string()), error: None, exit_code: Some(0) },
+            job_events::completed(job_id, result, duration_ms),
+        ),
+        Ending::Failed { error, exit_code } => (
+            JobEnd { status: "failed", result: None, error: Some(error.clone()), exit_code },
+            job_events::failed(job_id, &error, exit_code, duration_ms),
+        ),
+        Ending::Cancelled { reason } => (
+            JobEnd { status: "cancelled", result: None, error: Some(reason.clone()), exit_code: None },
+            job_events::cancelled(job_id, &reason, duration_ms),
+        ),
+    };
+    if !jobs::finish(tx.conn, job_id, &end, &now)? {
+        return Ok(false);
+    }
+    tx.emit(event)?;
+    Ok(true)
+}

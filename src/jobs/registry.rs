@@ -1,0 +1,204 @@
+//! The job registry actor: creates jobs, keeps the queue in order, starts at most `max_running` job actors,
+//! and learns (through each job's exit guard) when one is gone — a panicking job is recorded `failed` and
+//! its processes killed, and the service lives on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, AtomicResponse, Context, Handler, Message, WrapFuture};
+
+use super::job::{JobActor, JobGone, JobSetup, StopJob};
+use super::records::{self, Ending};
+use super::tasks::Placeholders;
+use super::{recovery, AuditEntry, JobError, JobSpec, TaskCatalog};
+use crate::config::JobSettings;
+use crate::recorder::{record, Recorder};
+
+pub struct Registry {
+    limits: JobSettings,
+    catalog: Arc<TaskCatalog>,
+    recorder: Addr<Recorder>,
+    queue: VecDeque<JobSpec>,
+    running: HashMap<String, Addr<JobActor>>,
+    panic_failpoint: bool,
+}
+
+impl Registry {
+    pub fn new(
+        limits: JobSettings,
+        catalog: Arc<TaskCatalog>,
+        recorder: Addr<Recorder>,
+            panic_failpoint: bool,
+    ) -> Self {
+        Self { limits, catalog, recorder, queue: VecDeque::new(), running: HashMap::new(), panic_failpoint }
+    }
+
+    /// Starts queued jobs, oldest first, while there is room.
+    fn start_ready(&mut self, ctx: &mut Context<Self>) {
+        while self.running.len() < self.limits.max_running {
+            let Some(spec) = self.queue.pop_front() else { return };
+            let Some(task) = self.catalog.get(&spec.task_id).cloned() else {
+                self.fail_unstartable(spec, ctx);
+                continue;
+            };
+            let argv = self.catalog.argv(
+                &task,
+                &Placeholders { job_id: &spec.job_id, task_id: &spec.task_id, config_id: &spec.config_id },
+            );
+            let job_id = spec.job_id.clone();
+            let actor = JobActor::new(JobSetup {
+                spec,
+                argv,
+                task,
+                cwd: self.catalog.repo_root.clone(),
+                recorder: self.recorder.clone(),
+                grace: Duration::from_secs_f64(self.limits.kill_grace_seconds),
+                registry: ctx.address().recipient(),
+                panic_failpoint: self.panic_failpoint,
+            });
+            self.running.insert(job_id, actor.start());
+        }
+    }
+
+    /// A recovered job whose task is no longer configured.
+    fn fail_unstartable(&self, spec: JobSpec, ctx: &mut Context<Self>) {
+        let recorder = self.recorder.clone();
+        let error = format!("task `{}` is no longer configured", spec.task_id);
+        ctx.spawn(
+            async move {
+                let ending = Ending::Failed { error, exit_code: None };
+                if let Err(e) = record(&recorder, move |tx| records::ended(tx, &spec.job_id, ending, 0)).await {
+                    log::error!("cannot record an unstartable job: {e}");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+
+    /// Before taking any message: end what a previous process left running, queue what it left queued.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let recover = recovery::recover(self.recorder.clone());
+        ctx.wait(recover.into_actor(self).map(|recovered, registry, ctx| {
+            match recovered {
+                Ok(queued) => registry.queue.extend(queued),
+                Err(e) => log::error!("job recovery failed: {e}"),
+            }
+            registry.start_ready(ctx);
+        }));
+    }
+}
+
+/// Creates a job (sent by `run_eval`): recorded `queued` (or `dry_run`) with its event and audit row, then
+/// queued. Atomic, so queue order is creation order.
+#[derive(Message)]
+#[rtype(result = "Result<(), JobError>")]
+pub struct SubmitJob {
+    pub spec: JobSpec,
+    pub dry_run: bool,
+    pub audit: AuditEntry,
+}
+
+impl Handler<SubmitJob> for Registry {
+    type Result = AtomicResponse<Self, Result<(), JobError>>;
+
+    fn handle(&mut self, msg: SubmitJob, _ctx: &mut Context<Self>) -> Self::Result {
+        let SubmitJob { spec, dry_run, audit } = msg;
+        if !dry_run && self.queue.len() >= self.limits.max_queued {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(JobError::QueueFull(self.limits.max_queued)))));
+        }
+        let recorder = self.recorder.clone();
+        let recorded_spec = spec.clone();
+        let write = async move {
+            record(&recorder, move |tx| {
+                if dry_run {
+                    records::dry_run(tx, &recorded_spec, &audit)
+                } else {
+                    records::queued(tx, &recorded_spec, &audit)
+                }
+            })
+            .await
+        };
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |written, registry, ctx| {
+            written?;
+            if !dry_run {
+                registry.queue.push_back(spec);
+                registry.start_ready(ctx);
+            }
+            Ok(())
+        })))
+    }
+}
+
+/// What a cancel did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was waiting: removed from the queue and recorded `cancelled`.
+    WhileQueued,
+    /// It is running: its process group got SIGTERM and the job records `cancelled` when it ends.
+    Stopping,
+    /// Neither queued nor running here: it has ended (or never existed).
+    NotActive,
+}
+
+/// Cancels a job (sent by `cancel_job`).
+#[derive(Message)]
+#[rtype(result = "Result<Cancelled, JobError>")]
+pub struct CancelJob {
+    pub job_id: String,
+    pub reason: String,
+}
+
+impl Handler<CancelJob> for Registry {
+    type Result = AtomicResponse<Self, Result<Cancelled, JobError>>;
+
+    fn handle(&mut self, msg: CancelJob, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(job) = self.running.get(&msg.job_id) {
+            job.do_send(StopJob { reason: msg.reason });
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Ok(Cancelled::Stopping))));
+        }
+        let position = self.queue.iter().position(|spec| spec.job_id == msg.job_id);
+        let Some(spec) = position.and_then(|p| self.queue.remove(p)) else {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Ok(Cancelled::NotActive))));
+        };
+        let recorder = self.recorder.clone();
+        let waited = u64::try_from(spec.queued_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let write = async move {
+            let ending = Ending::Cancelled { reason: msg.reason };
+            record(&recorder, move |tx| records::ended(tx, &msg.job_id, ending, waited)).await
+        };
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(|written, _, _| {
+            written.map(|_| Cancelled::WhileQueued).map_err(JobError::from)
+        })))
+    }
+}
+
+impl Handler<JobGone> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobGone, ctx: &mut Context<Self>) {
+        self.running.remove(&msg.job_id);
+        if !msg.recorded {
+            log::error!("the actor of job {} stopped without recording an end; recording it failed", msg.job_id);
+            let recorder = self.recorder.clone();
+            let job_id = msg.job_id;
+            ctx.spawn(
+                async move {
+                    let ending = Ending::Failed {
+                        error: "the job's supervisor crashed (panic); its processes were killed".into(),
+                        exit_code: None,
+                    };
+                    if let Err(e) = record(&recorder, move |tx| records::ended(tx, &job_id, ending, 0)).await {
+                        log::error!("cannot record a crashed job: {e}");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        self.start_ready(ctx);
+    }
+}

@@ -1,0 +1,20 @@
+//! mcp-cockpit: model evaluations (and, later, SLO-guarded canaries) driven through MCP, watched live over
+//! Server-Sent Events, recorded in SQLite.
+//!
+//! Actors: the [`jobs::Registry`] supervises one job actor per running eval; the [`recorder::Recorder`] is
+//! the single writer of state and events; the [`broker::Broker`] fans committed events out to SSE streams.
+
+pub mod broker;
+pub mod cli;
+pub mod clock;
+pub mod config;
+mod demo_eval;
+pub mod events;
+pub mod http;
+pub mod ids;
+pub mod jobs;
+mod logging;
+pub mod mcp;
+pub mod recorder;
+pub mod startup;
+pub mod storage;

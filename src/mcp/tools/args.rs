@@ -1,0 +1,61 @@
+//! Tool arguments: typed with serde, and every failure turned into an `isError` result that names the
+//! field, the rule it broke and a valid example (MCP SEP-1303).
+
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ToolError;
+use crate::ids::Ident;
+
+impl<'de> Deserialize<'de> for Ident {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ident::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(arguments: Value, example: &'static str) -> Result<T, ToolError> {
+    serde_path_to_error::deserialize(arguments).map_err(|e| {
+        let path = e.path().to_string();
+        let problem = e.into_inner().to_string();
+        let field = if path == "." { quoted_name(&problem).unwrap_or_else(|| "arguments".into()) } else { path };
+        ToolError::InvalidArgument { field, problem, example }
+    })
+}
+
+/// serde names a missing or unknown field between backticks.
+fn quoted_name(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Args {
+        #[allow(dead_code)]
+        task_id: Ident,
+    }
+
+    fn field_of(arguments: Value) -> String {
+        match parse::<Args>(arguments, "{}") {
+            Err(ToolError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected an argument error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(json!({})), "taskId");
+        assert_eq!(field_of(json!({"taskId": "a;b"})), "taskId");
+        assert_eq!(field_of(json!({"taskId": 3})), "taskId");
+        assert_eq!(field_of(json!({"taskId": "a", "extra": 1})), "extra");
+        assert_eq!(field_of(json!([1])), "arguments");
+    }
+}

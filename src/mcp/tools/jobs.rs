@@ -1,0 +1,307 @@
+//! Job tools: `run_eval`, `job_status` (alias `status`), `list_jobs`, `cancel_job`.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::args::parse;
+use super::{internal, Caller, ToolContext, ToolError};
+use crate::broker::Subscription;
+use crate::events::{EntityKind, TopicFilter};
+use crate::ids::{self, Ident};
+use crate::jobs::{AuditEntry, CancelJob, Cancelled, JobError, JobSpec, SubmitJob, TaskCatalog};
+use crate::recorder::record;
+use crate::storage::jobs::{JobFilter, JobRow};
+use crate::storage::{self, audit};
+
+const RUN_EVAL_EXAMPLE: &str = r#"{"taskId":"demo","configId":"default"}"#;
+const JOB_ID_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab"}"#;
+const LIST_EXAMPLE: &str = r#"{"status":"running","taskId":"demo","limit":20}"#;
+const CANCEL_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab","reason":"wrong config"}"#;
+const STATUSES: [&str; 6] = ["queued", "running", "completed", "failed", "cancelled", "dry_run"];
+/// Beyond the job's own limit, how long `wait` allows for queueing and recording.
+const WAIT_MARGIN: Duration = Duration::from_secs(30);
+
+fn job_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "jobId": {"type": "string"}, "taskId": {"type": "string"}, "configId": {"type": "string"},
+            "status": {"type": "string", "enum": STATUSES},
+            "topic": {"type": "string", "description": "SSE topic of the job: GET /sse?topic=<topic>"},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "message": {"type": ["string", "null"]},
+            "result": {"description": "The process's final {\"result\": …}, when completed"},
+            "error": {"type": ["string", "null"]}, "exitCode": {"type": ["integer", "null"]},
+            "createdAt": {"type": "string"}, "startedAt": {"type": ["string", "null"]},
+            "finishedAt": {"type": ["string", "null"]}, "durationMs": {"type": ["integer", "null"]}
+        },
+        "required": ["jobId", "taskId", "configId", "status", "topic"]
+    })
+}
+
+fn id_property(description: &str) -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})
+}
+
+pub fn definitions() -> Vec<Value> {
+    vec![
+        json!({
+            "name": "run_eval",
+            "title": "Run an evaluation",
+            "description": "Start an eval task as a job. Returns at once with the jobId and its SSE topic (watch \
+                GET /sse?topic=job/<jobId>), or with wait:true when the job has ended. dryRun validates and \
+                records the job without running anything.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "taskId": id_property("Configured eval task, e.g. demo or probe"),
+                    "configId": id_property("Configuration passed to the task, e.g. default"),
+                    "wait": {"type": "boolean", "default": false, "description": "Reply when the job has ended"},
+                    "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "description": "Run limit, at most the task's own"},
+                    "dryRun": {"type": "boolean", "default": false}
+                },
+                "required": ["taskId", "configId"],
+                "additionalProperties": false
+            },
+            "outputSchema": job_schema(),
+            "annotations": {"title": "Run an evaluation", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
+        }),
+        json!({
+            "name": "job_status",
+            "title": "Job status",
+            "description": "Status, progress, result or error of one job. Also callable as `status`.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"jobId": id_property("Id returned by run_eval")},
+                "required": ["jobId"],
+                "additionalProperties": false
+            },
+            "outputSchema": job_schema(),
+            "annotations": {"title": "Job status", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
+        }),
+        json!({
+            "name": "list_jobs",
+            "title": "List jobs",
+            "description": "Jobs, newest first, optionally filtered by status and task.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string", "enum": STATUSES},
+                    "taskId": id_property("Only jobs of this task"),
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+                },
+                "additionalProperties": false
+            },
+            "outputSchema": {
+                "type": "object",
+                "properties": {"jobs": {"type": "array", "items": job_schema()}, "count": {"type": "integer"}},
+                "required": ["jobs", "count"]
+            },
+            "annotations": {"title": "List jobs", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
+        }),
+        json!({
+            "name": "cancel_job",
+            "title": "Cancel a job",
+            "description": "Cancel a queued or running job: its process group gets SIGTERM, then SIGKILL after a \
+                grace period. Replies with the job once it has ended.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "jobId": id_property("Id returned by run_eval"),
+                    "reason": {"type": "string", "maxLength": 500, "default": "cancelled by request"}
+                },
+                "required": ["jobId"],
+                "additionalProperties": false
+            },
+            "outputSchema": job_schema(),
+            "annotations": {"title": "Cancel a job", "readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false}
+        }),
+    ]
+}
+
+/// The job as tools report it.
+pub fn job_view(row: &JobRow) -> Value {
+    let duration_ms = match (row.started_at.as_deref(), row.finished_at.as_deref()) {
+        (Some(start), Some(end)) => crate::clock::parse_sql(start)
+            .zip(crate::clock::parse_sql(end))
+            .map(|(s, e)| (e - s).num_milliseconds().max(0)),
+        _ => None,
+    };
+    json!({
+        "jobId": row.job_id,
+        "taskId": row.task_id,
+        "configId": row.config_id,
+        "status": row.status,
+        "topic": EntityKind::Job.topic(&row.job_id),
+        "progress": row.progress,
+        "message": row.message,
+        "result": row.result.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+        "error": row.error,
+        "exitCode": row.exit_code,
+        "createdAt": row.created_at,
+        "startedAt": row.started_at,
+        "finishedAt": row.finished_at,
+        "durationMs": duration_ms,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RunEvalArgs {
+    task_id: Ident,
+    config_id: Ident,
+    #[serde(default)]
+    wait: bool,
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn invalid(field: &str, problem: String, example: &'static str) -> ToolError {
+    ToolError::InvalidArgument { field: field.into(), problem, example }
+}
+
+pub async fn run_eval(ctx: &ToolContext, caller: &Caller, arguments: Value) -> Result<Value, ToolError> {
+    let args: RunEvalArgs = parse(arguments.clone(), RUN_EVAL_EXAMPLE)?;
+    let Some(task) = ctx.catalog.get(args.task_id.as_str()) else {
+        let problem = format!("no task `{}`; known tasks: {}", args.task_id, ctx.catalog.describe());
+        return Err(invalid("taskId", problem, RUN_EVAL_EXAMPLE));
+    };
+    let config_id = args.config_id.as_str();
+    if config_id.starts_with('-') {
+        return Err(invalid("configId", "must not start with '-' (it would read as an option)".into(), RUN_EVAL_EXAMPLE));
+    }
+    if let Some(allowed) = task.configs.as_ref().filter(|list| !list.iter().any(|c| c == config_id)) {
+        let problem = format!("task `{}` allows only: {}", args.task_id, allowed.join(", "));
+        return Err(invalid("configId", problem, RUN_EVAL_EXAMPLE));
+    }
+    let limit = TaskCatalog::max_timeout(task);
+    let timeout = match args.timeout_seconds {
+        None => limit,
+        Some(t) if t.is_finite() && t > 0.0 && t <= limit.as_secs_f64() => Duration::from_secs_f64(t),
+        Some(t) => {
+            let problem = format!("must be more than 0 and at most {} (the task's limit), got {t}", limit.as_secs_f64());
+            return Err(invalid("timeoutSeconds", problem, RUN_EVAL_EXAMPLE));
+        }
+    };
+    let spec = JobSpec {
+        job_id: ids::new_job_id(),
+        task_id: args.task_id.to_string(),
+        config_id: config_id.to_string(),
+        timeout,
+        queued_at: Instant::now(),
+    };
+    let job_id = spec.job_id.clone();
+    // Subscribe before the job exists, so waiting can never miss its end.
+    let watch = if args.wait && !args.dry_run { Some(watch_job(ctx, &job_id).await?) } else { None };
+    let audit_entry = AuditEntry { actor: caller.actor.clone(), action: "run_eval", args: arguments };
+    let submitted = ctx.registry.send(SubmitJob { spec, dry_run: args.dry_run, audit: audit_entry }).await;
+    match submitted.map_err(JobError::from).and_then(|r| r) {
+        Ok(()) => {}
+        Err(JobError::QueueFull(max)) => {
+            return Err(ToolError::Refused(format!("The job queue is full ({max} waiting). Try again when jobs have finished, or cancel some with cancel_job.")))
+        }
+        Err(e) => return Err(internal(e)),
+    }
+    if let Some(watch) = watch {
+        watch.until_terminal(timeout + ctx.kill_grace + WAIT_MARGIN).await;
+    }
+    load_job(ctx, &job_id).await
+}
+
+async fn watch_job(ctx: &ToolContext, job_id: &str) -> Result<Subscription, ToolError> {
+    let id = Ident::parse(job_id).map_err(internal)?;
+    Subscription::open(&ctx.broker, vec![TopicFilter::Entity(EntityKind::Job, id)], ctx.subscriber_queue)
+        .await
+        .map_err(internal)
+}
+
+async fn find_job(ctx: &ToolContext, job_id: &str) -> Result<Option<JobRow>, ToolError> {
+    let id = job_id.to_string();
+    storage::blocking(&ctx.pool, move |conn| storage::jobs::get(conn, &id)).await.map_err(internal)
+}
+
+async fn load_job(ctx: &ToolContext, job_id: &str) -> Result<Value, ToolError> {
+    match find_job(ctx, job_id).await? {
+        Some(row) => Ok(job_view(&row)),
+        None => Err(ToolError::Refused(format!("No job `{job_id}`. list_jobs shows the existing jobs."))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct JobIdArgs {
+    job_id: Ident,
+}
+
+pub async fn job_status(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: JobIdArgs = parse(arguments, JOB_ID_EXAMPLE)?;
+    load_job(ctx, args.job_id.as_str()).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ListJobsArgs {
+    status: Option<String>,
+    task_id: Option<Ident>,
+    limit: Option<i64>,
+}
+
+pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: ListJobsArgs = parse(arguments, LIST_EXAMPLE)?;
+    if let Some(status) = args.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(invalid("status", format!("must be one of {} (got `{status}`)", STATUSES.join(", ")), LIST_EXAMPLE));
+    }
+    let limit = args.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(invalid("limit", format!("must be from 1 to 500 (got {limit})"), LIST_EXAMPLE));
+    }
+    let filter = JobFilter { status: args.status, task_id: args.task_id.map(|t| t.to_string()), limit };
+    let rows = storage::blocking(&ctx.pool, move |conn| storage::jobs::list(conn, &filter)).await.map_err(internal)?;
+    let jobs: Vec<Value> = rows.iter().map(job_view).collect();
+    Ok(json!({ "count": jobs.len(), "jobs": jobs }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CancelArgs {
+    job_id: Ident,
+    reason: Option<String>,
+}
+
+pub async fn cancel_job(ctx: &ToolContext, caller: &Caller, arguments: Value) -> Result<Value, ToolError> {
+    let args: CancelArgs = parse(arguments.clone(), CANCEL_EXAMPLE)?;
+    let reason = args.reason.unwrap_or_else(|| "cancelled by request".into());
+    if reason.chars().count() > 500 {
+        return Err(invalid("reason", "must be at most 500 characters".into(), CANCEL_EXAMPLE));
+    }
+    let job_id = args.job_id.to_string();
+    let ended = |row: &JobRow| {
+        ToolError::Refused(format!("Job `{}` already ended ({}); there is nothing to cancel.", row.job_id, row.status))
+    };
+    match find_job(ctx, &job_id).await? {
+        None => return Err(ToolError::Refused(format!("No job `{job_id}`. list_jobs shows the existing jobs."))),
+        Some(row) if row.is_terminal() => return Err(ended(&row)),
+        Some(_) => {}
+    }
+    let watch = watch_job(ctx, &job_id).await?;
+    let (actor, target) = (caller.actor.clone(), job_id.clone());
+    record(&ctx.recorder, move |tx| audit::record(tx.conn, &actor, "cancel_job", &target, &arguments))
+        .await
+        .map_err(internal)?;
+    let outcome = ctx.registry.send(CancelJob { job_id: job_id.clone(), reason }).await;
+    match outcome.map_err(JobError::from).and_then(|r| r).map_err(internal)? {
+        Cancelled::WhileQueued => {}
+        Cancelled::Stopping => {
+            watch.until_terminal(ctx.kill_grace + Duration::from_secs(5)).await;
+        }
+        Cancelled::NotActive => {
+            if let Some(row) = find_job(ctx, &job_id).await?.filter(JobRow::is_terminal) {
+                return Err(ended(&row));
+            }
+        }
+    }
+    load_job(ctx, &job_id).await
+}

@@ -1,0 +1,102 @@
+//! MCP tools: their definitions for `tools/list`, and `tools/call` — protocol errors (-32602 for an unknown
+//! tool or malformed params) versus tool results, where bad arguments and domain refusals are `isError`
+//! results a person or an LLM can act on.
+
+mod args;
+mod jobs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use serde_json::{json, Value};
+
+use super::jsonrpc::{self, RpcError};
+use crate::broker::Broker;
+use crate::jobs::{Registry, TaskCatalog};
+use crate::recorder::Recorder;
+use crate::storage::DbPool;
+
+/// Everything a tool may reach.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub pool: DbPool,
+    pub registry: Addr<Registry>,
+    pub broker: Addr<Broker>,
+    pub recorder: Addr<Recorder>,
+    pub catalog: Arc<TaskCatalog>,
+    /// SIGTERM → SIGKILL grace of jobs, to bound how long `cancel_job` waits.
+    pub kill_grace: Duration,
+    pub subscriber_queue: usize,
+}
+
+/// Who is calling, as recorded in `audit` (a keyed fingerprint, never the key).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: String,
+}
+
+/// The tools layer's error type.
+#[derive(Debug)]
+pub enum ToolError {
+    /// An argument broke the schema or a rule.
+    InvalidArgument { field: String, problem: String, example: &'static str },
+    /// A refusal the caller can act on (unknown id, ended job, full queue).
+    Refused(String),
+    /// Our fault: logged, reported as JSON-RPC -32603 without internals.
+    Internal(String),
+}
+
+pub fn internal(e: impl std::fmt::Display) -> ToolError {
+    ToolError::Internal(e.to_string())
+}
+
+pub fn definitions() -> Vec<Value> {
+    jobs::definitions()
+}
+
+impl ToolContext {
+    /// `tools/call`: `params` must be an object with a known `name`; `arguments` default to `{}`.
+    pub async fn call(&self, params: Option<Value>, caller: &Caller) -> Result<Value, RpcError> {
+        let Some(Value::Object(mut params)) = params else {
+            return Err(RpcError::new(jsonrpc::INVALID_PARAMS, "Invalid params: tools/call needs an object with `name`"));
+        };
+        let Some(Value::String(name)) = params.remove("name") else {
+            return Err(RpcError::new(jsonrpc::INVALID_PARAMS, "Invalid params: `name` (a tool name string) is required"));
+        };
+        let arguments = params.remove("arguments").unwrap_or_else(|| json!({}));
+        let outcome = match name.as_str() {
+            "run_eval" => jobs::run_eval(self, caller, arguments).await,
+            "job_status" | "status" => jobs::job_status(self, arguments).await,
+            "list_jobs" => jobs::list_jobs(self, arguments).await,
+            "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
+            _ => {
+                let known: Vec<String> =
+                    definitions().iter().filter_map(|d| d["name"].as_str().map(String::from)).collect();
+                return Err(RpcError::new(
+                    jsonrpc::INVALID_PARAMS,
+                    format!("Unknown tool: {name}. Known tools: {}", known.join(", ")),
+                ));
+            }
+        };
+        match outcome {
+            Ok(result) => Ok(json!({
+                "content": [{ "type": "text", "text": result.to_string() }],
+                "structuredContent": result,
+                "isError": false,
+            })),
+            Err(ToolError::InvalidArgument { field, problem, example }) => Ok(error_result(format!(
+                "Invalid argument `{field}`: {problem}. Example of valid arguments: {example}"
+            ))),
+            Err(ToolError::Refused(message)) => Ok(error_result(message)),
+            Err(ToolError::Internal(cause)) => {
+                log::error!("tool {name} failed: {cause}");
+                Err(RpcError::new(jsonrpc::INTERNAL_ERROR, "Internal error; the server log has the details"))
+            }
+        }
+    }
+}
+
+fn error_result(message: String) -> Value {
+    json!({ "content": [{ "type": "text", "text": message }], "isError": true })
+}

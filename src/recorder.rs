@@ -1,0 +1,89 @@
+//! The recorder: the one writer of state changes and the event log. Each change runs in one immediate
+//! transaction; only after it commits are its events handed to the broker, and because there is a single
+//! writer thread they arrive in `seq` order — so an SSE client resuming from `Last-Event-ID` can never skip
+//! an event that committed before one it saw.
+
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
+use diesel::sqlite::SqliteConnection;
+
+use crate::broker::{Broker, Deliver, Frame};
+use crate::clock;
+use crate::events::NewEvent;
+use crate::storage::{self, DbPool, StoreError};
+
+pub struct Recorder {
+    pool: DbPool,
+    broker: Addr<Broker>,
+}
+
+impl Actor for Recorder {
+    type Context = SyncContext<Self>;
+}
+
+impl Recorder {
+    /// Starts the writer on a thread of its own.
+    pub fn start(pool: DbPool, broker: Addr<Broker>) -> Addr<Recorder> {
+        SyncArbiter::start(1, move || Recorder { pool: pool.clone(), broker: broker.clone() })
+    }
+}
+
+/// A transaction in progress: storage writes plus the events they produce.
+pub struct Tx<'a> {
+    pub conn: &'a mut SqliteConnection,
+    frames: Vec<Arc<Frame>>,
+}
+
+impl Tx<'_> {
+    /// Appends an event to the log; it is published once the transaction commits.
+    pub fn emit(&mut self, event: NewEvent) -> Result<i64, StoreError> {
+        let kind = event.kind;
+        let rendered = event.render(clock::now());
+        let seq = storage::events::append(self.conn, &rendered)?;
+        self.frames.push(Frame::new(seq, kind, &rendered.topic, rendered.event, &rendered.data));
+        Ok(seq)
+    }
+}
+
+type Change<R> = Box<dyn FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send>;
+
+/// A state change to commit atomically with its events. Sent by the job registry, job actors and tools.
+pub struct Record<R> {
+    change: Change<R>,
+}
+
+impl<R> Record<R> {
+    pub fn new(change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static) -> Self {
+        Self { change: Box::new(change) }
+    }
+}
+
+impl<R: Send + 'static> Message for Record<R> {
+    type Result = Result<R, StoreError>;
+}
+
+impl<R: Send + 'static> Handler<Record<R>> for Recorder {
+    type Result = Result<R, StoreError>;
+
+    fn handle(&mut self, msg: Record<R>, _ctx: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        let (value, frames) = conn.immediate_transaction(|conn| {
+            let mut tx = Tx { conn, frames: Vec::new() };
+            let value = (msg.change)(&mut tx)?;
+            Ok::<_, StoreError>((value, tx.frames))
+        })?;
+        if !frames.is_empty() {
+            self.broker.do_send(Deliver(frames));
+        }
+        Ok(value)
+    }
+}
+
+/// Sends a change to the recorder and waits for its commit.
+pub async fn record<R: Send + 'static>(
+    recorder: &Addr<Recorder>,
+    change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    recorder.send(Record::new(change)).await.map_err(|_| StoreError::WorkerGone)?
+}

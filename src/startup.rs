@@ -1,0 +1,123 @@
+//! Building the application: storage, actors, and an HTTP server on a listener it binds itself (port 0
+//! works), so tests start exactly what production starts.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{web, App, HttpServer};
+
+use crate::broker::Broker;
+use crate::config::{ConfigError, Settings};
+use crate::http::{self, AppState, Auth, SseConfig};
+use crate::jobs::{Registry, TaskCatalog};
+use crate::mcp::{McpServer, SessionStore, ToolContext};
+use crate::recorder::Recorder;
+use crate::storage::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
+        let database = settings.database_path();
+        let pool = storage::open(&database, settings.storage.pool_size)?;
+        let secret = storage::meta::installation_secret(&mut *pool.get().map_err(StoreError::from)?)?;
+        let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
+
+        let broker = Broker::new(keep_alive).start();
+        let recorder = Recorder::start(pool.clone(), broker.clone());
+        let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
+        let registry = Registry::new(
+            settings.jobs.clone(),
+            catalog.clone(),
+            recorder.clone(),
+            settings.failpoint_is("job_panic"),
+        )
+        .start();
+
+        let auth = Auth::new(&settings.auth.api_keys, &secret);
+        if auth.keyless() {
+            log::warn!("no API keys configured: keyless mode, allowed because {} is a loopback address", settings.server.bind);
+        }
+        let tools = ToolContext {
+            pool: pool.clone(),
+            registry,
+            broker: broker.clone(),
+            recorder,
+            catalog,
+            kill_grace: Duration::from_secs_f64(settings.jobs.kill_grace_seconds),
+            subscriber_queue: settings.sse.subscriber_queue,
+        };
+        let state = web::Data::new(AppState {
+            pool,
+            broker,
+            auth,
+            mcp: McpServer { tools, sessions: SessionStore::default() },
+            sse: SseConfig { keep_alive, retry_ms: settings.sse.retry_ms, queue: settings.sse.subscriber_queue },
+        });
+
+        let address = settings.server.bind.clone();
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address: address.clone(), source })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { address: address.clone(), source })?.port();
+        let body_limit = settings.server.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(request_logger())
+                .configure(http::routes)
+        });
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener).map_err(|source| StartupError::Bind { address, source })?.run();
+        log::info!("mcp-cockpit {} listening on port {port}, database {}", env!("CARGO_PKG_VERSION"), database.display());
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Access log without secrets: the `key` query parameter (EventSource auth on /sse) is redacted.
+fn request_logger() -> Logger {
+    Logger::new(r#"%a "%{request}xi" %s %b %Dms"#).custom_request_replace("request", |req| {
+        let query = req.query_string();
+        let redacted = if query.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("key", _)) => "key=REDACTED".to_string(),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("?{}", pairs.join("&"))
+        };
+        format!("{} {}{}", req.method(), req.path(), redacted)
+    })
+}

@@ -1,0 +1,25 @@
+//! `audit`: one row per mutating call — who (a keyed fingerprint), what, on which target, with which arguments.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::audit;
+use super::StoreError;
+
+pub fn record(
+    conn: &mut SqliteConnection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    args: &serde_json::Value,
+) -> Result<(), StoreError> {
+    diesel::insert_into(audit::table)
+        .values((
+            audit::actor.eq(actor),
+            audit::action.eq(action),
+            audit::target.eq(target),
+            audit::args.eq(args.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `events`: the append-only narrative log. Its `seq` is the SSE event id, so replay after a restart is a
+//! range scan.
+
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use diesel::sqlite::Sqlite;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::events;
+use super::StoreError;
+use crate::events::RenderedEvent;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub seq: i64,
+    pub topic: String,
+    pub event: String,
+    pub entity_id: String,
+    pub data: String,
+    pub narrative: String,
+    pub created_at: String,
+}
+
+/// Which topics a replay reads.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    All,
+    /// Every topic starting `<kind>/`.
+    Kind(&'static str),
+    Topic(String),
+}
+
+/// Appends an event and returns its seq.
+pub fn append(conn: &mut SqliteConnection, event: &RenderedEvent) -> Result<i64, StoreError> {
+    Ok(diesel::insert_into(events::table)
+        .values((
+            events::topic.eq(&event.topic),
+            events::event.eq(event.event),
+            events::entity_id.eq(&event.entity_id),
+            events::data.eq(&event.data),
+            events::narrative.eq(&event.narrative),
+            events::created_at.eq(&event.created_at),
+        ))
+        .returning(events::seq)
+        .get_result(conn)?)
+}
+
+/// Up to `limit` events after `cursor`, each in one of `scopes` after that scope's own seq; oldest first.
+pub fn page(conn: &mut SqliteConnection, scopes: &[(Scope, i64)], cursor: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+    type Condition = Box<dyn BoxableExpression<events::table, Sqlite, SqlType = Bool>>;
+    let mut any: Option<Condition> = None;
+    for (scope, after) in scopes {
+        let in_scope: Condition = match scope {
+            Scope::All => Box::new(events::seq.gt(*after)),
+            // `kind/` up to `kind0` ('0' follows '/'): a range on the (topic, seq) index, no LIKE escaping.
+            Scope::Kind(prefix) => Box::new(
+                events::topic
+                    .ge(format!("{prefix}/"))
+                    .and(events::topic.lt(format!("{prefix}0")))
+                    .and(events::seq.gt(*after)),
+            ),
+            Scope::Topic(topic) => Box::new(events::topic.eq(topic.clone()).and(events::seq.gt(*after))),
+        };
+        any = Some(match any {
+            None => in_scope,
+            Some(previous) => Box::new(previous.or(in_scope)),
+        });
+    }
+    let Some(condition) = any else { return Ok(Vec::new()) };
+    Ok(events::table
+        .select(EventRow::as_select())
+        .filter(events::seq.gt(cursor))
+        .filter(condition)
+        .order(events::seq.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// The seq of the topic's first event among `names` (its terminal event), if any.
+pub fn first_of(conn: &mut SqliteConnection, topic: &str, names: &[&str]) -> Result<Option<i64>, StoreError> {
+    Ok(events::table
+        .filter(events::topic.eq(topic))
+        .filter(events::event.eq_any(names))
+        .select(events::seq)
+        .order(events::seq.asc())
+        .first(conn)
+        .optional()?)
+}

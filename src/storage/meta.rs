@@ -1,0 +1,35 @@
+//! `meta(key, value)`: installation facts, such as the secret that keys actor fingerprints.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::meta;
+use super::StoreError;
+
+const SECRET_KEY: &str = "installation_secret";
+const READY_KEY: &str = "ready_probe";
+
+/// The per-installation secret, created on first use and never shown anywhere.
+pub fn installation_secret(conn: &mut SqliteConnection) -> Result<String, StoreError> {
+    conn.immediate_transaction(|conn| {
+        if let Some(value) = get(conn, SECRET_KEY)? {
+            return Ok(value);
+        }
+        let bytes: [u8; 32] = rand::random();
+        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        diesel::insert_into(meta::table).values((meta::key.eq(SECRET_KEY), meta::value.eq(&value))).execute(conn)?;
+        Ok(value)
+    })
+}
+
+pub fn get(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(meta::table.find(key).select(meta::value).first(conn).optional()?)
+}
+
+/// A real write (for readiness): fails when the file or its directory is read-only or full.
+pub fn touch(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    diesel::replace_into(meta::table)
+        .values((meta::key.eq(READY_KEY), meta::value.eq(crate::clock::sql(crate::clock::now()))))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! SQLite storage through diesel: the pool, connection pragmas, embedded migrations, and one module of
+//! query functions per table. Query functions take `&mut SqliteConnection` and know nothing of HTTP or MCP.
+
+pub mod audit;
+pub mod events;
+pub mod jobs;
+pub mod meta;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
+pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The storage layer's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database migrations: {0}")]
+    Migration(String),
+    #[error("cannot create the database directory {path}: {source}")]
+    Directory { path: String, source: std::io::Error },
+    #[error("database worker stopped")]
+    WorkerGone,
+}
+
+/// Busy timeout first (so the WAL switch itself waits for a lock), then WAL with NORMAL sync: commits
+/// survive a process crash (kill -9), not a power loss (SPEC §9).
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Opens (creating if needed) the database file and runs pending migrations.
+pub fn open(path: &Path, pool_size: u32) -> Result<DbPool, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::Directory { path: dir.display().to_string(), source })?;
+    }
+    let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+    let pool = Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(Duration::from_secs(10))
+        .connection_customizer(Box::new(Pragmas))
+        .build(manager)
+        .map_err(|e| StoreError::Migration(format!("cannot open {}: {e}", path.display())))?;
+    migrate(&mut *pool.get()?)?;
+    Ok(pool)
+}
+
+pub fn migrate(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+    let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(applied.len())
+}
+
+pub fn pending_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+    let pending = conn.pending_migrations(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(pending.len())
+}
+
+/// Readiness: a write transaction can be taken and no migration is pending.
+pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    if pending_migrations(conn)? > 0 {
+        return Err(StoreError::Migration("migrations pending".into()));
+    }
+    conn.immediate_transaction(|conn| meta::touch(conn))
+}
+
+/// Runs blocking storage work off the async threads.
+pub async fn blocking<T, F>(pool: &DbPool, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || work(&mut *pool.get()?)).await.map_err(|_| StoreError::WorkerGone)?
+}
