@@ -11,6 +11,7 @@ CREATE TABLE jobs (
     result          TEXT,            -- JSON text of the process's final {"result": …}
     error           TEXT,
     exit_code       INTEGER,
+    duration_ms     BIGINT,          -- measured run time, set when the job ends
     timeout_seconds DOUBLE NOT NULL,
     pgid            INTEGER,         -- process group of the running eval, to end it after a crash
     pid_start_time  BIGINT,          -- /proc start time of that process, so a reused pid is never signalled

@@ -68,17 +68,18 @@ pub fn progress(tx: &mut Tx<'_>, job_id: &str, progress: f64, message: Option<Ar
 /// Records the end once: false (nothing written) if the job had already ended.
 pub fn ended(tx: &mut Tx<'_>, job_id: &str, ending: Ending, duration_ms: u64) -> Result<bool, StoreError> {
     let now = clock::sql(clock::now());
+    let ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
     let (end, event) = match ending {
         Ending::Completed { result } => (
-            JobEnd { status: "completed", result: Some(result.to_string()), error: None, exit_code: Some(0) },
+            JobEnd { status: "completed", result: Some(result.to_string()), error: None, exit_code: Some(0), duration_ms: ms },
             job_events::completed(job_id, result, duration_ms),
         ),
         Ending::Failed { error, exit_code } => (
-            JobEnd { status: "failed", result: None, error: Some(error.clone()), exit_code },
+            JobEnd { status: "failed", result: None, error: Some(error.clone()), exit_code, duration_ms: ms },
             job_events::failed(job_id, &error, exit_code, duration_ms),
         ),
         Ending::Cancelled { reason } => (
-            JobEnd { status: "cancelled", result: None, error: Some(reason.clone()), exit_code: None },
+            JobEnd { status: "cancelled", result: None, error: Some(reason.clone()), exit_code: None, duration_ms: ms },
             job_events::cancelled(job_id, &reason, duration_ms),
         ),
     };

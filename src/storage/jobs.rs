@@ -23,6 +23,7 @@ pub struct JobRow {
     pub result: Option<String>,
     pub error: Option<String>,
     pub exit_code: Option<i32>,
+    pub duration_ms: Option<i64>,
     pub timeout_seconds: f64,
     pub pgid: Option<i32>,
     pub pid_start_time: Option<i64>,
@@ -58,6 +59,7 @@ pub struct JobEnd {
     pub result: Option<String>,
     pub error: Option<String>,
     pub exit_code: Option<i32>,
+    pub duration_ms: i64,
 }
 
 pub fn insert(conn: &mut SqliteConnection, job: &NewJob<'_>) -> Result<(), StoreError> {
@@ -115,6 +117,7 @@ pub fn finish(conn: &mut SqliteConnection, job_id: &str, end: &JobEnd, at: &str)
             jobs::result.eq(end.result.as_deref()),
             jobs::error.eq(end.error.as_deref()),
             jobs::exit_code.eq(end.exit_code),
+            jobs::duration_ms.eq(end.duration_ms),
             jobs::finished_at.eq(at),
             jobs::updated_at.eq(at),
         ))

@@ -11,6 +11,7 @@ diesel::table! {
         result -> Nullable<Text>,
         error -> Nullable<Text>,
         exit_code -> Nullable<Integer>,
+        duration_ms -> Nullable<BigInt>,
         timeout_seconds -> Double,
         pgid -> Nullable<Integer>,
         pid_start_time -> Nullable<BigInt>,

@@ -123,12 +123,6 @@ pub fn definitions() -> Vec<Value> {
 
 /// The job as tools report it.
 pub fn job_view(row: &JobRow) -> Value {
-    let duration_ms = match (row.started_at.as_deref(), row.finished_at.as_deref()) {
-        (Some(start), Some(end)) => crate::clock::parse_sql(start)
-            .zip(crate::clock::parse_sql(end))
-            .map(|(s, e)| (e - s).num_milliseconds().max(0)),
-        _ => None,
-    };
     json!({
         "jobId": row.job_id,
         "taskId": row.task_id,
@@ -143,7 +137,7 @@ pub fn job_view(row: &JobRow) -> Value {
         "createdAt": row.created_at,
         "startedAt": row.started_at,
         "finishedAt": row.finished_at,
-        "durationMs": duration_ms,
+        "durationMs": row.duration_ms,
     })
 }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need when it is missing — idempotent —
+# then runs every suite. Works on a fresh machine and reuses the build cache on a warm one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-cockpit/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# System tools used by the kit smoke suite (its commands are the kit's curl/jq/sqlite3 lines, verbatim).
+missing=()
+for tool in curl jq sqlite3; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  echo "== installing: ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --features failpoints --all-targets --quiet -- -D warnings
+
+echo "== Rust: unit and integration tests (real server, real SQLite files, real subprocesses)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --features failpoints --no-fail-fast --status-level fail --final-status-level slow
+else
+  cargo test --features failpoints --no-fail-fast
+fi
+
+echo "== Kit smoke: the kit's own commands against the real binary"
+cargo build --features failpoints --quiet
+bash scripts/kit_smoke.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"

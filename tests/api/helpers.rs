@@ -1,0 +1,231 @@
+//! `spawn_app()` and a client with one method per endpoint.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use futures_util::StreamExt;
+use mcp_cockpit::config::{EvalTask, Settings};
+use mcp_cockpit::startup::Application;
+use serde_json::{json, Value};
+
+/// Longest wait for any single SSE read; tests never depend on it being reached.
+const READ_LIMIT: Duration = Duration::from_secs(30);
+
+pub struct TestApp {
+    pub address: String,
+    pub root: PathBuf,
+    pub db_path: PathBuf,
+    client: awc::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A task that runs `sh -c <script>` (the job id is `$1`), for tests that need a specific process.
+pub fn shell_task(script: &str) -> EvalTask {
+    EvalTask {
+        command: vec!["sh".into(), "-c".into(), script.into(), "sh".into(), "{jobId}".into()],
+        configs: None,
+        timeout_seconds: 60.0,
+        env: Default::default(),
+        description: String::new(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::defaults().expect("defaults");
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.storage.db_path = dir.path().join("cockpit.db").display().to_string();
+    settings.evals.repo_root = dir.path().display().to_string();
+    settings.evals.self_exe = env!("CARGO_BIN_EXE_mcp-cockpit").into();
+    settings.jobs.kill_grace_seconds = 0.5;
+    customize(&mut settings);
+    let db_path = PathBuf::from(&settings.storage.db_path);
+    let app = Application::build(settings).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp { address, root: dir.path().to_path_buf(), db_path, client: client(), _dir: Some(dir) }
+}
+
+fn client() -> awc::Client {
+    awc::Client::builder().timeout(Duration::from_secs(60)).finish()
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    /// A client for a server started some other way (the real binary).
+    pub fn attach(address: &str, root: &std::path::Path, db_path: &std::path::Path) -> TestApp {
+        TestApp { address: address.into(), root: root.into(), db_path: db_path.into(), client: client(), _dir: None }
+    }
+
+    /// POST /mcp with a raw body and extra headers.
+    pub async fn post_mcp_raw(&self, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.client.post(format!("{}/mcp", self.address));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body.to_string()).await.expect("POST /mcp");
+        let bytes = response.body().await.expect("body");
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+        Reply { status: response.status(), headers: response.headers().clone(), body }
+    }
+
+    /// POST /mcp with the key only in the URL (which must not count).
+    pub async fn client_post_with_query_key(&self, body: &str, key: &str) -> StatusCode {
+        let url = format!("{}/mcp?key={key}", self.address);
+        self.client.post(url).send_body(body.to_string()).await.expect("POST").status()
+    }
+
+    pub async fn rpc(&self, message: Value) -> Reply {
+        self.post_mcp_raw(&message.to_string(), &[("Content-Type", "application/json")]).await
+    }
+
+    /// `tools/call`, returning the tool result (`content`, `structuredContent`, `isError`).
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Value {
+        let reply = self.rpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name,"arguments":arguments}})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["result"].clone()
+    }
+
+    /// A successful tool call's object, read the kit's way: `content[0].text` parsed as JSON.
+    pub async fn tool_ok(&self, name: &str, arguments: Value) -> Value {
+        let result = self.call_tool(name, arguments).await;
+        assert_eq!(result["isError"], false, "{result}");
+        let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().expect("text")).expect("JSON text");
+        assert_eq!(text, result["structuredContent"]);
+        text
+    }
+
+    /// A refused tool call's message.
+    pub async fn tool_error(&self, name: &str, arguments: Value) -> String {
+        let result = self.call_tool(name, arguments).await;
+        assert_eq!(result["isError"], true, "{result}");
+        result["content"][0]["text"].as_str().expect("text").to_string()
+    }
+
+    pub async fn run_eval(&self, task_id: &str) -> String {
+        let job = self.tool_ok("run_eval", json!({"taskId": task_id, "configId": "default"})).await;
+        job["jobId"].as_str().expect("jobId").to_string()
+    }
+
+    pub async fn job(&self, job_id: &str) -> Value {
+        self.tool_ok("job_status", json!({"jobId": job_id})).await
+    }
+
+    pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> awc::ClientResponse<impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>> {
+        let mut request = self.client.get(format!("{}{path_and_query}", self.address));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        request.send().await.expect("GET")
+    }
+
+    /// Opens `/sse`; asserts 200.
+    pub async fn sse(&self, query: &str, headers: &[(&str, &str)]) -> SseReader {
+        let response = self.get(&format!("/sse?{query}"), headers).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
+        SseReader { body: Box::pin(response), buffer: String::new(), ended: false }
+    }
+
+    /// Runs SQL against the service's database file (the kit's audit queries).
+    pub fn sql_rows(&self, query: &str) -> Vec<Vec<String>> {
+        let output = std::process::Command::new("sqlite3")
+            .arg(&self.db_path)
+            .arg(query)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| l.split('|').map(String::from).collect()).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: i64,
+    pub event: String,
+    pub data: Value,
+}
+
+pub struct SseReader {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>>>,
+    buffer: String,
+    pub ended: bool,
+}
+
+impl SseReader {
+    /// The next event (comments and `retry:` skipped); `None` when the server ended the stream.
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent { id: -1, event: String::new(), data: Value::Null };
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.parse().expect("numeric id");
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = v.to_string();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data = serde_json::from_str(v).expect("one-line JSON data");
+                    }
+                }
+                if !event.event.is_empty() {
+                    return Some(event);
+                }
+                continue;
+            }
+            match tokio::time::timeout(READ_LIMIT, self.body.next()).await.expect("SSE read timed out") {
+                Some(Ok(chunk)) => self.buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+                Some(Err(e)) => panic!("SSE read failed: {e}"),
+                None => {
+                    self.ended = true;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Every event until the server closes the stream.
+    pub async fn until_end(&mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event().await {
+            events.push(event);
+        }
+        events
+    }
+
+    /// Events until (and including) the first one named `name`.
+    pub async fn until_event(&mut self, name: &str) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event().await {
+            let done = event.event == name;
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+        panic!("stream ended before a `{name}` event: {events:?}");
+    }
+}
+
+pub fn names(events: &[SseEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+/// Whether a process is alive (a zombie counts as gone).
+pub fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(false),
+        Err(_) => false,
+    }
+}

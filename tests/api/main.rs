@@ -1,0 +1,8 @@
+//! Integration tests: each test starts the real application (`Application::build`) on a free loopback
+//! port with its own SQLite file, and drives it over HTTP. Jobs run real subprocesses.
+
+mod helpers;
+mod jobs;
+mod mcp;
+mod restart;
+mod sse;
