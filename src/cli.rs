@@ -12,7 +12,11 @@ use crate::startup::Application;
 use crate::{logging, storage};
 
 #[derive(Debug, Parser)]
-#[command(name = "mcp-cockpit", version, about = "MCP cockpit: evals and SLO-guarded canaries, live over SSE")]
+#[command(
+    name = "mcp-cockpit",
+    version,
+    about = "MCP cockpit: evals and SLO-guarded canaries, live over SSE"
+)]
 struct Cli {
     /// A TOML file layered over the built-in defaults (environment variables override both).
     #[arg(long, global = true, value_name = "FILE")]
@@ -59,14 +63,33 @@ pub fn main() -> ExitCode {
             println!("configuration ok");
             println!("bind: {}", settings.server.bind);
             println!("database: {}", settings.database_path().display());
-            println!("api keys: {}", if settings.auth.api_keys.is_empty() { "none (keyless, loopback only)".to_string() } else { settings.auth.api_keys.len().to_string() });
+            println!(
+                "api keys: {}",
+                if settings.auth.api_keys.is_empty() {
+                    "none (keyless, loopback only)".to_string()
+                } else {
+                    settings.auth.api_keys.len().to_string()
+                }
+            );
             let tasks: Vec<&String> = settings.evals.tasks.keys().collect();
-            println!("eval tasks: {}", tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+            println!(
+                "eval tasks: {}",
+                tasks
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             ExitCode::SUCCESS
         }
         Command::Migrate => exit(
             storage::open(&settings.database_path(), 1)
-                .map(|_| println!("database {} is up to date", settings.database_path().display()))
+                .map(|_| {
+                    println!(
+                        "database {} is up to date",
+                        settings.database_path().display()
+                    )
+                })
                 .map_err(|e| e.to_string()),
         ),
         _ => exit(serve(settings)),
@@ -75,7 +98,9 @@ pub fn main() -> ExitCode {
 
 fn serve(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+        let app = Application::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

@@ -15,7 +15,9 @@ pub fn sql(ts: Timestamp) -> String {
 }
 
 pub fn parse_sql(text: &str) -> Option<Timestamp> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok().map(|n| n.and_utc())
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
 }
 
 pub fn rfc3339(ts: Timestamp) -> String {

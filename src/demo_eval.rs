@@ -22,11 +22,19 @@ pub struct DemoEvalArgs {
 pub fn run(args: &DemoEvalArgs) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let steps = args.steps.max(1);
-    writeln!(out, "demo-eval: {steps} steps with config {}", args.config_id)?;
+    writeln!(
+        out,
+        "demo-eval: {steps} steps with config {}",
+        args.config_id
+    )?;
     for step in 1..=steps {
         std::thread::sleep(Duration::from_millis(args.step_ms));
         let progress = f64::from(step) / f64::from(steps);
-        writeln!(out, "{}", json!({"progress": progress, "message": format!("step {step}/{steps}")}))?;
+        writeln!(
+            out,
+            "{}",
+            json!({"progress": progress, "message": format!("step {step}/{steps}")})
+        )?;
         out.flush()?;
     }
     // Deterministic "scores", so examples and tests can show a stable result.

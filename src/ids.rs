@@ -5,8 +5,8 @@ use std::fmt;
 
 /// Lower-case letters and digits only, so an id never looks like a command-line option or needs quoting.
 const ID_ALPHABET: [char; 36] = [
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l',
-    'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
+    'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
 ];
 
 pub fn new_job_id() -> String {
@@ -24,9 +24,14 @@ impl Ident {
     /// Validates `value`; the error is the rule it broke, ready for a message that names the field.
     pub fn parse(value: &str) -> Result<Self, String> {
         if value.is_empty() || value.len() > 128 {
-            return Err(format!("must be {IDENT_RULE} (got {} characters)", value.chars().count()));
+            return Err(format!(
+                "must be {IDENT_RULE} (got {} characters)",
+                value.chars().count()
+            ));
         }
-        if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
+        if let Some(bad) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
         {
             return Err(format!("must be {IDENT_RULE}; {bad:?} is not allowed"));
         }
@@ -53,13 +58,26 @@ mod tests {
         let id = new_job_id();
         assert_eq!(id.len(), 16);
         assert!(id.starts_with("job_"));
-        assert!(id[4..].chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+        assert!(id[4..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
         assert!(Ident::parse(&id).is_ok());
     }
 
     #[test]
     fn identifiers_reject_shell_path_and_promql_characters() {
-        for bad in ["", "a b", "a;rm", "../x", "a/b", "x\0", "$(id)", "a\"b", "g{x=\"y\"}", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a b",
+            "a;rm",
+            "../x",
+            "a/b",
+            "x\0",
+            "$(id)",
+            "a\"b",
+            "g{x=\"y\"}",
+            &"x".repeat(129),
+        ] {
             assert!(Ident::parse(bad).is_err(), "{bad:?} must be rejected");
         }
         for good in ["demo", "lukhas-v2", "stage", "a.b:c_d-1", &"x".repeat(128)] {

@@ -6,7 +6,8 @@ use std::io::Write;
 use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
-    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if format == LogFormat::Json {
         builder.format(|buf, record| {
             let line = serde_json::json!({

@@ -25,7 +25,10 @@ impl Actor for Recorder {
 impl Recorder {
     /// Starts the writer on a thread of its own.
     pub fn start(pool: DbPool, broker: Addr<Broker>) -> Addr<Recorder> {
-        SyncArbiter::start(1, move || Recorder { pool: pool.clone(), broker: broker.clone() })
+        SyncArbiter::start(1, move || Recorder {
+            pool: pool.clone(),
+            broker: broker.clone(),
+        })
     }
 }
 
@@ -41,7 +44,13 @@ impl Tx<'_> {
         let kind = event.kind;
         let rendered = event.render(clock::now());
         let seq = storage::events::append(self.conn, &rendered)?;
-        self.frames.push(Frame::new(seq, kind, &rendered.topic, rendered.event, &rendered.data));
+        self.frames.push(Frame::new(
+            seq,
+            kind,
+            &rendered.topic,
+            rendered.event,
+            &rendered.data,
+        ));
         Ok(seq)
     }
 }
@@ -55,7 +64,9 @@ pub struct Record<R> {
 
 impl<R> Record<R> {
     pub fn new(change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static) -> Self {
-        Self { change: Box::new(change) }
+        Self {
+            change: Box::new(change),
+        }
     }
 }
 
@@ -69,7 +80,10 @@ impl<R: Send + 'static> Handler<Record<R>> for Recorder {
     fn handle(&mut self, msg: Record<R>, _ctx: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.pool.get()?;
         let (value, frames) = conn.immediate_transaction(|conn| {
-            let mut tx = Tx { conn, frames: Vec::new() };
+            let mut tx = Tx {
+                conn,
+                frames: Vec::new(),
+            };
             let value = (msg.change)(&mut tx)?;
             Ok::<_, StoreError>((value, tx.frames))
         })?;
@@ -85,5 +99,8 @@ pub async fn record<R: Send + 'static>(
     recorder: &Addr<Recorder>,
     change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
-    recorder.send(Record::new(change)).await.map_err(|_| StoreError::WorkerGone)?
+    recorder
+        .send(Record::new(change))
+        .await
+        .map_err(|_| StoreError::WorkerGone)?
 }

@@ -25,7 +25,10 @@ pub enum StartupError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: String, source: std::io::Error },
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -38,7 +41,8 @@ impl Application {
         settings.validate()?;
         let database = settings.database_path();
         let pool = storage::open(&database, settings.storage.pool_size)?;
-        let secret = storage::meta::installation_secret(&mut *pool.get().map_err(StoreError::from)?)?;
+        let secret =
+            storage::meta::installation_secret(&mut *pool.get().map_err(StoreError::from)?)?;
         let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
 
         let broker = Broker::new(keep_alive).start();
@@ -54,7 +58,10 @@ impl Application {
 
         let auth = Auth::new(&settings.auth.api_keys, &secret);
         if auth.keyless() {
-            log::warn!("no API keys configured: keyless mode, allowed because {} is a loopback address", settings.server.bind);
+            log::warn!(
+                "no API keys configured: keyless mode, allowed because {} is a loopback address",
+                settings.server.bind
+            );
         }
         let tools = ToolContext {
             pool: pool.clone(),
@@ -69,14 +76,29 @@ impl Application {
             pool,
             broker,
             auth,
-            mcp: McpServer { tools, sessions: SessionStore::default() },
-            sse: SseConfig { keep_alive, retry_ms: settings.sse.retry_ms, queue: settings.sse.subscriber_queue },
+            mcp: McpServer {
+                tools,
+                sessions: SessionStore::default(),
+            },
+            sse: SseConfig {
+                keep_alive,
+                retry_ms: settings.sse.retry_ms,
+                queue: settings.sse.subscriber_queue,
+            },
         });
 
         let address = settings.server.bind.clone();
-        let listener =
-            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address: address.clone(), source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { address: address.clone(), source })?.port();
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
+            .port();
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -88,8 +110,15 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server.listen(listener).map_err(|source| StartupError::Bind { address, source })?.run();
-        log::info!("mcp-cockpit {} listening on port {port}, database {}", env!("CARGO_PKG_VERSION"), database.display());
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { address, source })?
+            .run();
+        log::info!(
+            "mcp-cockpit {} listening on port {port}, database {}",
+            env!("CARGO_PKG_VERSION"),
+            database.display()
+        );
         Ok(Self { port, server })
     }
 

@@ -21,7 +21,13 @@ pub struct Frame {
 impl Frame {
     pub fn new(seq: i64, kind: EntityKind, topic: &str, event: &str, data: &str) -> Arc<Frame> {
         let bytes = Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"));
-        Arc::new(Frame { seq, kind, topic: topic.to_string(), terminal: kind.is_terminal(event), bytes })
+        Arc::new(Frame {
+            seq,
+            kind,
+            topic: topic.to_string(),
+            terminal: kind.is_terminal(event),
+            bytes,
+        })
     }
 
     /// The frame of a logged event (replay); `None` for a row whose topic names no known kind.
@@ -48,7 +54,10 @@ mod tests {
     #[test]
     fn a_frame_is_the_sse_wire_form_and_knows_terminal_events() {
         let frame = Frame::new(7, EntityKind::Job, "job/job_1", "completed", r#"{"a":1}"#);
-        assert_eq!(&frame.bytes[..], b"id: 7\nevent: completed\ndata: {\"a\":1}\n\n");
+        assert_eq!(
+            &frame.bytes[..],
+            b"id: 7\nevent: completed\ndata: {\"a\":1}\n\n"
+        );
         assert!(frame.terminal);
         assert!(!Frame::new(8, EntityKind::Job, "job/job_1", "progress", "{}").terminal);
         assert!(!Frame::new(9, EntityKind::Ops, "ops/x", "note", "{}").terminal);

@@ -38,7 +38,13 @@ pub struct Broker {
 impl Broker {
     /// `sweep_every`: how often subscribers whose stream has gone are pruned (the keep-alive period).
     pub fn new(sweep_every: Duration) -> Self {
-        Self { subscribers: HashMap::new(), index: HashMap::new(), next_id: 1, delivered: 0, sweep_every }
+        Self {
+            subscribers: HashMap::new(),
+            index: HashMap::new(),
+            next_id: 1,
+            delivered: 0,
+            sweep_every,
+        }
     }
 
     fn remove(&mut self, id: SubId) {
@@ -60,8 +66,12 @@ impl Actor for Broker {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.sweep_every, |broker, _| {
-            let closed: Vec<SubId> =
-                broker.subscribers.iter().filter(|(_, s)| s.tx.is_closed()).map(|(id, _)| *id).collect();
+            let closed: Vec<SubId> = broker
+                .subscribers
+                .iter()
+                .filter(|(_, s)| s.tx.is_closed())
+                .map(|(id, _)| *id)
+                .collect();
             closed.into_iter().for_each(|id| broker.remove(id));
         });
     }
@@ -88,7 +98,14 @@ impl Handler<Subscribe> for Broker {
         for key in &keys {
             self.index.entry(key.clone()).or_default().push(id);
         }
-        self.subscribers.insert(id, Subscriber { keys, tx: msg.tx, last_seq: 0 });
+        self.subscribers.insert(
+            id,
+            Subscriber {
+                keys,
+                tx: msg.tx,
+                last_seq: 0,
+            },
+        );
         MessageResult((id, self.delivered))
     }
 }
@@ -119,9 +136,13 @@ impl Handler<Deliver> for Broker {
         for frame in msg.0 {
             self.delivered = self.delivered.max(frame.seq);
             for key in TopicFilter::keys_of(frame.kind, &frame.topic) {
-                let Some(ids) = self.index.get(key) else { continue };
+                let Some(ids) = self.index.get(key) else {
+                    continue;
+                };
                 for id in ids {
-                    let Some(sub) = self.subscribers.get_mut(id) else { continue };
+                    let Some(sub) = self.subscribers.get_mut(id) else {
+                        continue;
+                    };
                     if sub.last_seq >= frame.seq {
                         continue;
                     }
@@ -129,7 +150,10 @@ impl Handler<Deliver> for Broker {
                     match sub.tx.try_send(frame.clone()) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
-                            log::warn!("SSE subscriber {id} fell {} events behind; disconnecting it", sub.tx.max_capacity());
+                            log::warn!(
+                                "SSE subscriber {id} fell {} events behind; disconnecting it",
+                                sub.tx.max_capacity()
+                            );
                             dropped.push(*id);
                         }
                         Err(mpsc::error::TrySendError::Closed(_)) => dropped.push(*id),
@@ -158,7 +182,12 @@ impl Subscription {
     ) -> Result<Subscription, actix::MailboxError> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (id, live_after) = broker.send(Subscribe { filters, tx }).await?;
-        Ok(Subscription { rx, live_after, id, broker: broker.clone() })
+        Ok(Subscription {
+            rx,
+            live_after,
+            id,
+            broker: broker.clone(),
+        })
     }
 
     /// Waits for the entity's terminal event; false if `limit` passed first or the broker dropped us.

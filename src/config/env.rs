@@ -17,7 +17,12 @@ impl EnvSource {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -30,18 +35,21 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         settings.server.bind = bind.to_string();
     }
     if let Some(port) = env.get("PORT") {
-        let port: u16 = port
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::new("PORT", format!("`{port}` is not a port number (0-65535)")))?;
+        let port: u16 = port.trim().parse().map_err(|_| {
+            ConfigError::new("PORT", format!("`{port}` is not a port number (0-65535)"))
+        })?;
         settings.server.bind = replace_port(&settings.server.bind, port);
     }
     if let Some(root) = env.get("LUKHAS_REPO_ROOT") {
         settings.evals.repo_root = root.to_string();
     }
     if let Some(keys) = env.get("LUKHAS_MCP_API_KEYS") {
-        settings.auth.api_keys =
-            keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+        settings.auth.api_keys = keys
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect();
     }
     if let Some(db) = env.get("LUKHAS_MCP_DB") {
         settings.storage.db_path = db.to_string();
@@ -51,7 +59,10 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
             "json" => LogFormat::Json,
             "text" | "" => LogFormat::Text,
             other => {
-                return Err(ConfigError::new("COCKPIT_LOG_FORMAT", format!("`{other}` is not `text` or `json`")))
+                return Err(ConfigError::new(
+                    "COCKPIT_LOG_FORMAT",
+                    format!("`{other}` is not `text` or `json`"),
+                ))
             }
         };
     }
@@ -95,12 +106,16 @@ mod tests {
         let settings = Settings::load(None, &env).expect("valid");
         assert_eq!(settings.server.bind, "127.0.0.1:9100");
         assert_eq!(settings.auth.api_keys, vec!["a", "b"]);
-        assert_eq!(settings.database_path(), std::path::Path::new("/srv/lukhas/.mcp-state.db"));
+        assert_eq!(
+            settings.database_path(),
+            std::path::Path::new("/srv/lukhas/.mcp-state.db")
+        );
     }
 
     #[test]
     fn a_bad_port_names_the_variable() {
-        let err = Settings::load(None, &EnvSource::from_pairs([("PORT", "http")])).expect_err("invalid");
+        let err =
+            Settings::load(None, &EnvSource::from_pairs([("PORT", "http")])).expect_err("invalid");
         assert_eq!(err.key, "PORT");
     }
 }

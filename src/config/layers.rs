@@ -9,19 +9,24 @@ use super::{ConfigError, Settings, DEFAULT_TOML};
 pub(super) fn from_toml_layers(file: Option<&Path>) -> Result<Settings, ConfigError> {
     let mut merged = parse(DEFAULT_TOML, "config/default.toml")?;
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+        })?;
         merge(&mut merged, parse(&text, &path.display().to_string())?);
     }
     let deserializer = Value::Table(merged);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = e.path().to_string();
-        ConfigError::new(if key == "." { "config".into() } else { key }, e.into_inner().to_string())
+        ConfigError::new(
+            if key == "." { "config".into() } else { key },
+            e.into_inner().to_string(),
+        )
     })
 }
 
 fn parse(text: &str, origin: &str) -> Result<Table, ConfigError> {
-    text.parse::<Table>().map_err(|e| ConfigError::new(origin, e.message().to_string()))
+    text.parse::<Table>()
+        .map_err(|e| ConfigError::new(origin, e.message().to_string()))
 }
 
 /// Tables merge key by key; any other value replaces the one below it.
@@ -43,7 +48,10 @@ mod tests {
     #[test]
     fn a_file_overrides_single_keys_and_keeps_the_rest() {
         let mut base = parse("[jobs]\nmax_running = 4\nmax_queued = 9\n", "a").expect("valid");
-        merge(&mut base, parse("[jobs]\nmax_running = 1\n", "b").expect("valid"));
+        merge(
+            &mut base,
+            parse("[jobs]\nmax_running = 1\n", "b").expect("valid"),
+        );
         assert_eq!(base["jobs"]["max_running"].as_integer(), Some(1));
         assert_eq!(base["jobs"]["max_queued"].as_integer(), Some(9));
     }

@@ -7,7 +7,10 @@ use crate::ids::Ident;
 
 pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
     let bind: SocketAddr = s.server.bind.parse().map_err(|_| {
-        ConfigError::new("server.bind", format!("`{}` is not an address like 127.0.0.1:8766", s.server.bind))
+        ConfigError::new(
+            "server.bind",
+            format!("`{}` is not an address like 127.0.0.1:8766", s.server.bind),
+        )
     })?;
     if s.auth.api_keys.is_empty() && !bind.ip().is_loopback() {
         return Err(ConfigError::new(
@@ -28,7 +31,10 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         let key = |field: &str| format!("evals.{task_id}.{field}");
         Ident::parse(task_id).map_err(|rule| ConfigError::new(format!("evals.{task_id}"), rule))?;
         if task.command.is_empty() || task.command[0].is_empty() {
-            return Err(ConfigError::new(key("command"), "must name a program, e.g. [\"python3\", \"eval.py\"]"));
+            return Err(ConfigError::new(
+                key("command"),
+                "must name a program, e.g. [\"python3\", \"eval.py\"]",
+            ));
         }
         positive(&key("timeout_seconds"), task.timeout_seconds)?;
         for config_id in task.configs.iter().flatten() {
@@ -42,7 +48,10 @@ fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::new(key, format!("must be greater than 0 (got {value})")))
+        Err(ConfigError::new(
+            key,
+            format!("must be greater than 0 (got {value})"),
+        ))
     }
 }
 
@@ -50,7 +59,10 @@ fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::new(key, format!("must be 0 or more (got {value})")))
+        Err(ConfigError::new(
+            key,
+            format!("must be 0 or more (got {value})"),
+        ))
     }
 }
 
@@ -72,7 +84,10 @@ mod tests {
         let env = EnvSource::from_pairs([("COCKPIT_BIND", "0.0.0.0:8766")]);
         let err = Settings::load(None, &env).expect_err("must refuse");
         assert_eq!(err.key, "auth.api_keys");
-        let env = EnvSource::from_pairs([("COCKPIT_BIND", "0.0.0.0:8766"), ("LUKHAS_MCP_API_KEYS", "k")]);
+        let env = EnvSource::from_pairs([
+            ("COCKPIT_BIND", "0.0.0.0:8766"),
+            ("LUKHAS_MCP_API_KEYS", "k"),
+        ]);
         assert!(Settings::load(None, &env).is_ok());
     }
 

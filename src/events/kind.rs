@@ -11,7 +11,12 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 4] = [EntityKind::Job, EntityKind::Canary, EntityKind::Model, EntityKind::Ops];
+    pub const ALL: [EntityKind; 4] = [
+        EntityKind::Job,
+        EntityKind::Canary,
+        EntityKind::Model,
+        EntityKind::Ops,
+    ];
 
     pub fn prefix(self) -> &'static str {
         match self {

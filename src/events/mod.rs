@@ -33,8 +33,19 @@ pub struct RenderedEvent {
 }
 
 impl NewEvent {
-    pub fn new(kind: EntityKind, entity_id: &str, event: &'static str, narrative: impl Into<String>) -> Self {
-        Self { kind, entity_id: entity_id.to_string(), event, fields: Map::new(), narrative: narrative.into() }
+    pub fn new(
+        kind: EntityKind,
+        entity_id: &str,
+        event: &'static str,
+        narrative: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            entity_id: entity_id.to_string(),
+            event,
+            fields: Map::new(),
+            narrative: narrative.into(),
+        }
     }
 
     pub fn field(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -49,11 +60,19 @@ impl NewEvent {
     /// Data always carries `topic`, `ts`, the entity id field, the structured fields and `narrative`.
     pub fn render(self, ts: Timestamp) -> RenderedEvent {
         let topic = self.topic();
-        let narrative = format!("{} {} → {}", clock::narrative_minute(ts), self.entity_id, self.narrative);
+        let narrative = format!(
+            "{} {} → {}",
+            clock::narrative_minute(ts),
+            self.entity_id,
+            self.narrative
+        );
         let mut data = self.fields;
         data.insert("topic".into(), Value::String(topic.clone()));
         data.insert("ts".into(), Value::String(clock::rfc3339(ts)));
-        data.insert(self.kind.id_field().into(), Value::String(self.entity_id.clone()));
+        data.insert(
+            self.kind.id_field().into(),
+            Value::String(self.entity_id.clone()),
+        );
         data.insert("narrative".into(), Value::String(narrative.clone()));
         RenderedEvent {
             topic,
@@ -73,11 +92,19 @@ mod tests {
     #[test]
     fn rendered_data_carries_topic_ts_id_fields_and_the_kit_narrative() {
         let ts = clock::parse_sql("2025-10-03 14:21:00").expect("valid");
-        let rendered = NewEvent::new(EntityKind::Job, "job_9hd", "completed", "completed successfully (23s)")
-            .field("status", "completed")
-            .render(ts);
+        let rendered = NewEvent::new(
+            EntityKind::Job,
+            "job_9hd",
+            "completed",
+            "completed successfully (23s)",
+        )
+        .field("status", "completed")
+        .render(ts);
         assert_eq!(rendered.topic, "job/job_9hd");
-        assert_eq!(rendered.narrative, "[2025-10-03 14:21] job_9hd → completed successfully (23s)");
+        assert_eq!(
+            rendered.narrative,
+            "[2025-10-03 14:21] job_9hd → completed successfully (23s)"
+        );
         assert!(!rendered.data.contains('\n'));
         let data: Value = serde_json::from_str(&rendered.data).expect("json");
         assert_eq!(data["topic"], "job/job_9hd");

@@ -25,16 +25,23 @@ pub struct TopicError {
 
 impl TopicFilter {
     pub fn parse(text: &str) -> Result<Self, TopicError> {
-        let err = |problem: &str| TopicError { topic: text.chars().take(200).collect(), problem: problem.into() };
+        let err = |problem: &str| TopicError {
+            topic: text.chars().take(200).collect(),
+            problem: problem.into(),
+        };
         if text == "*" {
             return Ok(TopicFilter::All);
         }
-        let (prefix, rest) = text.split_once('/').ok_or_else(|| err("a topic is <kind>/<id>"))?;
+        let (prefix, rest) = text
+            .split_once('/')
+            .ok_or_else(|| err("a topic is <kind>/<id>"))?;
         let kind = EntityKind::from_prefix(prefix).ok_or_else(|| err("unknown kind"))?;
         if rest == "*" {
             return Ok(TopicFilter::Kind(kind));
         }
-        Ident::parse(rest).map(|id| TopicFilter::Entity(kind, id)).map_err(|rule| err(&format!("the id {rule}")))
+        Ident::parse(rest)
+            .map(|id| TopicFilter::Entity(kind, id))
+            .map_err(|rule| err(&format!("the id {rule}")))
     }
 
     /// The broker's index key of an event's concrete topic, its kind pattern and `*`.
@@ -71,17 +78,31 @@ mod tests {
 
     #[test]
     fn patterns_and_entities_parse_and_print_back() {
-        for text in ["*", "job/*", "canary/*", "model/*", "ops/*", "job/job_abc", "ops/deploys", "model/lukhas-v2"] {
+        for text in [
+            "*",
+            "job/*",
+            "canary/*",
+            "model/*",
+            "ops/*",
+            "job/job_abc",
+            "ops/deploys",
+            "model/lukhas-v2",
+        ] {
             assert_eq!(parse(text).to_string(), text);
         }
     }
 
     #[test]
     fn bad_topics_are_rejected_with_the_reason() {
-        for bad in ["", "job", "jobs/x", "job/", "job/a b", "job/../x", "job/x/y", "job/*x", "**"] {
+        for bad in [
+            "", "job", "jobs/x", "job/", "job/a b", "job/../x", "job/x/y", "job/*x", "**",
+        ] {
             assert!(TopicFilter::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(TopicFilter::parse("nope/x").expect_err("bad").to_string().contains("unknown kind"));
+        assert!(TopicFilter::parse("nope/x")
+            .expect_err("bad")
+            .to_string()
+            .contains("unknown kind"));
     }
 
     #[test]

@@ -36,14 +36,21 @@ impl Auth {
     /// Keyless mode ignores any presented key (the kit's examples use several placeholder keys).
     pub fn check(&self, presented: Option<&str>) -> Result<Caller, AuthError> {
         if self.keyless() {
-            return Ok(Caller { actor: "keyless".into() });
+            return Ok(Caller {
+                actor: "keyless".into(),
+            });
         }
         let key = presented.ok_or(AuthError::Missing)?;
         let candidate = mac(&self.secret, key);
-        let matched = self.key_macs.iter().fold(0u8, |any, known| any | known.ct_eq(&candidate).unwrap_u8());
+        let matched = self
+            .key_macs
+            .iter()
+            .fold(0u8, |any, known| any | known.ct_eq(&candidate).unwrap_u8());
         if matched == 1 {
             let fingerprint: String = candidate[..8].iter().map(|b| format!("{b:02x}")).collect();
-            Ok(Caller { actor: format!("key:{fingerprint}") })
+            Ok(Caller {
+                actor: format!("key:{fingerprint}"),
+            })
         } else {
             Err(AuthError::Wrong)
         }
@@ -51,7 +58,8 @@ impl Auth {
 }
 
 fn mac(secret: &[u8], key: &str) -> [u8; 32] {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(key.as_bytes());
     mac.finalize().into_bytes().into()
 }
@@ -64,10 +72,15 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
     }
     let auth = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
-pub const CHALLENGE: (&str, &str) = ("WWW-Authenticate", "Bearer realm=\"mcp-cockpit\", charset=\"UTF-8\"");
+pub const CHALLENGE: (&str, &str) = (
+    "WWW-Authenticate",
+    "Bearer realm=\"mcp-cockpit\", charset=\"UTF-8\"",
+);
 
 #[cfg(test)]
 mod tests {
@@ -81,12 +94,18 @@ mod tests {
         assert_eq!(auth.check(Some("k3")).expect_err("wrong"), AuthError::Wrong);
         assert_eq!(auth.check(None).expect_err("missing"), AuthError::Missing);
         let other_install = Auth::new(&["k2".into()], "other");
-        assert_ne!(other_install.check(Some("k2")).expect("valid").actor, caller.actor);
+        assert_ne!(
+            other_install.check(Some("k2")).expect("valid").actor,
+            caller.actor
+        );
     }
 
     #[test]
     fn keyless_mode_ignores_presented_keys() {
         let auth = Auth::new(&[], "secret");
-        assert_eq!(auth.check(Some("anything")).expect("keyless").actor, "keyless");
+        assert_eq!(
+            auth.check(Some("anything")).expect("keyless").actor,
+            "keyless"
+        );
     }
 }

@@ -11,11 +11,12 @@ pub async fn alive() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match storage::blocking(&state.pool, |conn| storage::check_writable(conn)).await {
+    match storage::blocking(&state.pool, storage::check_writable).await {
         Ok(()) => HttpResponse::Ok().json(json!({"ready": true, "database": "ok"})),
         Err(e) => {
             log::warn!("not ready: {e}");
-            HttpResponse::ServiceUnavailable().json(json!({"ready": false, "database": e.to_string()}))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"ready": false, "database": e.to_string()}))
         }
     }
 }

@@ -20,10 +20,16 @@ fn rpc_error(status: StatusCode, code: i64, message: String) -> HttpResponse {
 
 fn unauthorized(error: AuthError) -> HttpResponse {
     let message = match error {
-        AuthError::Missing => "Unauthorized: send the API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`",
+        AuthError::Missing => {
+            "Unauthorized: send the API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+        }
         AuthError::Wrong => "Unauthorized: the API key is not valid",
     };
-    let mut response = rpc_error(StatusCode::UNAUTHORIZED, jsonrpc::UNAUTHORIZED, message.into());
+    let mut response = rpc_error(
+        StatusCode::UNAUTHORIZED,
+        jsonrpc::UNAUTHORIZED,
+        message.into(),
+    );
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(auth::CHALLENGE.1),
@@ -51,15 +57,21 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
     }
     let session = match header_str(&req, SESSION_HEADER) {
         None => None,
-        Some(id) => match state.mcp.sessions.get(id) {
-            Some(session) => Some(session),
-            None => {
-                let message = "Session not found: it ended or never existed; send initialize for a new one".into();
-                return rpc_error(StatusCode::NOT_FOUND, jsonrpc::INVALID_REQUEST, message);
+        Some(id) => {
+            match state.mcp.sessions.get(id) {
+                Some(session) => Some(session),
+                None => {
+                    let message = "Session not found: it ended or never existed; send initialize for a new one".into();
+                    return rpc_error(StatusCode::NOT_FOUND, jsonrpc::INVALID_REQUEST, message);
+                }
             }
-        },
+        }
     };
-    let context = PostContext { session: session.as_ref(), has_version_header: version.is_some(), caller: &caller };
+    let context = PostContext {
+        session: session.as_ref(),
+        has_version_header: version.is_some(),
+        caller: &caller,
+    };
     match state.mcp.handle_post(&body, &context).await {
         PostReply::Accepted => HttpResponse::Accepted().finish(),
         PostReply::Json { body, new_session } => {
@@ -77,13 +89,23 @@ pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         return unauthorized(e);
     }
     match header_str(&req, SESSION_HEADER) {
-        None => rpc_error(StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header required".into()),
+        None => rpc_error(
+            StatusCode::BAD_REQUEST,
+            jsonrpc::INVALID_REQUEST,
+            "Bad Request: Mcp-Session-Id header required".into(),
+        ),
         Some(id) if state.mcp.sessions.end(id) => HttpResponse::NoContent().finish(),
-        Some(_) => rpc_error(StatusCode::NOT_FOUND, jsonrpc::INVALID_REQUEST, "Session not found".into()),
+        Some(_) => rpc_error(
+            StatusCode::NOT_FOUND,
+            jsonrpc::INVALID_REQUEST,
+            "Session not found".into(),
+        ),
     }
 }
 
 /// The server-to-client stream is not offered yet, which MCP allows: 405.
 pub async fn get() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "POST, DELETE")).finish()
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST, DELETE"))
+        .finish()
 }

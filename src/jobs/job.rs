@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Recipient, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Recipient,
+    WrapFuture,
+};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use tokio::io::BufReader;
@@ -44,7 +47,10 @@ impl Drop for ExitGuard {
         if let (false, Some(pgid)) = (self.recorded, self.pgid) {
             process::signal_group(pgid, Signal::SIGKILL);
         }
-        self.registry.do_send(JobGone { job_id: std::mem::take(&mut self.job_id), recorded: self.recorded });
+        self.registry.do_send(JobGone {
+            job_id: std::mem::take(&mut self.job_id),
+            recorded: self.recorded,
+        });
     }
 }
 
@@ -57,7 +63,11 @@ enum Outcome {
     /// The job was ended by someone else before it could start (a cancel won the race).
     NotStarted,
     Failed(String),
-    Exited { status: std::io::Result<ExitStatus>, result: Option<Value>, stderr_tail: String },
+    Exited {
+        status: std::io::Result<ExitStatus>,
+        result: Option<Value>,
+        stderr_tail: String,
+    },
 }
 
 pub(super) struct JobActor {
@@ -86,8 +96,12 @@ pub(super) struct JobSetup {
 
 impl JobActor {
     pub fn new(setup: JobSetup) -> Self {
-        let guard =
-            ExitGuard { job_id: setup.spec.job_id.clone(), pgid: None, recorded: false, registry: setup.registry };
+        let guard = ExitGuard {
+            job_id: setup.spec.job_id.clone(),
+            pgid: None,
+            recorded: false,
+            registry: setup.registry,
+        };
         Self {
             spec: setup.spec,
             argv: setup.argv,
@@ -110,7 +124,9 @@ impl JobActor {
         if let Some(pgid) = self.guard.pgid {
             process::signal_group(pgid, Signal::SIGTERM);
             // Timers die with the actor, so this never fires after the job was recorded as ended.
-            ctx.run_later(self.grace, move |_, _| process::signal_group(pgid, Signal::SIGKILL));
+            ctx.run_later(self.grace, move |_, _| {
+                process::signal_group(pgid, Signal::SIGKILL)
+            });
         }
     }
 
@@ -124,18 +140,43 @@ impl JobActor {
             }
             (Some(StopReason::Cancelled(reason)), _) => Ending::Cancelled { reason },
             (Some(StopReason::TimedOut), _) => Ending::Failed {
-                error: format!("timed out after {}", compact_duration(self.spec.timeout.as_millis() as u64)),
+                error: format!(
+                    "timed out after {}",
+                    compact_duration(self.spec.timeout.as_millis() as u64)
+                ),
                 exit_code: None,
             },
-            (None, Outcome::Failed(error)) => Ending::Failed { error, exit_code: None },
-            (None, Outcome::Exited { status: Ok(status), result, .. }) if status.success() => {
-                Ending::Completed { result: result.unwrap_or(Value::Null) }
-            }
-            (None, Outcome::Exited { status, stderr_tail, .. }) => failure(status, &stderr_tail),
+            (None, Outcome::Failed(error)) => Ending::Failed {
+                error,
+                exit_code: None,
+            },
+            (
+                None,
+                Outcome::Exited {
+                    status: Ok(status),
+                    result,
+                    ..
+                },
+            ) if status.success() => Ending::Completed {
+                result: result.unwrap_or(Value::Null),
+            },
+            (
+                None,
+                Outcome::Exited {
+                    status,
+                    stderr_tail,
+                    ..
+                },
+            ) => failure(status, &stderr_tail),
         };
         let job_id = self.spec.job_id.clone();
         let recorder = self.recorder.clone();
-        let write = async move { record(&recorder, move |tx| records::ended(tx, &job_id, ending, duration_ms)).await };
+        let write = async move {
+            record(&recorder, move |tx| {
+                records::ended(tx, &job_id, ending, duration_ms)
+            })
+            .await
+        };
         ctx.wait(write.into_actor(self).map(|written, act, ctx| {
             match written {
                 Ok(_) => act.guard.recorded = true,
@@ -156,7 +197,11 @@ fn failure(status: std::io::Result<ExitStatus>, stderr_tail: &str) -> Ending {
         },
         Err(e) => (format!("cannot wait for the process: {e}"), None),
     };
-    let error = if stderr_tail.is_empty() { what } else { format!("{what}: {stderr_tail}") };
+    let error = if stderr_tail.is_empty() {
+        what
+    } else {
+        format!("{what}: {stderr_tail}")
+    };
     Ending::Failed { error, exit_code }
 }
 
@@ -167,14 +212,31 @@ impl Actor for JobActor {
         self.started = Instant::now();
         match process::spawn(&self.argv, &self.cwd, &self.task) {
             Err(e) => {
-                let program = self.argv.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-                self.finish(Outcome::Failed(format!("cannot start `{program}`: {e}")), ctx);
+                let program = self
+                    .argv
+                    .first()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.finish(
+                    Outcome::Failed(format!("cannot start `{program}`: {e}")),
+                    ctx,
+                );
             }
             Ok(spawned) => {
                 self.guard.pgid = Some(spawned.pgid);
-                ctx.run_later(self.spec.timeout, |job, ctx| job.stop_process(StopReason::TimedOut, ctx));
-                let run = supervise(spawned, self.spec.clone(), self.recorder.clone(), self.panic_failpoint);
-                ctx.spawn(run.into_actor(self).map(|outcome, job, ctx| job.finish(outcome, ctx)));
+                ctx.run_later(self.spec.timeout, |job, ctx| {
+                    job.stop_process(StopReason::TimedOut, ctx)
+                });
+                let run = supervise(
+                    spawned,
+                    self.spec.clone(),
+                    self.recorder.clone(),
+                    self.panic_failpoint,
+                );
+                ctx.spawn(
+                    run.into_actor(self)
+                        .map(|outcome, job, ctx| job.finish(outcome, ctx)),
+                );
             }
         }
     }
@@ -197,10 +259,23 @@ impl Handler<StopJob> for JobActor {
 
 /// Runs the process to its end: records `started`, reads reports and stderr, and finally ends whatever is
 /// left of the process group so no orphan survives the job.
-async fn supervise(spawned: Spawned, spec: JobSpec, recorder: Addr<Recorder>, panic_failpoint: bool) -> Outcome {
-    let Spawned { mut child, pgid, start_time } = spawned;
+async fn supervise(
+    spawned: Spawned,
+    spec: JobSpec,
+    recorder: Addr<Recorder>,
+    panic_failpoint: bool,
+) -> Outcome {
+    let Spawned {
+        mut child,
+        pgid,
+        start_time,
+    } = spawned;
     let started_spec = spec.clone();
-    match record(&recorder, move |tx| records::started(tx, &started_spec, pgid, start_time)).await {
+    match record(&recorder, move |tx| {
+        records::started(tx, &started_spec, pgid, start_time)
+    })
+    .await
+    {
         Ok(true) => {}
         Ok(false) | Err(_) => {
             process::signal_group(pgid, Signal::SIGKILL);
@@ -212,8 +287,10 @@ async fn supervise(spawned: Spawned, spec: JobSpec, recorder: Addr<Recorder>, pa
         process::signal_group(pgid, Signal::SIGKILL);
         return Outcome::Failed("the process has no output pipes".into());
     };
-    let mut readers =
-        Box::pin(futures_util::future::join(read_reports(stdout, &spec.job_id, &recorder, panic_failpoint), read_stderr(stderr)));
+    let mut readers = Box::pin(futures_util::future::join(
+        read_reports(stdout, &spec.job_id, &recorder, panic_failpoint),
+        read_stderr(stderr),
+    ));
     enum First {
         Exited(std::io::Result<ExitStatus>),
         OutputClosed(Option<Value>, String),
@@ -225,7 +302,9 @@ async fn supervise(spawned: Spawned, spec: JobSpec, recorder: Addr<Recorder>, pa
     let (status, result, stderr_tail) = match first {
         First::Exited(status) => {
             process::signal_group(pgid, Signal::SIGKILL);
-            let (result, tail) = tokio::time::timeout(DRAIN_LIMIT, readers).await.unwrap_or_default();
+            let (result, tail) = tokio::time::timeout(DRAIN_LIMIT, readers)
+                .await
+                .unwrap_or_default();
             (status, result, tail)
         }
         First::OutputClosed(result, tail) => {
@@ -234,7 +313,11 @@ async fn supervise(spawned: Spawned, spec: JobSpec, recorder: Addr<Recorder>, pa
             (status, result, tail)
         }
     };
-    Outcome::Exited { status, result, stderr_tail }
+    Outcome::Exited {
+        status,
+        result,
+        stderr_tail,
+    }
 }
 
 async fn read_stderr(stderr: ChildStderr) -> String {
@@ -243,7 +326,12 @@ async fn read_stderr(stderr: ChildStderr) -> String {
 
 /// Records progress in order (each waits for its commit, which also paces a chatty process) and returns
 /// the last `result` reported.
-async fn read_reports(stdout: ChildStdout, job_id: &str, recorder: &Addr<Recorder>, panic_failpoint: bool) -> Option<Value> {
+async fn read_reports(
+    stdout: ChildStdout,
+    job_id: &str,
+    recorder: &Addr<Recorder>,
+    panic_failpoint: bool,
+) -> Option<Value> {
     let mut reader = BufReader::new(stdout);
     let mut result = None;
     let mut last = 0.0_f64;

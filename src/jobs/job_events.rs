@@ -11,15 +11,28 @@ fn event(job_id: &str, name: &'static str, status: &str, narrative: String) -> N
 }
 
 pub fn queued(spec: &JobSpec) -> NewEvent {
-    event(&spec.job_id, "queued", "queued", format!("queued {} with config {}", spec.task_id, spec.config_id))
-        .field("taskId", spec.task_id.as_str())
-        .field("configId", spec.config_id.as_str())
+    event(
+        &spec.job_id,
+        "queued",
+        "queued",
+        format!("queued {} with config {}", spec.task_id, spec.config_id),
+    )
+    .field("taskId", spec.task_id.as_str())
+    .field("configId", spec.config_id.as_str())
 }
 
 pub fn dry_run(spec: &JobSpec) -> NewEvent {
-    event(&spec.job_id, "dry_run", "dry_run", format!("dry run of {} with config {}: valid, nothing run", spec.task_id, spec.config_id))
-        .field("taskId", spec.task_id.as_str())
-        .field("configId", spec.config_id.as_str())
+    event(
+        &spec.job_id,
+        "dry_run",
+        "dry_run",
+        format!(
+            "dry run of {} with config {}: valid, nothing run",
+            spec.task_id, spec.config_id
+        ),
+    )
+    .field("taskId", spec.task_id.as_str())
+    .field("configId", spec.config_id.as_str())
 }
 
 pub fn started(job_id: &str, task_id: &str) -> NewEvent {
@@ -40,18 +53,25 @@ pub fn progress(job_id: &str, progress: f64, message: Option<&str>) -> NewEvent 
 }
 
 fn timed(e: NewEvent, duration_ms: u64) -> NewEvent {
-    e.field("duration", compact_duration(duration_ms)).field("durationMs", duration_ms)
+    e.field("duration", compact_duration(duration_ms))
+        .field("durationMs", duration_ms)
 }
 
 pub fn completed(job_id: &str, result: Value, duration_ms: u64) -> NewEvent {
     let text = format!("completed successfully ({})", compact_duration(duration_ms));
-    timed(event(job_id, "completed", "completed", text).field("result", result), duration_ms)
+    timed(
+        event(job_id, "completed", "completed", text).field("result", result),
+        duration_ms,
+    )
 }
 
 pub fn failed(job_id: &str, error: &str, exit_code: Option<i32>, duration_ms: u64) -> NewEvent {
     let first_line = error.lines().next().unwrap_or("");
     let text = format!("failed: {first_line} ({})", compact_duration(duration_ms));
-    let e = timed(event(job_id, "failed", "failed", text).field("error", error), duration_ms);
+    let e = timed(
+        event(job_id, "failed", "failed", text).field("error", error),
+        duration_ms,
+    );
     match exit_code {
         Some(code) => e.field("exitCode", code),
         None => e,
@@ -60,5 +80,8 @@ pub fn failed(job_id: &str, error: &str, exit_code: Option<i32>, duration_ms: u6
 
 pub fn cancelled(job_id: &str, reason: &str, duration_ms: u64) -> NewEvent {
     let text = format!("cancelled: {reason} ({})", compact_duration(duration_ms));
-    timed(event(job_id, "cancelled", "cancelled", text).field("reason", reason), duration_ms)
+    timed(
+        event(job_id, "cancelled", "cancelled", text).field("reason", reason),
+        duration_ms,
+    )
 }

@@ -24,7 +24,9 @@ pub struct Spawned {
 }
 
 pub fn spawn(argv: &[OsString], cwd: &Path, task: &EvalTask) -> std::io::Result<Spawned> {
-    let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::other("empty command"))?;
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
     let child = Command::new(program)
         .args(args)
         .current_dir(cwd)
@@ -35,9 +37,15 @@ pub fn spawn(argv: &[OsString], cwd: &Path, task: &EvalTask) -> std::io::Result<
         .process_group(0)
         .kill_on_drop(true)
         .spawn()?;
-    let pid = child.id().ok_or_else(|| std::io::Error::other("process exited before it could be tracked"))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("process exited before it could be tracked"))?;
     let pgid = i32::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
-    Ok(Spawned { child, pgid, start_time: start_time(pgid) })
+    Ok(Spawned {
+        child,
+        pgid,
+        start_time: start_time(pgid),
+    })
 }
 
 /// Signals every process of the group; a group that is already gone is not an error.
@@ -103,9 +111,18 @@ mod tests {
         let long = "x".repeat(MAX_LINE_BYTES + 10);
         let input = format!("a\n{long}\nb");
         let mut reader = tokio::io::BufReader::new(input.as_bytes());
-        assert_eq!(read_line(&mut reader).await.expect("io").as_deref(), Some("a"));
-        assert_eq!(read_line(&mut reader).await.expect("io").map(|l| l.len()), Some(MAX_LINE_BYTES));
-        assert_eq!(read_line(&mut reader).await.expect("io").as_deref(), Some("b"));
+        assert_eq!(
+            read_line(&mut reader).await.expect("io").as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            read_line(&mut reader).await.expect("io").map(|l| l.len()),
+            Some(MAX_LINE_BYTES)
+        );
+        assert_eq!(
+            read_line(&mut reader).await.expect("io").as_deref(),
+            Some("b")
+        );
         assert_eq!(read_line(&mut reader).await.expect("io"), None);
     }
 

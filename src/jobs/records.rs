@@ -13,12 +13,24 @@ use crate::storage::{audit, StoreError};
 /// How a job ended.
 #[derive(Debug, Clone)]
 pub enum Ending {
-    Completed { result: Value },
-    Failed { error: String, exit_code: Option<i32> },
-    Cancelled { reason: String },
+    Completed {
+        result: Value,
+    },
+    Failed {
+        error: String,
+        exit_code: Option<i32>,
+    },
+    Cancelled {
+        reason: String,
+    },
 }
 
-fn insert(tx: &mut Tx<'_>, spec: &JobSpec, status: &str, audit_entry: &AuditEntry) -> Result<(), StoreError> {
+fn insert(
+    tx: &mut Tx<'_>,
+    spec: &JobSpec,
+    status: &str,
+    audit_entry: &AuditEntry,
+) -> Result<(), StoreError> {
     let now = clock::sql(clock::now());
     let finished = (status == "dry_run").then_some(now.as_str());
     jobs::insert(
@@ -34,7 +46,13 @@ fn insert(tx: &mut Tx<'_>, spec: &JobSpec, status: &str, audit_entry: &AuditEntr
             finished_at: finished,
         },
     )?;
-    audit::record(tx.conn, &audit_entry.actor, audit_entry.action, &spec.job_id, &audit_entry.args)
+    audit::record(
+        tx.conn,
+        &audit_entry.actor,
+        audit_entry.action,
+        &spec.job_id,
+        &audit_entry.args,
+    )
 }
 
 pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {
@@ -43,14 +61,23 @@ pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Resu
     Ok(())
 }
 
-pub fn dry_run(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {
+pub fn dry_run(
+    tx: &mut Tx<'_>,
+    spec: &JobSpec,
+    audit_entry: &AuditEntry,
+) -> Result<(), StoreError> {
     insert(tx, spec, "dry_run", audit_entry)?;
     tx.emit(job_events::dry_run(spec))?;
     Ok(())
 }
 
 /// False when the job is no longer queued (cancelled meanwhile): then it must not run.
-pub fn started(tx: &mut Tx<'_>, spec: &JobSpec, pgid: i32, start_time: Option<i64>) -> Result<bool, StoreError> {
+pub fn started(
+    tx: &mut Tx<'_>,
+    spec: &JobSpec,
+    pgid: i32,
+    start_time: Option<i64>,
+) -> Result<bool, StoreError> {
     let now = clock::sql(clock::now());
     if !jobs::mark_started(tx.conn, &spec.job_id, pgid, start_time, &now)? {
         return Ok(false);
@@ -59,27 +86,55 @@ pub fn started(tx: &mut Tx<'_>, spec: &JobSpec, pgid: i32, start_time: Option<i6
     Ok(true)
 }
 
-pub fn progress(tx: &mut Tx<'_>, job_id: &str, progress: f64, message: Option<Arc<str>>) -> Result<(), StoreError> {
+pub fn progress(
+    tx: &mut Tx<'_>,
+    job_id: &str,
+    progress: f64,
+    message: Option<Arc<str>>,
+) -> Result<(), StoreError> {
     jobs::update_progress(tx.conn, job_id, progress, message.as_deref())?;
     tx.emit(job_events::progress(job_id, progress, message.as_deref()))?;
     Ok(())
 }
 
 /// Records the end once: false (nothing written) if the job had already ended.
-pub fn ended(tx: &mut Tx<'_>, job_id: &str, ending: Ending, duration_ms: u64) -> Result<bool, StoreError> {
+pub fn ended(
+    tx: &mut Tx<'_>,
+    job_id: &str,
+    ending: Ending,
+    duration_ms: u64,
+) -> Result<bool, StoreError> {
     let now = clock::sql(clock::now());
     let ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
     let (end, event) = match ending {
         Ending::Completed { result } => (
-            JobEnd { status: "completed", result: Some(result.to_string()), error: None, exit_code: Some(0), duration_ms: ms },
+            JobEnd {
+                status: "completed",
+                result: Some(result.to_string()),
+                error: None,
+                exit_code: Some(0),
+                duration_ms: ms,
+            },
             job_events::completed(job_id, result, duration_ms),
         ),
         Ending::Failed { error, exit_code } => (
-            JobEnd { status: "failed", result: None, error: Some(error.clone()), exit_code, duration_ms: ms },
+            JobEnd {
+                status: "failed",
+                result: None,
+                error: Some(error.clone()),
+                exit_code,
+                duration_ms: ms,
+            },
             job_events::failed(job_id, &error, exit_code, duration_ms),
         ),
         Ending::Cancelled { reason } => (
-            JobEnd { status: "cancelled", result: None, error: Some(reason.clone()), exit_code: None, duration_ms: ms },
+            JobEnd {
+                status: "cancelled",
+                result: None,
+                error: Some(reason.clone()),
+                exit_code: None,
+                duration_ms: ms,
+            },
             job_events::cancelled(job_id, &reason, duration_ms),
         ),
     };

@@ -38,11 +38,17 @@ pub(super) async fn recover(recorder: Addr<Recorder>) -> Result<Vec<JobSpec>, St
                 .and_then(clock::parse_sql)
                 .map(|at| (clock::now() - at).num_milliseconds().max(0) as u64)
                 .unwrap_or(0);
-            let ending = Ending::Failed { error: "interrupted by restart".into(), exit_code: None };
+            let ending = Ending::Failed {
+                error: "interrupted by restart".into(),
+                exit_code: None,
+            };
             records::ended(tx, &row.job_id, ending, ran_ms)?;
         }
         if !queued.is_empty() {
-            log::info!("re-queued {} job(s) left queued by the previous run", queued.len());
+            log::info!(
+                "re-queued {} job(s) left queued by the previous run",
+                queued.len()
+            );
         }
         Ok(queued)
     })

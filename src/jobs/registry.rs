@@ -6,7 +6,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, AtomicResponse, Context, Handler, Message, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, AtomicResponse, Context, Handler, Message,
+    WrapFuture,
+};
 
 use super::job::{JobActor, JobGone, JobSetup, StopJob};
 use super::records::{self, Ending};
@@ -29,22 +32,35 @@ impl Registry {
         limits: JobSettings,
         catalog: Arc<TaskCatalog>,
         recorder: Addr<Recorder>,
-            panic_failpoint: bool,
+        panic_failpoint: bool,
     ) -> Self {
-        Self { limits, catalog, recorder, queue: VecDeque::new(), running: HashMap::new(), panic_failpoint }
+        Self {
+            limits,
+            catalog,
+            recorder,
+            queue: VecDeque::new(),
+            running: HashMap::new(),
+            panic_failpoint,
+        }
     }
 
     /// Starts queued jobs, oldest first, while there is room.
     fn start_ready(&mut self, ctx: &mut Context<Self>) {
         while self.running.len() < self.limits.max_running {
-            let Some(spec) = self.queue.pop_front() else { return };
+            let Some(spec) = self.queue.pop_front() else {
+                return;
+            };
             let Some(task) = self.catalog.get(&spec.task_id).cloned() else {
                 self.fail_unstartable(spec, ctx);
                 continue;
             };
             let argv = self.catalog.argv(
                 &task,
-                &Placeholders { job_id: &spec.job_id, task_id: &spec.task_id, config_id: &spec.config_id },
+                &Placeholders {
+                    job_id: &spec.job_id,
+                    task_id: &spec.task_id,
+                    config_id: &spec.config_id,
+                },
             );
             let job_id = spec.job_id.clone();
             let actor = JobActor::new(JobSetup {
@@ -67,8 +83,15 @@ impl Registry {
         let error = format!("task `{}` is no longer configured", spec.task_id);
         ctx.spawn(
             async move {
-                let ending = Ending::Failed { error, exit_code: None };
-                if let Err(e) = record(&recorder, move |tx| records::ended(tx, &spec.job_id, ending, 0)).await {
+                let ending = Ending::Failed {
+                    error,
+                    exit_code: None,
+                };
+                if let Err(e) = record(&recorder, move |tx| {
+                    records::ended(tx, &spec.job_id, ending, 0)
+                })
+                .await
+                {
                     log::error!("cannot record an unstartable job: {e}");
                 }
             }
@@ -107,9 +130,15 @@ impl Handler<SubmitJob> for Registry {
     type Result = AtomicResponse<Self, Result<(), JobError>>;
 
     fn handle(&mut self, msg: SubmitJob, _ctx: &mut Context<Self>) -> Self::Result {
-        let SubmitJob { spec, dry_run, audit } = msg;
+        let SubmitJob {
+            spec,
+            dry_run,
+            audit,
+        } = msg;
         if !dry_run && self.queue.len() >= self.limits.max_queued {
-            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(JobError::QueueFull(self.limits.max_queued)))));
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(JobError::QueueFull(
+                self.limits.max_queued,
+            )))));
         }
         let recorder = self.recorder.clone();
         let recorded_spec = spec.clone();
@@ -123,14 +152,16 @@ impl Handler<SubmitJob> for Registry {
             })
             .await
         };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |written, registry, ctx| {
-            written?;
-            if !dry_run {
-                registry.queue.push_back(spec);
-                registry.start_ready(ctx);
-            }
-            Ok(())
-        })))
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(
+            move |written, registry, ctx| {
+                written?;
+                if !dry_run {
+                    registry.queue.push_back(spec);
+                    registry.start_ready(ctx);
+                }
+                Ok(())
+            },
+        )))
     }
 }
 
@@ -169,10 +200,15 @@ impl Handler<CancelJob> for Registry {
         let waited = u64::try_from(spec.queued_at.elapsed().as_millis()).unwrap_or(u64::MAX);
         let write = async move {
             let ending = Ending::Cancelled { reason: msg.reason };
-            record(&recorder, move |tx| records::ended(tx, &msg.job_id, ending, waited)).await
+            record(&recorder, move |tx| {
+                records::ended(tx, &msg.job_id, ending, waited)
+            })
+            .await
         };
         AtomicResponse::new(Box::pin(write.into_actor(self).map(|written, _, _| {
-            written.map(|_| Cancelled::WhileQueued).map_err(JobError::from)
+            written
+                .map(|_| Cancelled::WhileQueued)
+                .map_err(JobError::from)
         })))
     }
 }
@@ -183,16 +219,22 @@ impl Handler<JobGone> for Registry {
     fn handle(&mut self, msg: JobGone, ctx: &mut Context<Self>) {
         self.running.remove(&msg.job_id);
         if !msg.recorded {
-            log::error!("the actor of job {} stopped without recording an end; recording it failed", msg.job_id);
+            log::error!(
+                "the actor of job {} stopped without recording an end; recording it failed",
+                msg.job_id
+            );
             let recorder = self.recorder.clone();
             let job_id = msg.job_id;
             ctx.spawn(
                 async move {
                     let ending = Ending::Failed {
-                        error: "the job's supervisor crashed (panic); its processes were killed".into(),
+                        error: "the job's supervisor crashed (panic); its processes were killed"
+                            .into(),
                         exit_code: None,
                     };
-                    if let Err(e) = record(&recorder, move |tx| records::ended(tx, &job_id, ending, 0)).await {
+                    if let Err(e) =
+                        record(&recorder, move |tx| records::ended(tx, &job_id, ending, 0)).await
+                    {
                         log::error!("cannot record a crashed job: {e}");
                     }
                 }

@@ -5,7 +5,10 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Report {
-    Progress { progress: f64, message: Option<String> },
+    Progress {
+        progress: f64,
+        message: Option<String>,
+    },
     Result(Value),
     Log,
 }
@@ -20,7 +23,10 @@ pub fn parse_line(line: &str) -> Report {
     match object.get("progress").and_then(Value::as_f64) {
         Some(p) if p.is_finite() => Report::Progress {
             progress: p.clamp(0.0, 1.0),
-            message: object.get("message").and_then(Value::as_str).map(|m| m.chars().take(500).collect()),
+            message: object
+                .get("message")
+                .and_then(Value::as_str)
+                .map(|m| m.chars().take(500).collect()),
         },
         _ => Report::Log,
     }
@@ -35,12 +41,37 @@ mod tests {
     fn progress_result_and_log_lines_are_told_apart() {
         assert_eq!(
             parse_line(r#"{"progress":0.3,"message":"loading"}"#),
-            Report::Progress { progress: 0.3, message: Some("loading".into()) }
+            Report::Progress {
+                progress: 0.3,
+                message: Some("loading".into())
+            }
         );
-        assert_eq!(parse_line(r#"{"progress":7}"#), Report::Progress { progress: 1.0, message: None });
-        assert_eq!(parse_line(r#"{"progress":-1}"#), Report::Progress { progress: 0.0, message: None });
-        assert_eq!(parse_line(r#"{"result":{"accuracy":0.9}}"#), Report::Result(json!({"accuracy":0.9})));
-        for log in ["hello", "", "[1,2]", r#"{"progress":"x"}"#, r#"{"other":1}"#, "{"] {
+        assert_eq!(
+            parse_line(r#"{"progress":7}"#),
+            Report::Progress {
+                progress: 1.0,
+                message: None
+            }
+        );
+        assert_eq!(
+            parse_line(r#"{"progress":-1}"#),
+            Report::Progress {
+                progress: 0.0,
+                message: None
+            }
+        );
+        assert_eq!(
+            parse_line(r#"{"result":{"accuracy":0.9}}"#),
+            Report::Result(json!({"accuracy":0.9}))
+        );
+        for log in [
+            "hello",
+            "",
+            "[1,2]",
+            r#"{"progress":"x"}"#,
+            r#"{"other":1}"#,
+            "{",
+        ] {
             assert_eq!(parse_line(log), Report::Log, "{log:?}");
         }
     }

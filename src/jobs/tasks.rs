@@ -23,11 +23,20 @@ pub struct Placeholders<'a> {
 impl TaskCatalog {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let self_exe = if settings.evals.self_exe.is_empty() {
-            std::env::current_exe().map_err(|e| ConfigError::new("evals.self_exe", format!("cannot find this executable: {e}")))?
+            std::env::current_exe().map_err(|e| {
+                ConfigError::new(
+                    "evals.self_exe",
+                    format!("cannot find this executable: {e}"),
+                )
+            })?
         } else {
             PathBuf::from(&settings.evals.self_exe)
         };
-        Ok(Self { tasks: settings.evals.tasks.clone(), self_exe, repo_root: settings.repo_root() })
+        Ok(Self {
+            tasks: settings.evals.tasks.clone(),
+            self_exe,
+            repo_root: settings.repo_root(),
+        })
     }
 
     pub fn get(&self, task_id: &str) -> Option<&EvalTask> {
@@ -39,7 +48,13 @@ impl TaskCatalog {
         let list: Vec<String> = self
             .tasks
             .iter()
-            .map(|(id, t)| if t.description.is_empty() { id.clone() } else { format!("{id} ({})", t.description) })
+            .map(|(id, t)| {
+                if t.description.is_empty() {
+                    id.clone()
+                } else {
+                    format!("{id} ({})", t.description)
+                }
+            })
             .collect();
         list.join(", ")
     }
@@ -74,13 +89,28 @@ mod tests {
         settings.evals.self_exe = "/bin/cockpit".into();
         let catalog = TaskCatalog::from_settings(&settings).expect("catalog");
         let task = EvalTask {
-            command: vec!["{self}".into(), "--cfg={configId}".into(), "{configId}".into(), "{jobId}".into()],
+            command: vec![
+                "{self}".into(),
+                "--cfg={configId}".into(),
+                "{configId}".into(),
+                "{jobId}".into(),
+            ],
             configs: None,
             timeout_seconds: 1.0,
             env: Default::default(),
             description: String::new(),
         };
-        let argv = catalog.argv(&task, &Placeholders { job_id: "job_1", task_id: "t", config_id: "a;b" });
-        assert_eq!(argv, vec!["/bin/cockpit", "--cfg={configId}", "a;b", "job_1"]);
+        let argv = catalog.argv(
+            &task,
+            &Placeholders {
+                job_id: "job_1",
+                task_id: "t",
+                config_id: "a;b",
+            },
+        );
+        assert_eq!(
+            argv,
+            vec!["/bin/cockpit", "--cfg={configId}", "a;b", "job_1"]
+        );
     }
 }

@@ -26,7 +26,10 @@ pub enum PostReply {
     /// Only notifications or responses were sent: 202 with no body.
     Accepted,
     /// A JSON-RPC response (or batch of them), with the new session id after `initialize`.
-    Json { body: Value, new_session: Option<String> },
+    Json {
+        body: Value,
+        new_session: Option<String>,
+    },
 }
 
 /// What the transport knows about a POST.
@@ -47,7 +50,10 @@ impl McpServer {
             Ok(value) => value,
             Err(e) => {
                 let error = RpcError::new(jsonrpc::PARSE_ERROR, format!("Parse error: {e}"));
-                return PostReply::Json { body: jsonrpc::failure(Value::Null, &error), new_session: None };
+                return PostReply::Json {
+                    body: jsonrpc::failure(Value::Null, &error),
+                    new_session: None,
+                };
             }
         };
         let Value::Array(batch) = message else {
@@ -62,9 +68,16 @@ impl McpServer {
             None => !post.has_version_header,
         };
         if !batch_allowed || batch.is_empty() {
-            let why = if batch.is_empty() { "an empty batch" } else { "batches are only accepted in protocol 2025-03-26" };
+            let why = if batch.is_empty() {
+                "an empty batch"
+            } else {
+                "batches are only accepted in protocol 2025-03-26"
+            };
             let error = RpcError::new(jsonrpc::INVALID_REQUEST, format!("Invalid Request: {why}"));
-            return PostReply::Json { body: jsonrpc::failure(Value::Null, &error), new_session: None };
+            return PostReply::Json {
+                body: jsonrpc::failure(Value::Null, &error),
+                new_session: None,
+            };
         }
         let mut replies = Vec::new();
         for message in batch {
@@ -75,12 +88,19 @@ impl McpServer {
         if replies.is_empty() {
             PostReply::Accepted
         } else {
-            PostReply::Json { body: Value::Array(replies), new_session: None }
+            PostReply::Json {
+                body: Value::Array(replies),
+                new_session: None,
+            }
         }
     }
 
     /// One message: `(reply, new session id)`; no reply for notifications and responses.
-    async fn handle_one(&self, message: Value, post: &PostContext<'_>) -> (Option<Value>, Option<String>) {
+    async fn handle_one(
+        &self,
+        message: Value,
+        post: &PostContext<'_>,
+    ) -> (Option<Value>, Option<String>) {
         match jsonrpc::classify(message) {
             Incoming::Notification { method } => {
                 log::debug!("notification {method}");
@@ -99,7 +119,10 @@ impl McpServer {
                     "ping" => Ok(json!({})),
                     "tools/list" => Ok(json!({ "tools": tools::definitions() })),
                     "tools/call" => self.tools.call(params, post.caller).await,
-                    other => Err(RpcError::new(jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {other}"))),
+                    other => Err(RpcError::new(
+                        jsonrpc::METHOD_NOT_FOUND,
+                        format!("Method not found: {other}"),
+                    )),
                 };
                 let reply = match outcome {
                     Ok(result) => jsonrpc::success(id, result),
@@ -111,8 +134,15 @@ impl McpServer {
     }
 
     fn initialize(&self, params: Option<&Value>) -> (Value, Session) {
-        let requested = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str).unwrap_or("");
-        let version = if is_supported(requested) { requested } else { SUPPORTED_VERSIONS[0] };
+        let requested = params
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let version = if is_supported(requested) {
+            requested
+        } else {
+            SUPPORTED_VERSIONS[0]
+        };
         let session = self.sessions.create(version);
         let result = json!({
             "protocolVersion": version,

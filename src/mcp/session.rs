@@ -21,10 +21,20 @@ pub struct SessionStore {
 
 impl SessionStore {
     pub fn create(&self, protocol_version: &str) -> Session {
-        let session = Session { id: nanoid::nanoid!(32), protocol_version: protocol_version.to_string() };
-        let mut sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let session = Session {
+            id: nanoid::nanoid!(32),
+            protocol_version: protocol_version.to_string(),
+        };
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if sessions.len() >= MAX_SESSIONS {
-            if let Some(oldest) = sessions.iter().min_by_key(|(_, (_, used))| *used).map(|(id, _)| id.clone()) {
+            if let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone())
+            {
                 sessions.remove(&oldest);
             }
         }
@@ -33,7 +43,10 @@ impl SessionStore {
     }
 
     pub fn get(&self, id: &str) -> Option<Session> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         sessions.get_mut(id).map(|(session, used)| {
             *used = Instant::now();
             session.clone()
@@ -41,6 +54,10 @@ impl SessionStore {
     }
 
     pub fn end(&self, id: &str) -> bool {
-        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(id).is_some()
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(id)
+            .is_some()
     }
 }

@@ -47,7 +47,12 @@ pub fn append(conn: &mut SqliteConnection, event: &RenderedEvent) -> Result<i64,
 }
 
 /// Up to `limit` events after `cursor`, each in one of `scopes` after that scope's own seq; oldest first.
-pub fn page(conn: &mut SqliteConnection, scopes: &[(Scope, i64)], cursor: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+pub fn page(
+    conn: &mut SqliteConnection,
+    scopes: &[(Scope, i64)],
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
     type Condition = Box<dyn BoxableExpression<events::table, Sqlite, SqlType = Bool>>;
     let mut any: Option<Condition> = None;
     for (scope, after) in scopes {
@@ -60,14 +65,18 @@ pub fn page(conn: &mut SqliteConnection, scopes: &[(Scope, i64)], cursor: i64, l
                     .and(events::topic.lt(format!("{prefix}0")))
                     .and(events::seq.gt(*after)),
             ),
-            Scope::Topic(topic) => Box::new(events::topic.eq(topic.clone()).and(events::seq.gt(*after))),
+            Scope::Topic(topic) => {
+                Box::new(events::topic.eq(topic.clone()).and(events::seq.gt(*after)))
+            }
         };
         any = Some(match any {
             None => in_scope,
             Some(previous) => Box::new(previous.or(in_scope)),
         });
     }
-    let Some(condition) = any else { return Ok(Vec::new()) };
+    let Some(condition) = any else {
+        return Ok(Vec::new());
+    };
     Ok(events::table
         .select(EventRow::as_select())
         .filter(events::seq.gt(cursor))
@@ -78,7 +87,11 @@ pub fn page(conn: &mut SqliteConnection, scopes: &[(Scope, i64)], cursor: i64, l
 }
 
 /// The seq of the topic's first event among `names` (its terminal event), if any.
-pub fn first_of(conn: &mut SqliteConnection, topic: &str, names: &[&str]) -> Result<Option<i64>, StoreError> {
+pub fn first_of(
+    conn: &mut SqliteConnection,
+    topic: &str,
+    names: &[&str],
+) -> Result<Option<i64>, StoreError> {
     Ok(events::table
         .filter(events::topic.eq(topic))
         .filter(events::event.eq_any(names))

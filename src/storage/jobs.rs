@@ -68,7 +68,11 @@ pub fn insert(conn: &mut SqliteConnection, job: &NewJob<'_>) -> Result<(), Store
 }
 
 pub fn get(conn: &mut SqliteConnection, job_id: &str) -> Result<Option<JobRow>, StoreError> {
-    Ok(jobs::table.find(job_id).select(JobRow::as_select()).first(conn).optional()?)
+    Ok(jobs::table
+        .find(job_id)
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// `queued` → `running`, with the process group and its start time; false if the job is no longer queued.
@@ -109,21 +113,36 @@ pub fn update_progress(
 
 /// Moves a queued or running job to its terminal status; false (and nothing written) if it already ended,
 /// so a job ends exactly once.
-pub fn finish(conn: &mut SqliteConnection, job_id: &str, end: &JobEnd, at: &str) -> Result<bool, StoreError> {
-    let progress = if end.status == "completed" { Some(1.0) } else { None };
-    let changed = diesel::update(jobs::table.find(job_id).filter(jobs::status.eq_any(["queued", "running"])))
-        .set((
-            jobs::status.eq(end.status),
-            jobs::result.eq(end.result.as_deref()),
-            jobs::error.eq(end.error.as_deref()),
-            jobs::exit_code.eq(end.exit_code),
-            jobs::duration_ms.eq(end.duration_ms),
-            jobs::finished_at.eq(at),
-            jobs::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+pub fn finish(
+    conn: &mut SqliteConnection,
+    job_id: &str,
+    end: &JobEnd,
+    at: &str,
+) -> Result<bool, StoreError> {
+    let progress = if end.status == "completed" {
+        Some(1.0)
+    } else {
+        None
+    };
+    let changed = diesel::update(
+        jobs::table
+            .find(job_id)
+            .filter(jobs::status.eq_any(["queued", "running"])),
+    )
+    .set((
+        jobs::status.eq(end.status),
+        jobs::result.eq(end.result.as_deref()),
+        jobs::error.eq(end.error.as_deref()),
+        jobs::exit_code.eq(end.exit_code),
+        jobs::duration_ms.eq(end.duration_ms),
+        jobs::finished_at.eq(at),
+        jobs::updated_at.eq(at),
+    ))
+    .execute(conn)?;
     if let (true, Some(p)) = (changed == 1, progress) {
-        diesel::update(jobs::table.find(job_id)).set(jobs::progress.eq(p)).execute(conn)?;
+        diesel::update(jobs::table.find(job_id))
+            .set(jobs::progress.eq(p))
+            .execute(conn)?;
     }
     Ok(changed == 1)
 }
@@ -144,7 +163,10 @@ pub fn list(conn: &mut SqliteConnection, filter: &JobFilter) -> Result<Vec<JobRo
     if let Some(task_id) = &filter.task_id {
         query = query.filter(jobs::task_id.eq(task_id));
     }
-    Ok(query.order(sql::<BigInt>("rowid DESC")).limit(filter.limit).load(conn)?)
+    Ok(query
+        .order(sql::<BigInt>("rowid DESC"))
+        .limit(filter.limit)
+        .load(conn)?)
 }
 
 /// Jobs a previous process left `queued` or `running`, oldest first (their original queue order).

@@ -17,19 +17,28 @@ pub fn installation_secret(conn: &mut SqliteConnection) -> Result<String, StoreE
         }
         let bytes: [u8; 32] = rand::random();
         let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        diesel::insert_into(meta::table).values((meta::key.eq(SECRET_KEY), meta::value.eq(&value))).execute(conn)?;
+        diesel::insert_into(meta::table)
+            .values((meta::key.eq(SECRET_KEY), meta::value.eq(&value)))
+            .execute(conn)?;
         Ok(value)
     })
 }
 
 pub fn get(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(meta::table.find(key).select(meta::value).first(conn).optional()?)
+    Ok(meta::table
+        .find(key)
+        .select(meta::value)
+        .first(conn)
+        .optional()?)
 }
 
 /// A real write (for readiness): fails when the file or its directory is read-only or full.
 pub fn touch(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     diesel::replace_into(meta::table)
-        .values((meta::key.eq(READY_KEY), meta::value.eq(crate::clock::sql(crate::clock::now()))))
+        .values((
+            meta::key.eq(READY_KEY),
+            meta::value.eq(crate::clock::sql(crate::clock::now())),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -30,7 +30,10 @@ pub enum StoreError {
     #[error("database migrations: {0}")]
     Migration(String),
     #[error("cannot create the database directory {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database worker stopped")]
     WorkerGone,
 }
@@ -53,8 +56,10 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 /// Opens (creating if needed) the database file and runs pending migrations.
 pub fn open(path: &Path, pool_size: u32) -> Result<DbPool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Directory { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
     let pool = Pool::builder()
@@ -68,12 +73,16 @@ pub fn open(path: &Path, pool_size: u32) -> Result<DbPool, StoreError> {
 }
 
 pub fn migrate(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
-    let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))?;
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.len())
 }
 
 pub fn pending_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
-    let pending = conn.pending_migrations(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))?;
+    let pending = conn
+        .pending_migrations(MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(pending.len())
 }
 
@@ -82,7 +91,7 @@ pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     if pending_migrations(conn)? > 0 {
         return Err(StoreError::Migration("migrations pending".into()));
     }
-    conn.immediate_transaction(|conn| meta::touch(conn))
+    conn.immediate_transaction(meta::touch)
 }
 
 /// Runs blocking storage work off the async threads.
@@ -92,5 +101,7 @@ where
     F: FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || work(&mut *pool.get()?)).await.map_err(|_| StoreError::WorkerGone)?
+    actix_web::web::block(move || work(&mut *pool.get()?))
+        .await
+        .map_err(|_| StoreError::WorkerGone)?
 }

@@ -23,7 +23,13 @@ pub struct TestApp {
 /// A task that runs `sh -c <script>` (the job id is `$1`), for tests that need a specific process.
 pub fn shell_task(script: &str) -> EvalTask {
     EvalTask {
-        command: vec!["sh".into(), "-c".into(), script.into(), "sh".into(), "{jobId}".into()],
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+            "sh".into(),
+            "{jobId}".into(),
+        ],
         configs: None,
         timeout_seconds: 60.0,
         env: Default::default(),
@@ -46,14 +52,24 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.jobs.kill_grace_seconds = 0.5;
     customize(&mut settings);
     let db_path = PathBuf::from(&settings.storage.db_path);
-    let app = Application::build(settings).await.expect("application builds");
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, root: dir.path().to_path_buf(), db_path, client: client(), _dir: Some(dir) }
+    TestApp {
+        address,
+        root: dir.path().to_path_buf(),
+        db_path,
+        client: client(),
+        _dir: Some(dir),
+    }
 }
 
 fn client() -> awc::Client {
-    awc::Client::builder().timeout(Duration::from_secs(60)).finish()
+    awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish()
 }
 
 pub struct Reply {
@@ -65,7 +81,13 @@ pub struct Reply {
 impl TestApp {
     /// A client for a server started some other way (the real binary).
     pub fn attach(address: &str, root: &std::path::Path, db_path: &std::path::Path) -> TestApp {
-        TestApp { address: address.into(), root: root.into(), db_path: db_path.into(), client: client(), _dir: None }
+        TestApp {
+            address: address.into(),
+            root: root.into(),
+            db_path: db_path.into(),
+            client: client(),
+            _dir: None,
+        }
     }
 
     /// POST /mcp with a raw body and extra headers.
@@ -74,20 +96,40 @@ impl TestApp {
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
         }
-        let mut response = request.send_body(body.to_string()).await.expect("POST /mcp");
+        let mut response = request
+            .send_body(body.to_string())
+            .await
+            .expect("POST /mcp");
         let bytes = response.body().await.expect("body");
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
-        Reply { status: response.status(), headers: response.headers().clone(), body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON body")
+        };
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        }
     }
 
     /// POST /mcp with the key only in the URL (which must not count).
     pub async fn client_post_with_query_key(&self, body: &str, key: &str) -> StatusCode {
         let url = format!("{}/mcp?key={key}", self.address);
-        self.client.post(url).send_body(body.to_string()).await.expect("POST").status()
+        self.client
+            .post(url)
+            .send_body(body.to_string())
+            .await
+            .expect("POST")
+            .status()
     }
 
     pub async fn rpc(&self, message: Value) -> Reply {
-        self.post_mcp_raw(&message.to_string(), &[("Content-Type", "application/json")]).await
+        self.post_mcp_raw(
+            &message.to_string(),
+            &[("Content-Type", "application/json")],
+        )
+        .await
     }
 
     /// `tools/call`, returning the tool result (`content`, `structuredContent`, `isError`).
@@ -101,7 +143,9 @@ impl TestApp {
     pub async fn tool_ok(&self, name: &str, arguments: Value) -> Value {
         let result = self.call_tool(name, arguments).await;
         assert_eq!(result["isError"], false, "{result}");
-        let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().expect("text")).expect("JSON text");
+        let text: Value =
+            serde_json::from_str(result["content"][0]["text"].as_str().expect("text"))
+                .expect("JSON text");
         assert_eq!(text, result["structuredContent"]);
         text
     }
@@ -110,11 +154,19 @@ impl TestApp {
     pub async fn tool_error(&self, name: &str, arguments: Value) -> String {
         let result = self.call_tool(name, arguments).await;
         assert_eq!(result["isError"], true, "{result}");
-        result["content"][0]["text"].as_str().expect("text").to_string()
+        result["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .to_string()
     }
 
     pub async fn run_eval(&self, task_id: &str) -> String {
-        let job = self.tool_ok("run_eval", json!({"taskId": task_id, "configId": "default"})).await;
+        let job = self
+            .tool_ok(
+                "run_eval",
+                json!({"taskId": task_id, "configId": "default"}),
+            )
+            .await;
         job["jobId"].as_str().expect("jobId").to_string()
     }
 
@@ -122,7 +174,13 @@ impl TestApp {
         self.tool_ok("job_status", json!({"jobId": job_id})).await
     }
 
-    pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> awc::ClientResponse<impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>> {
+    pub async fn get(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>,
+    > {
         let mut request = self.client.get(format!("{}{path_and_query}", self.address));
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
@@ -134,8 +192,18 @@ impl TestApp {
     pub async fn sse(&self, query: &str, headers: &[(&str, &str)]) -> SseReader {
         let response = self.get(&format!("/sse?{query}"), headers).await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
-        SseReader { body: Box::pin(response), buffer: String::new(), ended: false }
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        SseReader {
+            body: Box::pin(response),
+            buffer: String::new(),
+            ended: false,
+        }
     }
 
     /// Runs SQL against the service's database file (the kit's audit queries).
@@ -145,8 +213,15 @@ impl TestApp {
             .arg(query)
             .output()
             .expect("sqlite3 runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| l.split('|').map(String::from).collect()).collect()
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| l.split('|').map(String::from).collect())
+            .collect()
     }
 }
 
@@ -158,7 +233,9 @@ pub struct SseEvent {
 }
 
 pub struct SseReader {
-    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>>>,
+    body: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>>,
+    >,
     buffer: String,
     pub ended: bool,
 }
@@ -169,7 +246,11 @@ impl SseReader {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = SseEvent { id: -1, event: String::new(), data: Value::Null };
+                let mut event = SseEvent {
+                    id: -1,
+                    event: String::new(),
+                    data: Value::Null,
+                };
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("id: ") {
                         event.id = v.parse().expect("numeric id");
@@ -184,8 +265,13 @@ impl SseReader {
                 }
                 continue;
             }
-            match tokio::time::timeout(READ_LIMIT, self.body.next()).await.expect("SSE read timed out") {
-                Some(Ok(chunk)) => self.buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+            match tokio::time::timeout(READ_LIMIT, self.body.next())
+                .await
+                .expect("SSE read timed out")
+            {
+                Some(Ok(chunk)) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&chunk).expect("utf-8")),
                 Some(Err(e)) => panic!("SSE read failed: {e}"),
                 None => {
                     self.ended = true;
@@ -225,7 +311,10 @@ pub fn names(events: &[SseEvent]) -> Vec<&str> {
 /// Whether a process is alive (a zombie counts as gone).
 pub fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(false),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
         Err(_) => false,
     }
 }

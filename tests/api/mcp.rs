@@ -14,22 +14,52 @@ async fn initialize_negotiates_the_version_and_issues_a_session_that_delete_ends
     let future = app.rpc(init("2099-01-01")).await;
     assert_eq!(future.body["result"]["protocolVersion"], "2025-11-25");
     assert_eq!(future.body["result"]["serverInfo"]["name"], "mcp-cockpit");
-    let session = future.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).expect("session id").to_string();
+    let session = future
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_string();
 
-    let with_session = [("Mcp-Session-Id", session.as_str()), ("MCP-Protocol-Version", "2025-11-25")];
+    let with_session = [
+        ("Mcp-Session-Id", session.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
     let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
-    assert_eq!(app.post_mcp_raw(ping, &with_session).await.body["result"], json!({}));
-    let initialized = app.post_mcp_raw(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, &with_session).await;
-    assert_eq!((initialized.status, initialized.body.clone()), (StatusCode::ACCEPTED, Value::Null));
+    assert_eq!(
+        app.post_mcp_raw(ping, &with_session).await.body["result"],
+        json!({})
+    );
+    let initialized = app
+        .post_mcp_raw(
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            &with_session,
+        )
+        .await;
+    assert_eq!(
+        (initialized.status, initialized.body.clone()),
+        (StatusCode::ACCEPTED, Value::Null)
+    );
 
     let client = awc::Client::default();
-    let deleted = client.delete(format!("{}/mcp", app.address)).insert_header(("Mcp-Session-Id", session.as_str())).send().await.expect("DELETE");
+    let deleted = client
+        .delete(format!("{}/mcp", app.address))
+        .insert_header(("Mcp-Session-Id", session.as_str()))
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let gone = app.post_mcp_raw(ping, &with_session).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
-    let bad_version = app.post_mcp_raw(ping, &[("MCP-Protocol-Version", "1999-01-01")]).await;
+    let bad_version = app
+        .post_mcp_raw(ping, &[("MCP-Protocol-Version", "1999-01-01")])
+        .await;
     assert_eq!(bad_version.status, StatusCode::BAD_REQUEST);
-    let get = client.get(format!("{}/mcp", app.address)).send().await.expect("GET");
+    let get = client
+        .get(format!("{}/mcp", app.address))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -38,12 +68,32 @@ async fn protocol_errors_have_their_codes_and_echo_the_request_id() {
     let app = spawn_app().await;
     let cases: [(&str, Value, i64); 8] = [
         ("{not json", Value::Null, -32700),
-        (r#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#, json!(3), -32600),
+        (
+            r#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#,
+            json!(3),
+            -32600,
+        ),
         (r#"{"jsonrpc":"2.0","id":"a"}"#, json!("a"), -32600),
-        (r#"{"jsonrpc":"2.0","id":4,"method":"nope/nothing"}"#, json!(4), -32601),
-        (r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"no_such_tool"}}"#, json!(5), -32602),
-        (r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":[1]}"#, json!(6), -32602),
-        (r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{}}}"#, json!(7), -32602),
+        (
+            r#"{"jsonrpc":"2.0","id":4,"method":"nope/nothing"}"#,
+            json!(4),
+            -32601,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"no_such_tool"}}"#,
+            json!(5),
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":[1]}"#,
+            json!(6),
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{}}}"#,
+            json!(7),
+            -32602,
+        ),
         ("[]", Value::Null, -32600),
     ];
     for (body, id, code) in cases {
@@ -52,9 +102,19 @@ async fn protocol_errors_have_their_codes_and_echo_the_request_id() {
         assert_eq!(reply.body["error"]["code"], code, "{body} → {}", reply.body);
         assert_eq!(reply.body["id"], id, "{body}");
     }
-    let note = app.post_mcp_raw(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#, &[]).await;
-    assert_eq!((note.status, note.body), (StatusCode::ACCEPTED, Value::Null));
-    let response = app.post_mcp_raw(r#"{"jsonrpc":"2.0","id":9,"result":{}}"#, &[]).await;
+    let note = app
+        .post_mcp_raw(
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (note.status, note.body),
+        (StatusCode::ACCEPTED, Value::Null)
+    );
+    let response = app
+        .post_mcp_raw(r#"{"jsonrpc":"2.0","id":9,"result":{}}"#, &[])
+        .await;
     assert_eq!(response.status, StatusCode::ACCEPTED);
 }
 
@@ -67,23 +127,37 @@ async fn batches_are_answered_without_a_session_and_refused_with_a_newer_protoco
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0]["result"], json!({}));
     assert_eq!(replies[1]["error"]["code"], -32601);
-    let refused = app.post_mcp_raw(batch, &[("MCP-Protocol-Version", "2025-06-18")]).await;
+    let refused = app
+        .post_mcp_raw(batch, &[("MCP-Protocol-Version", "2025-06-18")])
+        .await;
     assert_eq!(refused.body["error"]["code"], -32600);
 }
 
 #[actix_web::test]
 async fn every_tool_declares_a_title_schemas_and_annotations() {
     let app = spawn_app().await;
-    let reply = app.rpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
+    let reply = app
+        .rpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}))
+        .await;
     let tools = reply.body["result"]["tools"].as_array().expect("tools");
     let listed: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(listed, ["run_eval", "job_status", "list_jobs", "cancel_job"]);
+    assert_eq!(
+        listed,
+        ["run_eval", "job_status", "list_jobs", "cancel_job"]
+    );
     for tool in tools {
-        assert!(tool["title"].is_string() && tool["description"].is_string(), "{tool}");
+        assert!(
+            tool["title"].is_string() && tool["description"].is_string(),
+            "{tool}"
+        );
         assert_eq!(tool["inputSchema"]["type"], "object");
         assert_eq!(tool["outputSchema"]["type"], "object");
         for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
-            assert!(tool["annotations"][hint].is_boolean(), "{} lacks {hint}", tool["name"]);
+            assert!(
+                tool["annotations"][hint].is_boolean(),
+                "{} lacks {hint}",
+                tool["name"]
+            );
         }
     }
 }
@@ -92,9 +166,16 @@ async fn every_tool_declares_a_title_schemas_and_annotations() {
 async fn the_kits_curl_without_content_type_or_accept_gets_a_job_id_in_the_text_content() {
     let app = spawn_app().await;
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"probe","configId":"default"}}}"#;
-    let reply = app.post_mcp_raw(body, &[("X-API-Key", "any-placeholder-key")]).await;
+    let reply = app
+        .post_mcp_raw(body, &[("X-API-Key", "any-placeholder-key")])
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let text: Value = serde_json::from_str(reply.body["result"]["content"][0]["text"].as_str().expect("text")).expect("json");
+    let text: Value = serde_json::from_str(
+        reply.body["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text"),
+    )
+    .expect("json");
     let job_id = text["jobId"].as_str().expect("jobId");
     assert!(job_id.starts_with("job_") && job_id.len() == 16, "{job_id}");
     assert_eq!(text["topic"], format!("job/{job_id}"));

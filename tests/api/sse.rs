@@ -11,21 +11,38 @@ use crate::helpers::{names, spawn_app, spawn_app_with};
 async fn a_subscriber_after_the_end_gets_the_whole_history_and_one_during_the_job_gets_the_same() {
     let app = spawn_app().await;
     let job_id = app.run_eval("probe").await;
-    let live = app.sse(&format!("topic=job/{job_id}"), &[]).await.until_end().await;
-    let late = app.sse(&format!("topic=job/{job_id}"), &[]).await.until_end().await;
+    let live = app
+        .sse(&format!("topic=job/{job_id}"), &[])
+        .await
+        .until_end()
+        .await;
+    let late = app
+        .sse(&format!("topic=job/{job_id}"), &[])
+        .await
+        .until_end()
+        .await;
 
     assert_eq!(names(&live), ["queued", "started", "progress", "completed"]);
     let ids = |events: &[crate::helpers::SseEvent]| events.iter().map(|e| e.id).collect::<Vec<_>>();
     assert_eq!(ids(&live), ids(&late));
-    assert!(ids(&live).windows(2).all(|w| w[0] < w[1]), "ids must increase");
+    assert!(
+        ids(&live).windows(2).all(|w| w[0] < w[1]),
+        "ids must increase"
+    );
     for event in &live {
         assert_eq!(event.data["topic"], format!("job/{job_id}"));
         assert_eq!(event.data["jobId"], job_id);
         assert!(event.data["ts"].as_str().expect("ts").ends_with('Z'));
         let narrative = event.data["narrative"].as_str().expect("narrative");
-        assert!(narrative.starts_with('[') && narrative.contains(&format!("] {job_id} → ")), "{narrative}");
+        assert!(
+            narrative.starts_with('[') && narrative.contains(&format!("] {job_id} → ")),
+            "{narrative}"
+        );
     }
-    assert!(live[3].data["narrative"].as_str().expect("narrative").contains("completed successfully"));
+    assert!(live[3].data["narrative"]
+        .as_str()
+        .expect("narrative")
+        .contains("completed successfully"));
 }
 
 #[actix_web::test]
@@ -40,16 +57,27 @@ async fn job_pattern_and_wildcard_subscribers_get_every_jobs_events_with_concret
         let mut finished = HashSet::new();
         let mut seen = Vec::new();
         while finished.len() < 2 {
-            let event = stream.next_event().await.expect("pattern streams stay open");
+            let event = stream
+                .next_event()
+                .await
+                .expect("pattern streams stay open");
             let id = event.data["jobId"].as_str().expect("jobId").to_string();
-            assert_eq!(event.data["topic"], format!("job/{id}"), "the concrete topic, never the pattern");
+            assert_eq!(
+                event.data["topic"],
+                format!("job/{id}"),
+                "the concrete topic, never the pattern"
+            );
             if event.event == "completed" {
                 finished.insert(id.clone());
             }
             seen.push((id, event.event));
         }
         for job in [&first, &second] {
-            let of_job: Vec<&str> = seen.iter().filter(|(id, _)| id == job).map(|(_, e)| e.as_str()).collect();
+            let of_job: Vec<&str> = seen
+                .iter()
+                .filter(|(id, _)| id == job)
+                .map(|(_, e)| e.as_str())
+                .collect();
             assert_eq!(of_job, ["queued", "started", "progress", "completed"]);
         }
     }
@@ -60,35 +88,76 @@ async fn last_event_id_resumes_without_a_gap_or_a_duplicate() {
     let app = spawn_app().await;
     let job_id = app.run_eval("demo").await;
     let mut first = app.sse(&format!("topic=job/{job_id}"), &[]).await;
-    let seen: Vec<_> = vec![first.next_event().await.expect("1"), first.next_event().await.expect("2"), first.next_event().await.expect("3")];
+    let seen: Vec<_> = vec![
+        first.next_event().await.expect("1"),
+        first.next_event().await.expect("2"),
+        first.next_event().await.expect("3"),
+    ];
     drop(first);
     let last = seen.last().expect("event").id.to_string();
-    let rest = app.sse(&format!("topic=job/{job_id}"), &[("Last-Event-ID", &last)]).await.until_end().await;
-    let whole = app.sse(&format!("topic=job/{job_id}"), &[]).await.until_end().await;
+    let rest = app
+        .sse(&format!("topic=job/{job_id}"), &[("Last-Event-ID", &last)])
+        .await
+        .until_end()
+        .await;
+    let whole = app
+        .sse(&format!("topic=job/{job_id}"), &[])
+        .await
+        .until_end()
+        .await;
 
     let resumed: Vec<i64> = seen.iter().chain(&rest).map(|e| e.id).collect();
     assert_eq!(resumed, whole.iter().map(|e| e.id).collect::<Vec<_>>());
     // The query form works the same, and a pattern resumes from the log too.
-    let by_query = app.sse(&format!("topic=job/{job_id}&lastEventId={last}"), &[]).await.until_end().await;
+    let by_query = app
+        .sse(&format!("topic=job/{job_id}&lastEventId={last}"), &[])
+        .await
+        .until_end()
+        .await;
     assert_eq!(by_query.len(), rest.len());
-    let mut pattern = app.sse(&format!("topic=job/*&lastEventId={last}"), &[]).await;
+    let mut pattern = app
+        .sse(&format!("topic=job/*&lastEventId={last}"), &[])
+        .await;
     assert_eq!(pattern.next_event().await.expect("replayed").id, rest[0].id);
 }
 
 #[actix_web::test]
 async fn a_stream_of_ended_entities_already_seen_gets_204_and_unknown_entities_404() {
     let app = spawn_app().await;
-    let job = app.tool_ok("run_eval", json!({"taskId": "probe", "configId": "default", "wait": true})).await;
+    let job = app
+        .tool_ok(
+            "run_eval",
+            json!({"taskId": "probe", "configId": "default", "wait": true}),
+        )
+        .await;
     let job_id = job["jobId"].as_str().expect("id");
-    let events = app.sse(&format!("topic=job/{job_id}"), &[]).await.until_end().await;
+    let events = app
+        .sse(&format!("topic=job/{job_id}"), &[])
+        .await
+        .until_end()
+        .await;
     let terminal = events.last().expect("events").id.to_string();
 
-    let done = app.get(&format!("/sse?topic=job/{job_id}"), &[("Last-Event-ID", &terminal)]).await;
+    let done = app
+        .get(
+            &format!("/sse?topic=job/{job_id}"),
+            &[("Last-Event-ID", &terminal)],
+        )
+        .await;
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
     let unknown = app.get("/sse?topic=job/job_000000000000", &[]).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    for bad in ["", "topic=jobs/x", "topic=job/a%3Bb", "topic=*&lastEventId=abc"] {
-        assert_eq!(app.get(&format!("/sse?{bad}"), &[]).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    for bad in [
+        "",
+        "topic=jobs/x",
+        "topic=job/a%3Bb",
+        "topic=*&lastEventId=abc",
+    ] {
+        assert_eq!(
+            app.get(&format!("/sse?{bad}"), &[]).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
 }
 
@@ -96,8 +165,20 @@ async fn a_stream_of_ended_entities_already_seen_gets_204_and_unknown_entities_4
 async fn streams_carry_proxy_friendly_headers_a_retry_hint_and_keep_alive_comments() {
     let app = spawn_app_with(|s| s.sse.keep_alive_seconds = 0.2).await;
     let mut response = app.get("/sse?topic=ops/deploys", &[]).await;
-    assert_eq!(response.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-cache"));
-    assert_eq!(response.headers().get("x-accel-buffering").and_then(|v| v.to_str().ok()), Some("no"));
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-cache")
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("x-accel-buffering")
+            .and_then(|v| v.to_str().ok()),
+        Some("no")
+    );
     let mut text = String::new();
     while !text.contains(": keep-alive") {
         use futures_util::StreamExt;
@@ -117,9 +198,15 @@ async fn with_api_keys_streams_need_a_key_by_header_or_query_and_mcp_never_takes
     let missing = app.get("/sse?topic=ops/x", &[]).await;
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     assert!(missing.headers().contains_key("www-authenticate"));
-    assert_eq!(app.get("/sse?topic=ops/x", &[("X-API-Key", "wrong")]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/sse?topic=ops/x", &[("X-API-Key", "wrong")])
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     app.sse("topic=ops/x", &[("X-API-Key", "k-123")]).await;
-    app.sse("topic=ops/x", &[("Authorization", "Bearer k-123")]).await;
+    app.sse("topic=ops/x", &[("Authorization", "Bearer k-123")])
+        .await;
     app.sse("topic=ops/x&key=k-123", &[]).await;
 
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
@@ -129,6 +216,16 @@ async fn with_api_keys_streams_need_a_key_by_header_or_query_and_mcp_never_takes
     assert!(no_key.headers.contains_key("www-authenticate"));
     let url_key = app.client_post_with_query_key(ping, "k-123").await;
     assert_eq!(url_key, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.post_mcp_raw(ping, &[("X-API-Key", "k-123")]).await.status, StatusCode::OK);
-    assert_eq!(app.post_mcp_raw(ping, &[("Authorization", "Bearer k-123")]).await.status, StatusCode::OK);
+    assert_eq!(
+        app.post_mcp_raw(ping, &[("X-API-Key", "k-123")])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post_mcp_raw(ping, &[("Authorization", "Bearer k-123")])
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

@@ -29,7 +29,11 @@ struct EntityState {
     terminal_seq: Option<i64>,
 }
 
-fn entity_state(conn: &mut diesel::SqliteConnection, kind: EntityKind, id: &str) -> Result<EntityState, StoreError> {
+fn entity_state(
+    conn: &mut diesel::SqliteConnection,
+    kind: EntityKind,
+    id: &str,
+) -> Result<EntityState, StoreError> {
     let exists = match kind {
         EntityKind::Job => storage::jobs::get(conn, id)?.is_some(),
         EntityKind::Ops => true,
@@ -41,12 +45,18 @@ fn entity_state(conn: &mut diesel::SqliteConnection, kind: EntityKind, id: &str)
     } else {
         None
     };
-    Ok(EntityState { exists, terminal_seq })
+    Ok(EntityState {
+        exists,
+        terminal_seq,
+    })
 }
 
 pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let last_event_header = req.headers().get("last-event-id").and_then(|v| v.to_str().ok());
+    let last_event_header = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok());
     let request = match SseRequest::parse(req.query_string(), last_event_header) {
         Ok(request) => request,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
@@ -54,7 +64,9 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let presented = auth::presented_key(&req).or(request.key.as_deref());
     if let Err(e) = state.auth.check(presented) {
         let message = match e {
-            AuthError::Missing => "send the API key as X-API-Key, Authorization: Bearer, or ?key= on /sse",
+            AuthError::Missing => {
+                "send the API key as X-API-Key, Authorization: Bearer, or ?key= on /sse"
+            }
             AuthError::Wrong => "the API key is not valid",
         };
         return HttpResponse::Unauthorized()
@@ -72,18 +84,29 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         .collect();
     let lookup = entities.clone();
     let states = storage::blocking(&state.pool, move |conn| {
-        lookup.iter().map(|(kind, id)| entity_state(conn, *kind, id)).collect::<Result<Vec<_>, _>>()
+        lookup
+            .iter()
+            .map(|(kind, id)| entity_state(conn, *kind, id))
+            .collect::<Result<Vec<_>, _>>()
     })
     .await;
     let states = match states {
         Ok(states) => states,
         Err(e) => {
             log::error!("SSE lookup failed: {e}");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event log cannot be read".into());
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the event log cannot be read".into(),
+            );
         }
     };
     if let Some(((kind, id), _)) = entities.iter().zip(&states).find(|(_, s)| !s.exists) {
-        return error(StatusCode::NOT_FOUND, "not_found", format!("no {kind} `{id}`; its topic does not exist"));
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {kind} `{id}`; its topic does not exist"),
+        );
     }
 
     let last = request.last_event_id;
@@ -101,10 +124,17 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         return HttpResponse::NoContent().finish();
     }
 
-    let live = match Subscription::open(&state.broker, request.filters.clone(), state.sse.queue).await {
-        Ok(live) => live,
-        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event broker is stopping".into()),
-    };
+    let live =
+        match Subscription::open(&state.broker, request.filters.clone(), state.sse.queue).await {
+            Ok(live) => live,
+            Err(_) => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the event broker is stopping".into(),
+                )
+            }
+        };
     let plan = Plan {
         replay: replay_scopes(&request.filters, last, live.live_after),
         open_entities,
@@ -125,7 +155,9 @@ fn replay_scopes(filters: &[TopicFilter], last: Option<i64>, live_after: i64) ->
     filters
         .iter()
         .map(|f| match f {
-            TopicFilter::Entity(kind, id) => (Scope::Topic(kind.topic(id.as_str())), last.unwrap_or(0)),
+            TopicFilter::Entity(kind, id) => {
+                (Scope::Topic(kind.topic(id.as_str())), last.unwrap_or(0))
+            }
             TopicFilter::Kind(kind) => (Scope::Kind(kind.prefix()), last.unwrap_or(live_after)),
             TopicFilter::All => (Scope::All, last.unwrap_or(live_after)),
         })

@@ -19,7 +19,9 @@ pub enum RequestError {
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RequestError::NoTopic => f.write_str("a `topic` is required, e.g. /sse?topic=job/* or /sse?topic=job/<jobId>"),
+            RequestError::NoTopic => f.write_str(
+                "a `topic` is required, e.g. /sse?topic=job/* or /sse?topic=job/<jobId>",
+            ),
             RequestError::Topic(message) => f.write_str(message),
             RequestError::LastEventId(value) => {
                 write!(f, "Last-Event-ID must be a non-negative integer (an event's `id:`), got `{value}`")
@@ -38,12 +40,15 @@ impl SseRequest {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "topic" => {
-                    let filter = TopicFilter::parse(&value).map_err(|e: TopicError| RequestError::Topic(e.to_string()))?;
+                    let filter = TopicFilter::parse(&value)
+                        .map_err(|e: TopicError| RequestError::Topic(e.to_string()))?;
                     if !filters.contains(&filter) {
                         filters.push(filter);
                     }
                 }
-                "lastEventId" if last_event_id.is_none() => last_event_id = Some(value.into_owned()),
+                "lastEventId" if last_event_id.is_none() => {
+                    last_event_id = Some(value.into_owned())
+                }
                 "key" => key = Some(value.into_owned()),
                 _ => {}
             }
@@ -52,7 +57,9 @@ impl SseRequest {
             return Err(RequestError::NoTopic);
         }
         if filters.len() > MAX_TOPICS {
-            return Err(RequestError::Topic(format!("at most {MAX_TOPICS} topics per stream")));
+            return Err(RequestError::Topic(format!(
+                "at most {MAX_TOPICS} topics per stream"
+            )));
         }
         let last_event_id = match last_event_id.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -63,7 +70,11 @@ impl SseRequest {
                     .ok_or_else(|| RequestError::LastEventId(text.chars().take(40).collect()))?,
             ),
         };
-        Ok(Self { filters, last_event_id, key })
+        Ok(Self {
+            filters,
+            last_event_id,
+            key,
+        })
     }
 }
 
@@ -73,8 +84,11 @@ mod tests {
 
     #[test]
     fn topics_repeat_and_the_header_wins_over_the_query_id() {
-        let request = SseRequest::parse("topic=job/*&topic=ops%2Fdeploys&topic=job/*&lastEventId=3&key=k", Some("9"))
-            .expect("valid");
+        let request = SseRequest::parse(
+            "topic=job/*&topic=ops%2Fdeploys&topic=job/*&lastEventId=3&key=k",
+            Some("9"),
+        )
+        .expect("valid");
         assert_eq!(request.filters.len(), 2);
         assert_eq!(request.last_event_id, Some(9));
         assert_eq!(request.key.as_deref(), Some("k"));
@@ -82,8 +96,17 @@ mod tests {
 
     #[test]
     fn bad_requests_say_what_is_wrong() {
-        assert_eq!(SseRequest::parse("", None).err(), Some(RequestError::NoTopic));
-        assert!(matches!(SseRequest::parse("topic=job/a;b", None), Err(RequestError::Topic(_))));
-        assert!(matches!(SseRequest::parse("topic=*&lastEventId=-1", None), Err(RequestError::LastEventId(_))));
+        assert_eq!(
+            SseRequest::parse("", None).err(),
+            Some(RequestError::NoTopic)
+        );
+        assert!(matches!(
+            SseRequest::parse("topic=job/a;b", None),
+            Err(RequestError::Topic(_))
+        ));
+        assert!(matches!(
+            SseRequest::parse("topic=*&lastEventId=-1", None),
+            Err(RequestError::LastEventId(_))
+        ));
     }
 }

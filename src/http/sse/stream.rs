@@ -39,7 +39,11 @@ struct SseStream {
     done: bool,
 }
 
-pub fn sse_stream(plan: Plan, live: Subscription, pool: DbPool) -> impl Stream<Item = Result<Bytes, Infallible>> {
+pub fn sse_stream(
+    plan: Plan,
+    live: Subscription,
+    pool: DbPool,
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let prelude = [broker::retry(plan.retry_ms), broker::comment("connected")].concat();
     let state = SseStream {
         prelude: Some(Bytes::from(prelude)),
@@ -89,7 +93,9 @@ impl SseStream {
     }
 
     async fn fetch_replay_page(&mut self) {
-        let Some((scopes, cursor)) = self.replay.take() else { return };
+        let Some((scopes, cursor)) = self.replay.take() else {
+            return;
+        };
         let query_scopes = scopes.clone();
         let page = storage::blocking(&self.pool, move |conn| {
             storage::events::page(conn, &query_scopes, cursor, REPLAY_PAGE)

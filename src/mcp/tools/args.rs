@@ -18,13 +18,25 @@ impl<'de> Deserialize<'de> for Ident {
 pub fn parse<T: DeserializeOwned>(arguments: Value, example: &'static str) -> Result<T, ToolError> {
     if !arguments.is_object() {
         let problem = "must be a JSON object of named arguments".to_string();
-        return Err(ToolError::InvalidArgument { field: "arguments".into(), problem, example });
+        return Err(ToolError::InvalidArgument {
+            field: "arguments".into(),
+            problem,
+            example,
+        });
     }
     serde_path_to_error::deserialize(arguments).map_err(|e| {
         let path = e.path().to_string();
         let problem = e.into_inner().to_string();
-        let field = if path == "." { quoted_name(&problem).unwrap_or_else(|| "arguments".into()) } else { path };
-        ToolError::InvalidArgument { field, problem, example }
+        let field = if path == "." {
+            quoted_name(&problem).unwrap_or_else(|| "arguments".into())
+        } else {
+            path
+        };
+        ToolError::InvalidArgument {
+            field,
+            problem,
+            example,
+        }
     })
 }
 

@@ -19,7 +19,14 @@ const RUN_EVAL_EXAMPLE: &str = r#"{"taskId":"demo","configId":"default"}"#;
 const JOB_ID_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab"}"#;
 const LIST_EXAMPLE: &str = r#"{"status":"running","taskId":"demo","limit":20}"#;
 const CANCEL_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab","reason":"wrong config"}"#;
-const STATUSES: [&str; 6] = ["queued", "running", "completed", "failed", "cancelled", "dry_run"];
+const STATUSES: [&str; 6] = [
+    "queued",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "dry_run",
+];
 /// Beyond the job's own limit, how long `wait` allows for queueing and recording.
 const WAIT_MARGIN: Duration = Duration::from_secs(30);
 
@@ -154,29 +161,58 @@ struct RunEvalArgs {
 }
 
 fn invalid(field: &str, problem: String, example: &'static str) -> ToolError {
-    ToolError::InvalidArgument { field: field.into(), problem, example }
+    ToolError::InvalidArgument {
+        field: field.into(),
+        problem,
+        example,
+    }
 }
 
-pub async fn run_eval(ctx: &ToolContext, caller: &Caller, arguments: Value) -> Result<Value, ToolError> {
+pub async fn run_eval(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
     let args: RunEvalArgs = parse(arguments.clone(), RUN_EVAL_EXAMPLE)?;
     let Some(task) = ctx.catalog.get(args.task_id.as_str()) else {
-        let problem = format!("no task `{}`; known tasks: {}", args.task_id, ctx.catalog.describe());
+        let problem = format!(
+            "no task `{}`; known tasks: {}",
+            args.task_id,
+            ctx.catalog.describe()
+        );
         return Err(invalid("taskId", problem, RUN_EVAL_EXAMPLE));
     };
     let config_id = args.config_id.as_str();
     if config_id.starts_with('-') {
-        return Err(invalid("configId", "must not start with '-' (it would read as an option)".into(), RUN_EVAL_EXAMPLE));
+        return Err(invalid(
+            "configId",
+            "must not start with '-' (it would read as an option)".into(),
+            RUN_EVAL_EXAMPLE,
+        ));
     }
-    if let Some(allowed) = task.configs.as_ref().filter(|list| !list.iter().any(|c| c == config_id)) {
-        let problem = format!("task `{}` allows only: {}", args.task_id, allowed.join(", "));
+    if let Some(allowed) = task
+        .configs
+        .as_ref()
+        .filter(|list| !list.iter().any(|c| c == config_id))
+    {
+        let problem = format!(
+            "task `{}` allows only: {}",
+            args.task_id,
+            allowed.join(", ")
+        );
         return Err(invalid("configId", problem, RUN_EVAL_EXAMPLE));
     }
     let limit = TaskCatalog::max_timeout(task);
     let timeout = match args.timeout_seconds {
         None => limit,
-        Some(t) if t.is_finite() && t > 0.0 && t <= limit.as_secs_f64() => Duration::from_secs_f64(t),
+        Some(t) if t.is_finite() && t > 0.0 && t <= limit.as_secs_f64() => {
+            Duration::from_secs_f64(t)
+        }
         Some(t) => {
-            let problem = format!("must be more than 0 and at most {} (the task's limit), got {t}", limit.as_secs_f64());
+            let problem = format!(
+                "must be more than 0 and at most {} (the task's limit), got {t}",
+                limit.as_secs_f64()
+            );
             return Err(invalid("timeoutSeconds", problem, RUN_EVAL_EXAMPLE));
         }
     };
@@ -189,9 +225,24 @@ pub async fn run_eval(ctx: &ToolContext, caller: &Caller, arguments: Value) -> R
     };
     let job_id = spec.job_id.clone();
     // Subscribe before the job exists, so waiting can never miss its end.
-    let watch = if args.wait && !args.dry_run { Some(watch_job(ctx, &job_id).await?) } else { None };
-    let audit_entry = AuditEntry { actor: caller.actor.clone(), action: "run_eval", args: arguments };
-    let submitted = ctx.registry.send(SubmitJob { spec, dry_run: args.dry_run, audit: audit_entry }).await;
+    let watch = if args.wait && !args.dry_run {
+        Some(watch_job(ctx, &job_id).await?)
+    } else {
+        None
+    };
+    let audit_entry = AuditEntry {
+        actor: caller.actor.clone(),
+        action: "run_eval",
+        args: arguments,
+    };
+    let submitted = ctx
+        .registry
+        .send(SubmitJob {
+            spec,
+            dry_run: args.dry_run,
+            audit: audit_entry,
+        })
+        .await;
     match submitted.map_err(JobError::from).and_then(|r| r) {
         Ok(()) => {}
         Err(JobError::QueueFull(max)) => {
@@ -200,27 +251,37 @@ pub async fn run_eval(ctx: &ToolContext, caller: &Caller, arguments: Value) -> R
         Err(e) => return Err(internal(e)),
     }
     if let Some(watch) = watch {
-        watch.until_terminal(timeout + ctx.kill_grace + WAIT_MARGIN).await;
+        watch
+            .until_terminal(timeout + ctx.kill_grace + WAIT_MARGIN)
+            .await;
     }
     load_job(ctx, &job_id).await
 }
 
 async fn watch_job(ctx: &ToolContext, job_id: &str) -> Result<Subscription, ToolError> {
     let id = Ident::parse(job_id).map_err(internal)?;
-    Subscription::open(&ctx.broker, vec![TopicFilter::Entity(EntityKind::Job, id)], ctx.subscriber_queue)
-        .await
-        .map_err(internal)
+    Subscription::open(
+        &ctx.broker,
+        vec![TopicFilter::Entity(EntityKind::Job, id)],
+        ctx.subscriber_queue,
+    )
+    .await
+    .map_err(internal)
 }
 
 async fn find_job(ctx: &ToolContext, job_id: &str) -> Result<Option<JobRow>, ToolError> {
     let id = job_id.to_string();
-    storage::blocking(&ctx.pool, move |conn| storage::jobs::get(conn, &id)).await.map_err(internal)
+    storage::blocking(&ctx.pool, move |conn| storage::jobs::get(conn, &id))
+        .await
+        .map_err(internal)
 }
 
 async fn load_job(ctx: &ToolContext, job_id: &str) -> Result<Value, ToolError> {
     match find_job(ctx, job_id).await? {
         Some(row) => Ok(job_view(&row)),
-        None => Err(ToolError::Refused(format!("No job `{job_id}`. list_jobs shows the existing jobs."))),
+        None => Err(ToolError::Refused(format!(
+            "No job `{job_id}`. list_jobs shows the existing jobs."
+        ))),
     }
 }
 
@@ -246,14 +307,28 @@ struct ListJobsArgs {
 pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
     let args: ListJobsArgs = parse(arguments, LIST_EXAMPLE)?;
     if let Some(status) = args.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(invalid("status", format!("must be one of {} (got `{status}`)", STATUSES.join(", ")), LIST_EXAMPLE));
+        return Err(invalid(
+            "status",
+            format!("must be one of {} (got `{status}`)", STATUSES.join(", ")),
+            LIST_EXAMPLE,
+        ));
     }
     let limit = args.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(invalid("limit", format!("must be from 1 to 500 (got {limit})"), LIST_EXAMPLE));
+        return Err(invalid(
+            "limit",
+            format!("must be from 1 to 500 (got {limit})"),
+            LIST_EXAMPLE,
+        ));
     }
-    let filter = JobFilter { status: args.status, task_id: args.task_id.map(|t| t.to_string()), limit };
-    let rows = storage::blocking(&ctx.pool, move |conn| storage::jobs::list(conn, &filter)).await.map_err(internal)?;
+    let filter = JobFilter {
+        status: args.status,
+        task_id: args.task_id.map(|t| t.to_string()),
+        limit,
+    };
+    let rows = storage::blocking(&ctx.pool, move |conn| storage::jobs::list(conn, &filter))
+        .await
+        .map_err(internal)?;
     let jobs: Vec<Value> = rows.iter().map(job_view).collect();
     Ok(json!({ "count": jobs.len(), "jobs": jobs }))
 }
@@ -265,31 +340,60 @@ struct CancelArgs {
     reason: Option<String>,
 }
 
-pub async fn cancel_job(ctx: &ToolContext, caller: &Caller, arguments: Value) -> Result<Value, ToolError> {
+pub async fn cancel_job(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
     let args: CancelArgs = parse(arguments.clone(), CANCEL_EXAMPLE)?;
     let reason = args.reason.unwrap_or_else(|| "cancelled by request".into());
     if reason.chars().count() > 500 {
-        return Err(invalid("reason", "must be at most 500 characters".into(), CANCEL_EXAMPLE));
+        return Err(invalid(
+            "reason",
+            "must be at most 500 characters".into(),
+            CANCEL_EXAMPLE,
+        ));
     }
     let job_id = args.job_id.to_string();
     let ended = |row: &JobRow| {
-        ToolError::Refused(format!("Job `{}` already ended ({}); there is nothing to cancel.", row.job_id, row.status))
+        ToolError::Refused(format!(
+            "Job `{}` already ended ({}); there is nothing to cancel.",
+            row.job_id, row.status
+        ))
     };
     match find_job(ctx, &job_id).await? {
-        None => return Err(ToolError::Refused(format!("No job `{job_id}`. list_jobs shows the existing jobs."))),
+        None => {
+            return Err(ToolError::Refused(format!(
+                "No job `{job_id}`. list_jobs shows the existing jobs."
+            )))
+        }
         Some(row) if row.is_terminal() => return Err(ended(&row)),
         Some(_) => {}
     }
     let watch = watch_job(ctx, &job_id).await?;
     let (actor, target) = (caller.actor.clone(), job_id.clone());
-    record(&ctx.recorder, move |tx| audit::record(tx.conn, &actor, "cancel_job", &target, &arguments))
-        .await
-        .map_err(internal)?;
-    let outcome = ctx.registry.send(CancelJob { job_id: job_id.clone(), reason }).await;
-    match outcome.map_err(JobError::from).and_then(|r| r).map_err(internal)? {
+    record(&ctx.recorder, move |tx| {
+        audit::record(tx.conn, &actor, "cancel_job", &target, &arguments)
+    })
+    .await
+    .map_err(internal)?;
+    let outcome = ctx
+        .registry
+        .send(CancelJob {
+            job_id: job_id.clone(),
+            reason,
+        })
+        .await;
+    match outcome
+        .map_err(JobError::from)
+        .and_then(|r| r)
+        .map_err(internal)?
+    {
         Cancelled::WhileQueued => {}
         Cancelled::Stopping => {
-            watch.until_terminal(ctx.kill_grace + Duration::from_secs(5)).await;
+            watch
+                .until_terminal(ctx.kill_grace + Duration::from_secs(5))
+                .await;
         }
         Cancelled::NotActive => {
             if let Some(row) = find_job(ctx, &job_id).await?.filter(JobRow::is_terminal) {

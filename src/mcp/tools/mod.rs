@@ -40,7 +40,11 @@ pub struct Caller {
 #[derive(Debug)]
 pub enum ToolError {
     /// An argument broke the schema or a rule.
-    InvalidArgument { field: String, problem: String, example: &'static str },
+    InvalidArgument {
+        field: String,
+        problem: String,
+        example: &'static str,
+    },
     /// A refusal the caller can act on (unknown id, ended job, full queue).
     Refused(String),
     /// Our fault: logged, reported as JSON-RPC -32603 without internals.
@@ -59,10 +63,16 @@ impl ToolContext {
     /// `tools/call`: `params` must be an object with a known `name`; `arguments` default to `{}`.
     pub async fn call(&self, params: Option<Value>, caller: &Caller) -> Result<Value, RpcError> {
         let Some(Value::Object(mut params)) = params else {
-            return Err(RpcError::new(jsonrpc::INVALID_PARAMS, "Invalid params: tools/call needs an object with `name`"));
+            return Err(RpcError::new(
+                jsonrpc::INVALID_PARAMS,
+                "Invalid params: tools/call needs an object with `name`",
+            ));
         };
         let Some(Value::String(name)) = params.remove("name") else {
-            return Err(RpcError::new(jsonrpc::INVALID_PARAMS, "Invalid params: `name` (a tool name string) is required"));
+            return Err(RpcError::new(
+                jsonrpc::INVALID_PARAMS,
+                "Invalid params: `name` (a tool name string) is required",
+            ));
         };
         let arguments = params.remove("arguments").unwrap_or_else(|| json!({}));
         let outcome = match name.as_str() {
@@ -71,8 +81,10 @@ impl ToolContext {
             "list_jobs" => jobs::list_jobs(self, arguments).await,
             "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
             _ => {
-                let known: Vec<String> =
-                    definitions().iter().filter_map(|d| d["name"].as_str().map(String::from)).collect();
+                let known: Vec<String> = definitions()
+                    .iter()
+                    .filter_map(|d| d["name"].as_str().map(String::from))
+                    .collect();
                 return Err(RpcError::new(
                     jsonrpc::INVALID_PARAMS,
                     format!("Unknown tool: {name}. Known tools: {}", known.join(", ")),
@@ -85,13 +97,20 @@ impl ToolContext {
                 "structuredContent": result,
                 "isError": false,
             })),
-            Err(ToolError::InvalidArgument { field, problem, example }) => Ok(error_result(format!(
+            Err(ToolError::InvalidArgument {
+                field,
+                problem,
+                example,
+            }) => Ok(error_result(format!(
                 "Invalid argument `{field}`: {problem}. Example of valid arguments: {example}"
             ))),
             Err(ToolError::Refused(message)) => Ok(error_result(message)),
             Err(ToolError::Internal(cause)) => {
                 log::error!("tool {name} failed: {cause}");
-                Err(RpcError::new(jsonrpc::INTERNAL_ERROR, "Internal error; the server log has the details"))
+                Err(RpcError::new(
+                    jsonrpc::INTERNAL_ERROR,
+                    "Internal error; the server log has the details",
+                ))
             }
         }
     }
