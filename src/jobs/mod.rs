@@ -41,10 +41,6 @@ pub struct AuditEntry {
 pub enum JobError {
     #[error("the job queue is full ({0} jobs waiting); try again when some have finished")]
     QueueFull(usize),
-    #[error("no job {0}")]
-    NotFound(String),
-    #[error("job {job_id} already ended ({status})")]
-    AlreadyEnded { job_id: String, status: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("job registry unavailable")]

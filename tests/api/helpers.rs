@@ -206,6 +206,14 @@ impl TestApp {
         }
     }
 
+    /// Every event of one job, from its first to its terminal one (the stream ends by itself).
+    pub async fn job_events(&self, job_id: &str) -> Vec<SseEvent> {
+        self.sse(&format!("topic=job/{job_id}"), &[])
+            .await
+            .until_end()
+            .await
+    }
+
     /// Runs SQL against the service's database file (the kit's audit queries).
     pub fn sql_rows(&self, query: &str) -> Vec<Vec<String>> {
         let output = std::process::Command::new("sqlite3")

@@ -17,11 +17,7 @@ pub fn grandchild_pid(root: &std::path::Path, job_id: &str) -> i32 {
 async fn the_demo_job_reports_progress_and_a_result_that_job_status_returns() {
     let app = spawn_app().await;
     let job_id = app.run_eval("demo").await;
-    let events = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.job_events(&job_id).await;
 
     assert_eq!(names(&events)[..2], ["queued", "started"]);
     assert_eq!(names(&events).last(), Some(&"completed"));
@@ -55,11 +51,7 @@ async fn a_failing_process_is_recorded_failed_with_its_exit_code_and_stderr_tail
     })
     .await;
     let job_id = app.run_eval("broken").await;
-    let events = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.job_events(&job_id).await;
 
     let failed = events.last().expect("events");
     assert_eq!(failed.event, "failed");
@@ -291,11 +283,7 @@ async fn a_panicking_job_actor_is_recorded_failed_its_processes_end_and_the_serv
     })
     .await;
     let job_id = app.run_eval("hangs").await;
-    let events = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.job_events(&job_id).await;
 
     let failed = events.last().expect("events");
     assert_eq!(failed.event, "failed");

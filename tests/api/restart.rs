@@ -72,11 +72,7 @@ async fn after_a_kill_9_running_jobs_are_failed_and_their_processes_ended_and_qu
 
     let (mut server, address) = start_binary(dir.path());
     let app = TestApp::attach(&address, dir.path(), &dir.path().join(".mcp-state.db"));
-    let interrupted = app
-        .sse(&format!("topic=job/{running}"), &[])
-        .await
-        .until_end()
-        .await;
+    let interrupted = app.job_events(&running).await;
     assert_eq!(names(&interrupted).last(), Some(&"failed"));
     assert_eq!(
         interrupted.last().expect("event").data["error"],
@@ -86,11 +82,7 @@ async fn after_a_kill_9_running_jobs_are_failed_and_their_processes_ended_and_qu
         !process_alive(grandchild),
         "recovery must end the leftover process group"
     );
-    let requeued = app
-        .sse(&format!("topic=job/{waiting}"), &[])
-        .await
-        .until_end()
-        .await;
+    let requeued = app.job_events(&waiting).await;
     assert_eq!(
         names(&requeued),
         ["queued", "started", "progress", "completed"]

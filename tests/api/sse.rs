@@ -11,16 +11,8 @@ use crate::helpers::{names, spawn_app, spawn_app_with};
 async fn a_subscriber_after_the_end_gets_the_whole_history_and_one_during_the_job_gets_the_same() {
     let app = spawn_app().await;
     let job_id = app.run_eval("probe").await;
-    let live = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
-    let late = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let live = app.job_events(&job_id).await;
+    let late = app.job_events(&job_id).await;
 
     assert_eq!(names(&live), ["queued", "started", "progress", "completed"]);
     let ids = |events: &[crate::helpers::SseEvent]| events.iter().map(|e| e.id).collect::<Vec<_>>();
@@ -100,11 +92,7 @@ async fn last_event_id_resumes_without_a_gap_or_a_duplicate() {
         .await
         .until_end()
         .await;
-    let whole = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let whole = app.job_events(&job_id).await;
 
     let resumed: Vec<i64> = seen.iter().chain(&rest).map(|e| e.id).collect();
     assert_eq!(resumed, whole.iter().map(|e| e.id).collect::<Vec<_>>());
@@ -131,11 +119,7 @@ async fn a_stream_of_ended_entities_already_seen_gets_204_and_unknown_entities_4
         )
         .await;
     let job_id = job["jobId"].as_str().expect("id");
-    let events = app
-        .sse(&format!("topic=job/{job_id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.job_events(job_id).await;
     let terminal = events.last().expect("events").id.to_string();
 
     let done = app
