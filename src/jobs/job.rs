@@ -33,6 +33,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 pub struct JobGone {
     pub job_id: String,
     pub recorded: bool,
+    /// The job's process group (already sent SIGKILL when `recorded` is false).
+    pub pgid: Option<i32>,
 }
 
 pub(super) struct ExitGuard {
@@ -50,6 +52,7 @@ impl Drop for ExitGuard {
         self.registry.do_send(JobGone {
             job_id: std::mem::take(&mut self.job_id),
             recorded: self.recorded,
+            pgid: self.pgid,
         });
     }
 }
@@ -278,13 +281,13 @@ async fn supervise(
     {
         Ok(true) => {}
         Ok(false) | Err(_) => {
-            process::signal_group(pgid, Signal::SIGKILL);
+            process::end_group(pgid).await;
             let _ = child.wait().await;
             return Outcome::NotStarted;
         }
     }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        process::signal_group(pgid, Signal::SIGKILL);
+        process::end_group(pgid).await;
         return Outcome::Failed("the process has no output pipes".into());
     };
     let mut readers = Box::pin(futures_util::future::join(
@@ -301,7 +304,7 @@ async fn supervise(
     };
     let (status, result, stderr_tail) = match first {
         First::Exited(status) => {
-            process::signal_group(pgid, Signal::SIGKILL);
+            process::end_group(pgid).await;
             let (result, tail) = tokio::time::timeout(DRAIN_LIMIT, readers)
                 .await
                 .unwrap_or_default();
@@ -309,7 +312,7 @@ async fn supervise(
         }
         First::OutputClosed(result, tail) => {
             let status = child.wait().await;
-            process::signal_group(pgid, Signal::SIGKILL);
+            process::end_group(pgid).await;
             (status, result, tail)
         }
     };

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -54,6 +55,50 @@ pub fn signal_group(pgid: i32, signal: Signal) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(e) => log::warn!("cannot send {signal} to process group {pgid}: {e}"),
     }
+}
+
+/// How long to wait for a killed group's processes to finish exiting.
+pub const GROUP_EXIT_LIMIT: Duration = Duration::from_secs(3);
+
+/// Kills the whole group and waits (bounded) until none of its processes is alive, so a job is only
+/// reported ended once nothing it started is still running. A signal is sent before the target has
+/// exited; under load the exit can take a while.
+pub async fn end_group(pgid: i32) {
+    signal_group(pgid, Signal::SIGKILL);
+    let deadline = tokio::time::Instant::now() + GROUP_EXIT_LIMIT;
+    while group_alive(pgid) {
+        if tokio::time::Instant::now() >= deadline {
+            log::warn!("process group {pgid} still has live processes after SIGKILL");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether any process of the group is alive (zombies have exited and count as gone).
+pub fn group_alive(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some((_, after_name)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = after_name.split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && !matches!(state, "Z" | "X")
+    })
 }
 
 /// The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22): with the pid it

@@ -1,10 +1,10 @@
 //! What a previous process left behind: running jobs are ended (their leftover process group killed if it
-//! is still the same process) and recorded `failed`; queued jobs are returned to be queued again in order.
+//! is still the same process, and awaited) and recorded `failed`; queued jobs are returned to be queued
+//! again in their original order.
 
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use nix::sys::signal::Signal;
 
 use super::process;
 use super::records::{self, Ending};
@@ -14,43 +14,44 @@ use crate::recorder::{record, Recorder};
 use crate::storage::{jobs, StoreError};
 
 pub(super) async fn recover(recorder: Addr<Recorder>) -> Result<Vec<JobSpec>, StoreError> {
-    record(&recorder, |tx| {
-        let mut queued = Vec::new();
-        for row in jobs::unfinished(tx.conn)? {
-            if row.status == "queued" {
-                queued.push(JobSpec {
-                    timeout: Duration::from_secs_f64(row.timeout_seconds.max(0.001)),
-                    job_id: row.job_id,
-                    task_id: row.task_id,
-                    config_id: row.config_id,
-                    queued_at: Instant::now(),
-                });
-                continue;
-            }
-            if let (Some(pgid), Some(started)) = (row.pgid, row.pid_start_time) {
-                if process::start_time(pgid) == Some(started) {
-                    process::signal_group(pgid, Signal::SIGKILL);
-                }
-            }
-            let ran_ms = row
-                .started_at
-                .as_deref()
-                .and_then(clock::parse_sql)
-                .map(|at| (clock::now() - at).num_milliseconds().max(0) as u64)
-                .unwrap_or(0);
-            let ending = Ending::Failed {
-                error: "interrupted by restart".into(),
-                exit_code: None,
-            };
-            records::ended(tx, &row.job_id, ending, ran_ms)?;
+    let rows = record(&recorder, |tx| jobs::unfinished(tx.conn)).await?;
+    let mut queued = Vec::new();
+    for row in rows {
+        if row.status == "queued" {
+            queued.push(JobSpec {
+                timeout: Duration::from_secs_f64(row.timeout_seconds.max(0.001)),
+                job_id: row.job_id,
+                task_id: row.task_id,
+                config_id: row.config_id,
+                queued_at: Instant::now(),
+            });
+            continue;
         }
-        if !queued.is_empty() {
-            log::info!(
-                "re-queued {} job(s) left queued by the previous run",
-                queued.len()
-            );
+        if let (Some(pgid), Some(started)) = (row.pgid, row.pid_start_time) {
+            if process::start_time(pgid) == Some(started) {
+                process::end_group(pgid).await;
+            }
         }
-        Ok(queued)
-    })
-    .await
+        let ran_ms = row
+            .started_at
+            .as_deref()
+            .and_then(clock::parse_sql)
+            .map(|at| (clock::now() - at).num_milliseconds().max(0) as u64)
+            .unwrap_or(0);
+        let ending = Ending::Failed {
+            error: "interrupted by restart".into(),
+            exit_code: None,
+        };
+        record(&recorder, move |tx| {
+            records::ended(tx, &row.job_id, ending, ran_ms)
+        })
+        .await?;
+    }
+    if !queued.is_empty() {
+        log::info!(
+            "re-queued {} job(s) left queued by the previous run",
+            queued.len()
+        );
+    }
+    Ok(queued)
 }

@@ -225,8 +225,12 @@ impl Handler<JobGone> for Registry {
             );
             let recorder = self.recorder.clone();
             let job_id = msg.job_id;
+            let pgid = msg.pgid;
             ctx.spawn(
                 async move {
+                    if let Some(pgid) = pgid {
+                        super::process::end_group(pgid).await;
+                    }
                     let ending = Ending::Failed {
                         error: "the job's supervisor crashed (panic); its processes were killed"
                             .into(),

@@ -254,8 +254,16 @@ pub async fn run_eval(
         watch
             .until_terminal(timeout + ctx.kill_grace + WAIT_MARGIN)
             .await;
+        return load_job(ctx, &job_id).await;
     }
-    load_job(ctx, &job_id).await
+    // What was created, not a re-read: the job may already be running, and the reply must not depend on that race.
+    Ok(json!({
+        "jobId": job_id,
+        "taskId": args.task_id.as_str(),
+        "configId": config_id,
+        "status": if args.dry_run { "dry_run" } else { "queued" },
+        "topic": EntityKind::Job.topic(&job_id),
+    }))
 }
 
 async fn watch_job(ctx: &ToolContext, job_id: &str) -> Result<Subscription, ToolError> {
