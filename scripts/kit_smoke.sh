@@ -4,14 +4,21 @@
 set -euo pipefail
 BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 WORK="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 cd "$WORK"
 
-LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="ci-test-key" PORT="$PORT" "$BIN" > server.log 2>&1 &
+# PORT=0: the kernel picks a free port and the server logs it, so no port is guessed.
+LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="ci-test-key" PORT=0 RUST_LOG=info "$BIN" > server.log 2>&1 &
 PID=$!
-for _ in $(seq 100); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+PORT=""
+for _ in $(seq 300); do
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' server.log | head -1)
+  [ -n "$PORT" ] && break
+  kill -0 "$PID" 2>/dev/null || { cat server.log; exit 1; }
+  sleep 0.1
+done
+[ -n "$PORT" ] || { echo "kit smoke FAILED: the server never logged its port"; cat server.log; exit 1; }
 H="http://localhost:$PORT"
 K="ci-test-key"
 fail() { echo "kit smoke FAILED: $*"; echo "--- server log"; tail -20 server.log; exit 1; }

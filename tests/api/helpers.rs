@@ -170,6 +170,15 @@ impl TestApp {
         job["jobId"].as_str().expect("jobId").to_string()
     }
 
+    /// `run_eval` with `wait: true`: the job once it has ended.
+    pub async fn run_eval_and_wait(&self, task_id: &str, config_id: &str) -> Value {
+        self.tool_ok(
+            "run_eval",
+            json!({"taskId": task_id, "configId": config_id, "wait": true}),
+        )
+        .await
+    }
+
     pub async fn job(&self, job_id: &str) -> Value {
         self.tool_ok("job_status", json!({"jobId": job_id})).await
     }

@@ -219,12 +219,7 @@ async fn a_dry_run_is_recorded_but_runs_nothing() {
 #[actix_web::test]
 async fn wait_returns_the_finished_job_and_list_jobs_filters_it() {
     let app = spawn_app().await;
-    let job = app
-        .tool_ok(
-            "run_eval",
-            json!({"taskId": "probe", "configId": "nightly", "wait": true}),
-        )
-        .await;
+    let job = app.run_eval_and_wait("probe", "nightly").await;
     assert_eq!(job["status"], "completed");
     assert_eq!(job["result"]["configId"], "nightly");
     assert!(job["durationMs"].as_i64().expect("durationMs") > 0);
@@ -248,12 +243,7 @@ async fn wait_returns_the_finished_job_and_list_jobs_filters_it() {
 #[actix_web::test]
 async fn the_kits_recent_job_activity_query_returns_the_job() {
     let app = spawn_app().await;
-    let job = app
-        .tool_ok(
-            "run_eval",
-            json!({"taskId": "probe", "configId": "default", "wait": true}),
-        )
-        .await;
+    let job = app.run_eval_and_wait("probe", "default").await;
     let rows = app.sql_rows(
         "SELECT created_at, job_id, status, result FROM jobs WHERE created_at > datetime('now', '-1 hour') ORDER BY created_at DESC;",
     );
@@ -300,7 +290,7 @@ async fn a_panicking_job_actor_is_recorded_failed_its_processes_end_and_the_serv
         !process_alive(grandchild),
         "the crashed job's processes must be killed"
     );
-    // The service lives on and still runs jobs (the failpoint fires on output, so use a quiet task).
+    // The service lives on.
     assert_eq!(app.job(&job_id).await["status"], "failed");
     let ping = app
         .rpc(json!({"jsonrpc":"2.0","id":9,"method":"ping"}))

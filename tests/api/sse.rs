@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use awc::http::StatusCode;
-use serde_json::json;
 
 use crate::helpers::{names, spawn_app, spawn_app_with};
 
@@ -112,12 +111,7 @@ async fn last_event_id_resumes_without_a_gap_or_a_duplicate() {
 #[actix_web::test]
 async fn a_stream_of_ended_entities_already_seen_gets_204_and_unknown_entities_404() {
     let app = spawn_app().await;
-    let job = app
-        .tool_ok(
-            "run_eval",
-            json!({"taskId": "probe", "configId": "default", "wait": true}),
-        )
-        .await;
+    let job = app.run_eval_and_wait("probe", "default").await;
     let job_id = job["jobId"].as_str().expect("id");
     let events = app.job_events(job_id).await;
     let terminal = events.last().expect("events").id.to_string();
