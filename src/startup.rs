@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use actix::Actor;
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpServer};
 
 use crate::broker::Broker;
 use crate::config::{ConfigError, Settings};
-use crate::http::{self, AppState, Auth, SseConfig};
+use crate::http::{
+    self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, TrustedProxies,
+};
 use crate::jobs::{Registry, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
 use crate::recorder::Recorder;
@@ -57,7 +59,8 @@ impl Application {
         .start();
 
         let auth = Auth::new(&settings.auth.api_keys, &secret);
-        if auth.keyless() {
+        let guard = guard_from(&settings, auth)?;
+        if guard.auth.keyless() {
             log::warn!(
                 "no API keys configured: keyless mode, allowed because {} is a loopback address",
                 settings.server.bind
@@ -75,7 +78,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             broker,
-            auth,
+            guard,
             mcp: McpServer {
                 tools,
                 sessions: SessionStore::default(),
@@ -85,6 +88,7 @@ impl Application {
                 retry_ms: settings.sse.retry_ms,
                 queue: settings.sse.subscriber_queue,
             },
+            body_limit: settings.server.body_limit_bytes,
         });
 
         let address = settings.server.bind.clone();
@@ -99,11 +103,10 @@ impl Application {
                 source,
             })?
             .port();
-        let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(from_fn(http::gate))
                 .wrap(request_logger())
                 .configure(http::routes)
         });
@@ -129,6 +132,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+fn guard_from(settings: &Settings, auth: Auth) -> Result<Guard, ConfigError> {
+    let bind: std::net::SocketAddr = settings
+        .server
+        .bind
+        .parse()
+        .map_err(|_| ConfigError::new("server.bind", "not an address"))?;
+    let limits = &settings.rate_limit;
+    Ok(Guard {
+        auth,
+        site: SitePolicy::from_settings(&settings.security, bind.ip())?,
+        proxies: TrustedProxies::parse(&settings.security.trusted_proxies)?,
+        limiter: RateLimiter::new(
+            limits.bucket,
+            Duration::from_millis(limits.window_ms),
+            limits.max_clients,
+        ),
+    })
 }
 
 /// Access log without secrets: the `key` query parameter (EventSource auth on /sse) is redacted.

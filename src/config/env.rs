@@ -44,12 +44,25 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         settings.evals.repo_root = root.to_string();
     }
     if let Some(keys) = env.get("LUKHAS_MCP_API_KEYS") {
-        settings.auth.api_keys = keys
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(String::from)
-            .collect();
+        settings.auth.api_keys = list(keys);
+    }
+    if let Some(origins) = env.get("COCKPIT_ALLOWED_ORIGINS") {
+        settings.security.allowed_origins = list(origins);
+    }
+    if let Some(hosts) = env.get("COCKPIT_ALLOWED_HOSTS") {
+        settings.security.allowed_hosts = list(hosts);
+    }
+    if let Some(proxies) = env.get("COCKPIT_TRUSTED_PROXIES") {
+        settings.security.trusted_proxies = list(proxies);
+    }
+    if let Some(bucket) = env.get("MCP_RL_BUCKET") {
+        settings.rate_limit.bucket = number("MCP_RL_BUCKET", bucket)?;
+    }
+    if let Some(window) = env.get("MCP_RL_WINDOW_MS") {
+        settings.rate_limit.window_ms = number("MCP_RL_WINDOW_MS", window)?;
+    }
+    if let Some(ttl) = env.get("MCP_JOB_TTL_MS") {
+        settings.retention.job_ttl_ms = number("MCP_JOB_TTL_MS", ttl)?;
     }
     if let Some(db) = env.get("LUKHAS_MCP_DB") {
         settings.storage.db_path = db.to_string();
@@ -76,6 +89,23 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         settings.failpoint = Some(point.to_string());
     }
     Ok(())
+}
+
+/// A comma-separated list; blanks dropped.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(name, format!("`{value}` is not a whole number 0 or more")))
 }
 
 /// `PORT` changes only the port: `127.0.0.1:8766` + 9000 → `127.0.0.1:9000`, `[::1]:8766` → `[::1]:9000`.

@@ -38,10 +38,13 @@ impl ConfigError {
 pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
+    pub security: SecuritySettings,
+    pub rate_limit: RateLimitSettings,
     pub storage: StorageSettings,
     pub sse: SseSettings,
     pub jobs: JobSettings,
     pub evals: EvalSettings,
+    pub retention: RetentionSettings,
     /// `COCKPIT_LOG_FORMAT`: `text` (default) or `json`. Env only: logging starts before anything else.
     #[serde(skip)]
     pub log_format: LogFormat,
@@ -62,6 +65,29 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub api_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Vec<String>,
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub bucket: u32,
+    pub window_ms: u64,
+    pub max_clients: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub job_ttl_ms: u64,
+    pub sweep_interval_seconds: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

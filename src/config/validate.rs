@@ -21,6 +21,16 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    crate::http::SitePolicy::from_settings(&s.security, bind.ip())?;
+    crate::http::TrustedProxies::parse(&s.security.trusted_proxies)?;
+    if s.rate_limit.bucket > 0 {
+        positive("rate_limit.window_ms", s.rate_limit.window_ms as f64)?;
+        positive("rate_limit.max_clients", s.rate_limit.max_clients as f64)?;
+    }
+    positive(
+        "retention.sweep_interval_seconds",
+        s.retention.sweep_interval_seconds,
+    )?;
     positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
     positive("storage.pool_size", f64::from(s.storage.pool_size))?;
     positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;

@@ -1,4 +1,5 @@
-//! API keys: `X-API-Key: K` or `Authorization: Bearer K` (and `?key=` on `/sse` only, for EventSource).
+//! API keys: `X-API-Key: K` or `Authorization: Bearer K` (the gate also takes `?key=` on `/sse`, for
+//! EventSource).
 //! Keys are compared as keyed HMACs in constant time; the same HMAC, shortened, is the caller's
 //! fingerprint in the audit table, so neither a key nor a bare hash of one is ever stored.
 
@@ -77,10 +78,8 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
         .then_some(token.trim())
 }
 
-pub const CHALLENGE: (&str, &str) = (
-    "WWW-Authenticate",
-    "Bearer realm=\"mcp-cockpit\", charset=\"UTF-8\"",
-);
+/// The `WWW-Authenticate` challenge of every 401.
+pub const CHALLENGE: &str = "Bearer realm=\"mcp-cockpit\", charset=\"UTF-8\"";
 
 #[cfg(test)]
 mod tests {

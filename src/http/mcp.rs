@@ -1,15 +1,16 @@
 //! `/mcp`: POST carries JSON-RPC; DELETE ends a session; GET (the server-to-client stream) is not offered.
 //! Lenient with the kit's curl commands: no `Content-Type` or `Accept` needed, no session needed.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::auth::{self, AuthError};
+use futures_util::StreamExt;
+
 use super::AppState;
 use crate::mcp::jsonrpc::{self, RpcError};
-use crate::mcp::{self as protocol, PostContext, PostReply};
+use crate::mcp::{self as protocol, Caller, PostContext, PostReply};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -18,34 +19,50 @@ fn rpc_error(status: StatusCode, code: i64, message: String) -> HttpResponse {
     HttpResponse::build(status).json(jsonrpc::failure(Value::Null, &RpcError::new(code, message)))
 }
 
-fn unauthorized(error: AuthError) -> HttpResponse {
-    let message = match error {
-        AuthError::Missing => {
-            "Unauthorized: send the API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
-        }
-        AuthError::Wrong => "Unauthorized: the API key is not valid",
+/// The body, or a 413 reply as soon as it is known to be over `limit` (by `Content-Length` or while reading).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, HttpResponse> {
+    let too_large = || {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            jsonrpc::INVALID_REQUEST,
+            format!("Payload too large: the request body may be at most {limit} bytes"),
+        )
     };
-    let mut response = rpc_error(
-        StatusCode::UNAUTHORIZED,
-        jsonrpc::UNAUTHORIZED,
-        message.into(),
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(auth::CHALLENGE.1),
-    );
-    response
+    let declared = header_str(req, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            rpc_error(
+                StatusCode::BAD_REQUEST,
+                jsonrpc::INVALID_REQUEST,
+                format!("Bad Request: the body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let caller = match state.auth.check(auth::presented_key(&req)) {
-        Ok(caller) => caller,
-        Err(e) => return unauthorized(e),
-    };
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let version = header_str(&req, VERSION_HEADER);
     if let Some(v) = version.filter(|v| !protocol::is_supported(v)) {
         let message = format!(
@@ -72,6 +89,10 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
         has_version_header: version.is_some(),
         caller: &caller,
     };
+    let body = match read_body(&req, payload, state.body_limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     match state.mcp.handle_post(&body, &context).await {
         PostReply::Accepted => HttpResponse::Accepted().finish(),
         PostReply::Json { body, new_session } => {
@@ -84,10 +105,8 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
     }
 }
 
-pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(e) = state.auth.check(auth::presented_key(&req)) {
-        return unauthorized(e);
-    }
+/// Only an admitted caller may end a session (the gate checked the key).
+pub async fn delete(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> HttpResponse {
     match header_str(&req, SESSION_HEADER) {
         None => rpc_error(
             StatusCode::BAD_REQUEST,

@@ -1,7 +1,9 @@
-//! HTTP routes: `/mcp` (MCP Streamable HTTP), `/sse` (event streams), `/healthz`, `/readyz`. Handlers reach
-//! storage only through the storage module, the actors, or the MCP layer.
+//! HTTP routes: `/mcp` (MCP Streamable HTTP), `/sse` (event streams), `/healthz`, `/readyz`, all behind the
+//! [`gate`] (host, origin, key, rate). Handlers reach storage only through the storage module, the actors,
+//! or the MCP layer.
 
 mod auth;
+mod guard;
 mod health;
 mod mcp;
 mod sse;
@@ -12,6 +14,7 @@ use actix::Addr;
 use actix_web::web;
 
 pub use auth::Auth;
+pub use guard::{gate, Guard, RateLimiter, SitePolicy, TrustedProxies};
 
 use crate::broker::Broker;
 use crate::mcp::McpServer;
@@ -21,9 +24,11 @@ use crate::storage::DbPool;
 pub struct AppState {
     pub pool: DbPool,
     pub broker: Addr<Broker>,
-    pub auth: Auth,
+    pub guard: Guard,
     pub mcp: McpServer,
     pub sse: SseConfig,
+    /// Largest `/mcp` request body; bigger → 413.
+    pub body_limit: usize,
 }
 
 #[derive(Debug, Clone)]

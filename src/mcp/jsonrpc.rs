@@ -10,6 +10,10 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// Server-defined: the request lacks a valid API key.
 pub const UNAUTHORIZED: i64 = -32001;
+/// Server-defined: the request's Origin or Host is not allowed.
+pub const FORBIDDEN: i64 = -32003;
+/// Server-defined: over the rate limit; the HTTP reply carries `Retry-After`.
+pub const RATE_LIMITED: i64 = -32029;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {

@@ -10,10 +10,10 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::auth::{self, AuthError};
 use super::AppState;
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
+use crate::mcp::Caller;
 use crate::storage::events::Scope;
 use crate::storage::{self, StoreError};
 use request::SseRequest;
@@ -51,7 +51,8 @@ fn entity_state(
     })
 }
 
-pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// The gate has checked the key (header or `?key=`) before this runs.
+pub async fn stream(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let last_event_header = req
         .headers()
@@ -61,18 +62,6 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(request) => request,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
     };
-    let presented = auth::presented_key(&req).or(request.key.as_deref());
-    if let Err(e) = state.auth.check(presented) {
-        let message = match e {
-            AuthError::Missing => {
-                "send the API key as X-API-Key, Authorization: Bearer, or ?key= on /sse"
-            }
-            AuthError::Wrong => "the API key is not valid",
-        };
-        return HttpResponse::Unauthorized()
-            .insert_header(auth::CHALLENGE)
-            .json(json!({"error": "unauthorized", "message": message}));
-    }
 
     let entities: Vec<(EntityKind, String)> = request
         .filters

@@ -1,12 +1,11 @@
 //! What a `GET /sse` asks for: `topic` (repeatable), `Last-Event-ID` (header, or `lastEventId` in the
-//! query) and `key` (EventSource cannot send headers).
+//! query). A `key` parameter is the gate's business (EventSource cannot send headers).
 
 use crate::events::{TopicError, TopicFilter};
 
 pub struct SseRequest {
     pub filters: Vec<TopicFilter>,
     pub last_event_id: Option<i64>,
-    pub key: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -36,7 +35,6 @@ impl SseRequest {
     pub fn parse(query: &str, last_event_id_header: Option<&str>) -> Result<Self, RequestError> {
         let mut filters = Vec::new();
         let mut last_event_id = last_event_id_header.map(str::to_string);
-        let mut key = None;
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "topic" => {
@@ -49,7 +47,6 @@ impl SseRequest {
                 "lastEventId" if last_event_id.is_none() => {
                     last_event_id = Some(value.into_owned())
                 }
-                "key" => key = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -73,7 +70,6 @@ impl SseRequest {
         Ok(Self {
             filters,
             last_event_id,
-            key,
         })
     }
 }
@@ -91,7 +87,6 @@ mod tests {
         .expect("valid");
         assert_eq!(request.filters.len(), 2);
         assert_eq!(request.last_event_id, Some(9));
-        assert_eq!(request.key.as_deref(), Some("k"));
     }
 
     #[test]

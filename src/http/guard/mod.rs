@@ -1,0 +1,351 @@
+//! The one gate every request passes before a handler (SPEC §2), in this order: the `Host` check
+//! (DNS rebinding), CORS preflight, the `/mcp` Origin check, the API key, the rate limit; then CORS headers
+//! on the way out. Handlers receive the authenticated [`Caller`] as an extractor.
+
+mod client;
+mod origins;
+mod rate_limit;
+
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use serde_json::json;
+
+pub use client::TrustedProxies;
+pub use origins::SitePolicy;
+pub use rate_limit::RateLimiter;
+
+use super::auth::{self, Auth, AuthError};
+use super::AppState;
+use crate::mcp::jsonrpc::{self, RpcError};
+use crate::mcp::Caller;
+use origins::{OriginVerdict, RequestSite};
+
+/// Everything the gate decides with, built once from the settings.
+pub struct Guard {
+    pub auth: Auth,
+    pub site: SitePolicy,
+    pub proxies: TrustedProxies,
+    pub limiter: Option<RateLimiter>,
+}
+
+const ALLOW_HEADERS: &str =
+    "X-API-Key, Authorization, Content-Type, Last-Event-ID, Mcp-Session-Id, MCP-Protocol-Version";
+const EXPOSE_HEADERS: &str = "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After";
+
+/// Routes by what the gate asks of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Mcp,
+    Sse,
+    /// `/`, `/probe`, `/sseClient.js`, `/healthz`, `/readyz`: no key, no rate limit.
+    Public,
+    /// `/metrics`: a key, but no rate limit (scrapers poll it).
+    Metrics,
+    /// Anything else (unknown paths included): a key and the rate limit.
+    Other,
+}
+
+impl Route {
+    fn of(path: &str) -> Self {
+        match path {
+            "/mcp" => Route::Mcp,
+            "/sse" => Route::Sse,
+            "/" | "/probe" | "/sseClient.js" | "/healthz" | "/readyz" => Route::Public,
+            "/metrics" => Route::Metrics,
+            _ => Route::Other,
+        }
+    }
+
+    fn needs_key(self) -> bool {
+        self != Route::Public
+    }
+
+    fn rate_limited(self) -> bool {
+        matches!(self, Route::Mcp | Route::Sse | Route::Other)
+    }
+
+    /// An error body in the route's own language: a JSON-RPC error object on `/mcp`, plain JSON elsewhere.
+    fn error(self, status: StatusCode, code: i64, name: &str, message: String) -> HttpResponse {
+        let mut response = HttpResponse::build(status);
+        if self == Route::Mcp {
+            response.json(jsonrpc::failure(
+                serde_json::Value::Null,
+                &RpcError::new(code, message),
+            ))
+        } else {
+            response.json(json!({"error": name, "message": message}))
+        }
+    }
+}
+
+/// The `?key=` of an EventSource request.
+fn query_key(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "key")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// Why a request does not reach its handler; rendered in the route's own error language.
+#[derive(Debug, PartialEq)]
+enum Rejection {
+    ForeignHost,
+    ForeignOrigin,
+    Unauthorized(AuthError),
+    RateLimited(Duration),
+    /// Not an error: a CORS preflight is answered by the gate itself.
+    Preflight,
+}
+
+impl Rejection {
+    fn response(self, route: Route) -> HttpResponse {
+        let forbidden = |name, message: &str| {
+            route.error(
+                StatusCode::FORBIDDEN,
+                jsonrpc::FORBIDDEN,
+                name,
+                message.into(),
+            )
+        };
+        match self {
+            Rejection::ForeignHost => forbidden(
+                "forbidden_host",
+                "Forbidden: on a loopback bind the server answers only to loopback host names; add this \
+                 name to COCKPIT_ALLOWED_HOSTS",
+            ),
+            Rejection::ForeignOrigin => forbidden(
+                "forbidden_origin",
+                "Forbidden: requests from this Origin are not allowed; add the page's origin to \
+                 COCKPIT_ALLOWED_ORIGINS",
+            ),
+            Rejection::Unauthorized(error) => {
+                let message = match (error, route) {
+                    (AuthError::Wrong, _) => "Unauthorized: the API key is not valid",
+                    (AuthError::Missing, Route::Sse) => {
+                        "Unauthorized: send the API key as X-API-Key, Authorization: Bearer, or ?key= on /sse"
+                    }
+                    (AuthError::Missing, _) => {
+                        "Unauthorized: send the API key as `X-API-Key: <key>` or `Authorization: Bearer <key>` \
+                         (a key in the URL is accepted on /sse only)"
+                    }
+                };
+                let mut response = route.error(
+                    StatusCode::UNAUTHORIZED,
+                    jsonrpc::UNAUTHORIZED,
+                    "unauthorized",
+                    message.into(),
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(auth::CHALLENGE),
+                );
+                response
+            }
+            Rejection::RateLimited(wait) => {
+                let seconds = retry_after_seconds(wait).max(1);
+                let mut response = route.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    jsonrpc::RATE_LIMITED,
+                    "rate_limited",
+                    format!("Too many requests: over the rate limit; retry after {seconds} s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+            Rejection::Preflight => HttpResponse::NoContent()
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    "GET, POST, DELETE, OPTIONS",
+                ))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+                .finish(),
+        }
+    }
+}
+
+fn add_cors(headers: &mut HeaderMap, origin: &HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSE_HEADERS),
+    );
+}
+
+impl Guard {
+    /// Decides about one request; `Ok` carries the caller (for routes that need a key) to hand to the handler.
+    fn admit(
+        &self,
+        req: &ServiceRequest,
+        route: Route,
+        cors_allowed: bool,
+        client_ip: Option<IpAddr>,
+        verdict: OriginVerdict,
+    ) -> Result<Option<Caller>, Rejection> {
+        let is_preflight = req.method() == Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if is_preflight {
+            return Err(if cors_allowed {
+                Rejection::Preflight
+            } else {
+                Rejection::ForeignOrigin
+            });
+        }
+        if route == Route::Mcp && matches!(verdict, OriginVerdict::Foreign | OriginVerdict::Null) {
+            return Err(Rejection::ForeignOrigin);
+        }
+        let ip_key = || {
+            format!(
+                "ip:{}",
+                client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+            )
+        };
+        let caller = if route.needs_key() {
+            let presented = auth::presented_key(req.request())
+                .map(String::from)
+                .or_else(|| {
+                    (route == Route::Sse)
+                        .then(|| query_key(req.query_string()))
+                        .flatten()
+                });
+            match self.auth.check(presented.as_deref()) {
+                Ok(caller) => Some(caller),
+                Err(error) => {
+                    // Failed attempts count against the address, so keys cannot be guessed at line rate.
+                    self.limit(&ip_key())?;
+                    return Err(Rejection::Unauthorized(error));
+                }
+            }
+        } else {
+            None
+        };
+        if route.rate_limited() {
+            let client = match &caller {
+                Some(c) if !self.auth.keyless() => c.actor.clone(),
+                _ => ip_key(),
+            };
+            self.limit(&client)?;
+        }
+        Ok(caller)
+    }
+
+    fn limit(&self, client: &str) -> Result<(), Rejection> {
+        match &self.limiter {
+            Some(limiter) => limiter
+                .check(client, Instant::now())
+                .map_err(Rejection::RateLimited),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The middleware (`actix_web::middleware::from_fn`).
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "application state missing",
+        ));
+    };
+    let guard = &state.guard;
+    let route = Route::of(req.path());
+    let site = guard
+        .proxies
+        .client_site(req.peer_addr().map(|a| a.ip()), req.headers());
+    if !guard.site.host_allowed(site.host.as_deref()) {
+        let response = Rejection::ForeignHost.response(route);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let verdict = match &origin {
+        None => OriginVerdict::Absent,
+        Some(value) => guard.site.judge_origin(&RequestSite {
+            origin: Some(value.to_str().unwrap_or("\u{0}")),
+            scheme: &site.scheme,
+            host: site.host.as_deref(),
+        }),
+    };
+    let cors_origin = match verdict {
+        OriginVerdict::Allowed => origin.as_ref(),
+        OriginVerdict::Null if route == Route::Sse => origin.as_ref(),
+        _ => None,
+    };
+    match guard.admit(&req, route, cors_origin.is_some(), site.ip, verdict) {
+        Err(rejection) => {
+            let mut response = rejection.response(route);
+            if let Some(origin) = cors_origin {
+                add_cors(response.headers_mut(), origin);
+            }
+            Ok(req.into_response(response).map_into_right_body())
+        }
+        Ok(caller) => {
+            if let Some(caller) = caller {
+                req.extensions_mut().insert(caller);
+            }
+            let cors_origin = cors_origin.cloned();
+            let mut response = next.call(req).await?;
+            if let Some(origin) = &cors_origin {
+                add_cors(response.headers_mut(), origin);
+            }
+            Ok(response.map_into_left_body())
+        }
+    }
+}
+
+/// Handlers of key-protected routes take the caller the gate admitted.
+impl FromRequest for Caller {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Caller>()
+                .cloned()
+                .ok_or_else(|| actix_web::error::ErrorInternalServerError("request not admitted")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_classified_as_spec_2_says() {
+        assert!(!Route::of("/healthz").needs_key() && !Route::of("/readyz").rate_limited());
+        assert!(Route::of("/metrics").needs_key() && !Route::of("/metrics").rate_limited());
+        assert!(Route::of("/mcp").needs_key() && Route::of("/sse").rate_limited());
+        assert!(Route::of("/secret").needs_key());
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+    }
+
+    #[test]
+    fn only_sse_reads_a_key_from_the_query() {
+        assert_eq!(query_key("topic=job/*&key=k%201").as_deref(), Some("k 1"));
+        assert_eq!(query_key("topic=job/*"), None);
+    }
+}
