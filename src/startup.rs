@@ -15,7 +15,7 @@ use crate::config::{ConfigError, Settings};
 use crate::http::{
     self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, TrustedProxies,
 };
-use crate::jobs::{Registry, TaskCatalog};
+use crate::jobs::{Registry, RetentionSweeper, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
 use crate::recorder::Recorder;
 use crate::storage::{self, StoreError};
@@ -57,6 +57,15 @@ impl Application {
             settings.failpoint_is("job_panic"),
         )
         .start();
+
+        let retention = &settings.retention;
+        if let Some(sweeper) = RetentionSweeper::new(
+            Duration::from_millis(retention.job_ttl_ms),
+            Duration::from_secs_f64(retention.sweep_interval_seconds),
+            recorder.clone(),
+        ) {
+            sweeper.start();
+        }
 
         let auth = Auth::new(&settings.auth.api_keys, &secret);
         let guard = guard_from(&settings, auth)?;

@@ -8,11 +8,13 @@ pub mod records;
 mod recovery;
 mod registry;
 pub mod report;
+mod retention;
 mod tasks;
 
 use std::time::{Duration, Instant};
 
 pub use registry::{CancelJob, Cancelled, Registry, SubmitJob};
+pub use retention::RetentionSweeper;
 pub use tasks::TaskCatalog;
 
 use crate::storage::StoreError;

@@ -8,6 +8,7 @@ use diesel::sqlite::SqliteConnection;
 use super::schema::jobs;
 use super::StoreError;
 use crate::clock;
+use crate::events::EntityKind;
 
 pub const TERMINAL: [&str; 4] = ["completed", "failed", "cancelled", "dry_run"];
 
@@ -176,4 +177,35 @@ pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<JobRow>, StoreError
         .filter(jobs::status.eq_any(["queued", "running"]))
         .order(sql::<BigInt>("rowid ASC"))
         .load(conn)?)
+}
+
+/// What one retention batch removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub jobs: usize,
+    pub events: usize,
+}
+
+/// Deletes up to `batch` jobs that ended before `cutoff` (SQL time text), with their events. Queued and
+/// running jobs are never touched, whatever their age; the audit table is kept.
+pub fn sweep_ended(
+    conn: &mut SqliteConnection,
+    cutoff: &str,
+    batch: i64,
+) -> Result<Swept, StoreError> {
+    use super::schema::events;
+    let ids: Vec<String> = jobs::table
+        .select(jobs::job_id)
+        .filter(jobs::finished_at.lt(cutoff))
+        .filter(jobs::status.eq_any(TERMINAL))
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(Swept::default());
+    }
+    let topics: Vec<String> = ids.iter().map(|id| EntityKind::Job.topic(id)).collect();
+    let events =
+        diesel::delete(events::table.filter(events::topic.eq_any(&topics))).execute(conn)?;
+    let jobs = diesel::delete(jobs::table.filter(jobs::job_id.eq_any(&ids))).execute(conn)?;
+    Ok(Swept { jobs, events })
 }

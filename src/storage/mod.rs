@@ -15,6 +15,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use crate::events::EntityKind;
+
 pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
 pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
 
@@ -87,6 +89,20 @@ pub fn pending_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreErr
 }
 
 /// Readiness: a write transaction can be taken and no migration is pending.
+/// Whether an entity exists, so its topic may be subscribed to or noted on. `ops/<name>` topics always do.
+pub fn entity_exists(
+    conn: &mut SqliteConnection,
+    kind: EntityKind,
+    id: &str,
+) -> Result<bool, StoreError> {
+    Ok(match kind {
+        EntityKind::Job => jobs::get(conn, id)?.is_some(),
+        EntityKind::Ops => true,
+        // Canaries and models arrive with the canary engine; until then none exists.
+        EntityKind::Canary | EntityKind::Model => false,
+    })
+}
+
 pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     if pending_migrations(conn)? > 0 {
         return Err(StoreError::Migration("migrations pending".into()));

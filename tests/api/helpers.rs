@@ -228,6 +228,7 @@ impl TestApp {
     /// Runs SQL against the service's database file (the kit's audit queries).
     pub fn sql_rows(&self, query: &str) -> Vec<Vec<String>> {
         let output = std::process::Command::new("sqlite3")
+            .args(["-cmd", ".timeout 5000"])
             .arg(&self.db_path)
             .arg(query)
             .output()
@@ -335,5 +336,63 @@ pub fn process_alive(pid: i32) -> bool {
             .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
             .unwrap_or(false),
         Err(_) => false,
+    }
+}
+
+/// The real binary, started on port 0 with a config file and extra environment; its log is kept.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub address: String,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Binary {
+    pub fn start(root: &std::path::Path, config: &str, env: &[(&str, &str)]) -> Binary {
+        use std::io::{BufRead, BufReader};
+        let config_file = root.join("cockpit.toml");
+        std::fs::write(&config_file, config).expect("config");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"));
+        command
+            .arg("--config")
+            .arg(&config_file)
+            .env("PORT", "0")
+            .env("LUKHAS_REPO_ROOT", root)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("binary starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the binary logs its port")
+                .expect("log line");
+            log.lock().expect("log").push_str(&format!("{line}\n"));
+            if let Some((_, rest)) = line.split_once("listening on port ") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("port")
+                    .trim_end_matches(',')
+                    .to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().expect("log").push_str(&format!("{line}\n"));
+            }
+        });
+        Binary {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            log,
+        }
     }
 }

@@ -339,3 +339,64 @@ async fn arguments_that_could_reach_a_command_line_are_rejected_and_nothing_runs
         "nothing may have been stored"
     );
 }
+
+#[actix_web::test]
+async fn fifty_concurrent_run_evals_all_complete_within_the_bound_and_in_queue_order() {
+    const JOBS: usize = 50;
+    const BOUND: usize = 3;
+    let app = spawn_app_with(|s| {
+        s.jobs.max_running = BOUND;
+        s.evals.tasks.insert(
+            "gated".into(),
+            shell_task(r#"while [ ! -e open ]; do sleep 0.02; done"#),
+        );
+    })
+    .await;
+    let mut all_jobs = app.sse("topic=job/*", &[]).await;
+    let calls = (0..JOBS).map(|_| app.run_eval("gated"));
+    let ids = futures_util::future::join_all(calls).await;
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        JOBS
+    );
+    // With the gate shut, exactly BOUND jobs start and the rest wait.
+    let mut started = 0;
+    while started < BOUND {
+        if all_jobs.next_event().await.expect("event").event == "started" {
+            started += 1;
+        }
+    }
+    let running = app.tool_ok("list_jobs", json!({"status": "running"})).await;
+    assert_eq!(running["count"], BOUND);
+    let queued = app
+        .tool_ok("list_jobs", json!({"status": "queued", "limit": 100}))
+        .await;
+    assert_eq!(queued["count"], JOBS - BOUND);
+
+    std::fs::write(app.root.join("open"), "").expect("open the gate");
+    let mut completed = 0;
+    while completed < JOBS {
+        if all_jobs.next_event().await.expect("event").event == "completed" {
+            completed += 1;
+        }
+    }
+    // The log, in commit order, shows the bound held throughout and jobs started in queue order.
+    let log = app.sql_rows("SELECT event, entity_id FROM events ORDER BY seq");
+    let (mut now_running, mut most) = (0usize, 0usize);
+    let (mut queue_order, mut start_order) = (Vec::new(), Vec::new());
+    for row in &log {
+        match row[0].as_str() {
+            "queued" => queue_order.push(row[1].clone()),
+            "started" => {
+                now_running += 1;
+                most = most.max(now_running);
+                start_order.push(row[1].clone());
+            }
+            "completed" | "failed" | "cancelled" => now_running -= 1,
+            _ => {}
+        }
+    }
+    assert_eq!(most, BOUND);
+    assert_eq!(queue_order.len(), JOBS);
+    assert_eq!(start_order, queue_order);
+}

@@ -1,8 +1,11 @@
 //! Integration tests: each test starts the real application (`Application::build`) on a free loopback
 //! port with its own SQLite file, and drives it over HTTP. Jobs run real subprocesses.
 
+mod bad_input;
 mod helpers;
 mod jobs;
 mod mcp;
+mod notes;
 mod restart;
+mod security;
 mod sse;

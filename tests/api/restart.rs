@@ -1,53 +1,19 @@
 //! The real binary killed with SIGKILL mid-job and started again on the same database.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use serde_json::json;
 
-use crate::helpers::{names, process_alive, TestApp};
+use crate::helpers::{names, process_alive, Binary, TestApp};
 use crate::jobs::{grandchild_pid, SPAWNS_A_GRANDCHILD};
 
-/// Starts the binary on port 0 and reads the port it logs.
 fn start_binary(root: &std::path::Path) -> (Child, String) {
-    let config = root.join("cockpit.toml");
     let task = SPAWNS_A_GRANDCHILD
         .replace('\\', "\\\\")
         .replace('"', "\\\"");
-    std::fs::write(
-        &config,
-        format!("[jobs]\nmax_running = 1\n[evals.hangs]\ncommand = [\"sh\", \"-c\", \"{task}\", \"sh\", \"{{jobId}}\"]\n"),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
-        .arg("--config")
-        .arg(&config)
-        .env("PORT", "0")
-        .env("LUKHAS_REPO_ROOT", root)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("the binary logs its port")
-            .expect("log line");
-        if let Some((_, rest)) = line.split_once("listening on port ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("port")
-                .trim_end_matches(',')
-                .to_string();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://127.0.0.1:{port}"))
+    let config = format!("[jobs]\nmax_running = 1\n[evals.hangs]\ncommand = [\"sh\", \"-c\", \"{task}\", \"sh\", \"{{jobId}}\"]\n");
+    let server = Binary::start(root, &config, &[]);
+    (server.child, server.address)
 }
 
 #[actix_web::test]

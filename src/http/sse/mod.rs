@@ -34,12 +34,7 @@ fn entity_state(
     kind: EntityKind,
     id: &str,
 ) -> Result<EntityState, StoreError> {
-    let exists = match kind {
-        EntityKind::Job => storage::jobs::get(conn, id)?.is_some(),
-        EntityKind::Ops => true,
-        // Canaries and models arrive with the canary engine; until then none exists.
-        EntityKind::Canary | EntityKind::Model => false,
-    };
+    let exists = storage::entity_exists(conn, kind, id)?;
     let terminal_seq = if exists && kind.ends() {
         storage::events::first_of(conn, &kind.topic(id), kind.terminal_events())?
     } else {

@@ -15,6 +15,20 @@ impl<'de> Deserialize<'de> for Ident {
     }
 }
 
+/// An argument that parsed but broke a rule.
+pub fn invalid(field: &str, problem: String, example: &'static str) -> ToolError {
+    ToolError::InvalidArgument {
+        field: field.into(),
+        problem,
+        example,
+    }
+}
+
+/// The JSON Schema of a client identifier.
+pub fn id_property(description: &str) -> Value {
+    serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})
+}
+
 pub fn parse<T: DeserializeOwned>(arguments: Value, example: &'static str) -> Result<T, ToolError> {
     if !arguments.is_object() {
         let problem = "must be a JSON object of named arguments".to_string();

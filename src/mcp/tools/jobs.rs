@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::parse;
+use super::args::{id_property, invalid, parse};
 use super::{internal, Caller, ToolContext, ToolError};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
@@ -46,10 +46,6 @@ fn job_schema() -> Value {
         },
         "required": ["jobId", "taskId", "configId", "status", "topic"]
     })
-}
-
-fn id_property(description: &str) -> Value {
-    json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})
 }
 
 pub fn definitions() -> Vec<Value> {
@@ -158,14 +154,6 @@ struct RunEvalArgs {
     timeout_seconds: Option<f64>,
     #[serde(default)]
     dry_run: bool,
-}
-
-fn invalid(field: &str, problem: String, example: &'static str) -> ToolError {
-    ToolError::InvalidArgument {
-        field: field.into(),
-        problem,
-        example,
-    }
 }
 
 pub async fn run_eval(

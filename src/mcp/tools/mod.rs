@@ -4,6 +4,7 @@
 
 mod args;
 mod jobs;
+mod notes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +57,9 @@ pub fn internal(e: impl std::fmt::Display) -> ToolError {
 }
 
 pub fn definitions() -> Vec<Value> {
-    jobs::definitions()
+    let mut all = jobs::definitions();
+    all.extend(notes::definitions());
+    all
 }
 
 impl ToolContext {
@@ -80,6 +83,7 @@ impl ToolContext {
             "job_status" | "status" => jobs::job_status(self, arguments).await,
             "list_jobs" => jobs::list_jobs(self, arguments).await,
             "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
+            "publish_note" => notes::publish_note(self, caller, arguments).await,
             _ => {
                 let known: Vec<String> = definitions()
                     .iter()

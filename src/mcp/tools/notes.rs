@@ -1,0 +1,112 @@
+//! `publish_note`: an operator's note ("deploy of v2 started") as event `note` on an `ops/<name>` topic or an
+//! existing entity's topic — in the ledger, the audit trail and every matching stream.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::args::{invalid, parse};
+use super::{internal, Caller, ToolContext, ToolError};
+use crate::events::{NewEvent, TopicFilter};
+use crate::recorder::record;
+use crate::storage::{self, audit};
+
+const EXAMPLE: &str =
+    r#"{"topic":"ops/deploys","message":"deploy of v2 started","data":{"version":"v2"}}"#;
+/// Longest `message`, in bytes of UTF-8.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+/// Longest `data`, in bytes of its JSON text.
+pub const MAX_DATA_BYTES: usize = 4096;
+
+pub fn definitions() -> Vec<Value> {
+    vec![json!({
+        "name": "publish_note",
+        "title": "Publish a note",
+        "description": "Publish an operator's note as event `note` on ops/<name> (any name) or on an existing \
+            job's topic (job/<jobId>). The message becomes the event's narrative line; data is carried as is. \
+            Subscribers of the topic, its pattern and * see it at once; it stays in the audit trail.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "topic": {"type": "string", "description": "ops/<name> or job/<jobId>", "pattern": "^(ops|job|canary|model)/[A-Za-z0-9_.:-]{1,128}$"},
+                "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_BYTES, "description": "One line for humans, at most 1 KiB"},
+                "data": {"type": "object", "description": "Structured details, a JSON object of at most 4 KiB"}
+            },
+            "required": ["topic", "message"],
+            "additionalProperties": false
+        },
+        "outputSchema": {
+            "type": "object",
+            "properties": {
+                "topic": {"type": "string"}, "event": {"const": "note"},
+                "seq": {"type": "integer", "description": "The event's id: in SSE frames and for Last-Event-ID"}
+            },
+            "required": ["topic", "event", "seq"]
+        },
+        "annotations": {"title": "Publish a note", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
+    })]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteArgs {
+    topic: String,
+    message: String,
+    data: Option<Map<String, Value>>,
+}
+
+pub async fn publish_note(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: NoteArgs = parse(arguments.clone(), EXAMPLE)?;
+    let (kind, id) = match TopicFilter::parse(&args.topic) {
+        Ok(TopicFilter::Entity(kind, id)) => (kind, id),
+        Ok(_) => {
+            let problem = "must name one topic (ops/<name> or job/<jobId>), not a pattern".into();
+            return Err(invalid("topic", problem, EXAMPLE));
+        }
+        Err(e) => return Err(invalid("topic", e.to_string(), EXAMPLE)),
+    };
+    if args.message.trim().is_empty() || args.message.len() > MAX_MESSAGE_BYTES {
+        let problem = format!(
+            "must be 1 to {MAX_MESSAGE_BYTES} bytes of text (got {})",
+            args.message.len()
+        );
+        return Err(invalid("message", problem, EXAMPLE));
+    }
+    let data = args.data.map(Value::Object);
+    let data_size = data.as_ref().map_or(0, |d| d.to_string().len());
+    if data_size > MAX_DATA_BYTES {
+        let problem =
+            format!("must be a JSON object of at most {MAX_DATA_BYTES} bytes (got {data_size})");
+        return Err(invalid("data", problem, EXAMPLE));
+    }
+
+    let topic = kind.topic(id.as_str());
+    let (actor, target) = (caller.actor.clone(), topic.clone());
+    let message = args.message;
+    let recorded = record(&ctx.recorder, move |tx| {
+        // Checked inside the transaction, so a note never lands on a job the retention sweep just removed.
+        if !storage::entity_exists(tx.conn, kind, id.as_str())? {
+            return Ok(None);
+        }
+        let mut event =
+            NewEvent::new(kind, id.as_str(), "note", message.clone()).field("message", message);
+        if let Some(data) = data {
+            event = event.field("data", data);
+        }
+        let seq = tx.emit(event)?;
+        audit::record(tx.conn, &actor, "publish_note", &target, &arguments)?;
+        Ok(Some(seq))
+    })
+    .await
+    .map_err(internal)?;
+    match recorded {
+        Some(seq) => Ok(json!({"topic": topic, "event": "note", "seq": seq})),
+        None => Err(ToolError::Refused(format!(
+            "No {kind} for topic `{topic}`: notes go to ops/<name> (always available) or to an existing \
+             entity's topic; list_jobs shows the jobs."
+        ))),
+    }
+}
