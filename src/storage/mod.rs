@@ -13,6 +13,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::events::EntityKind;
@@ -45,13 +46,13 @@ pub enum StoreError {
 #[derive(Debug)]
 struct Pragmas;
 
+const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                       PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(PRAGMAS)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -63,14 +64,23 @@ pub fn open(path: &Path, pool_size: u32) -> Result<DbPool, StoreError> {
             source,
         })?;
     }
+    let cannot_open = |e: &dyn std::fmt::Display| {
+        StoreError::Migration(format!("cannot open {}: {e}", path.display()))
+    };
+    // One connection first switches a new file to WAL (which persists) and migrates it, so the pool's
+    // connections, opened in parallel, never race for that switch ("database is locked").
+    let mut first =
+        SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| cannot_open(&e))?;
+    first.batch_execute(PRAGMAS)?;
+    migrate(&mut first)?;
+    drop(first);
     let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
     let pool = Pool::builder()
         .max_size(pool_size)
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(Pragmas))
         .build(manager)
-        .map_err(|e| StoreError::Migration(format!("cannot open {}: {e}", path.display())))?;
-    migrate(&mut *pool.get()?)?;
+        .map_err(|e| cannot_open(&e))?;
     Ok(pool)
 }
 
