@@ -37,6 +37,11 @@ pub fn shell_task(script: &str) -> EvalTask {
     }
 }
 
+/// A task whose process waits until the file `gate` exists in the repo root (see [`TestApp::open_gate`]).
+pub fn gated_task(gate: &str) -> EvalTask {
+    shell_task(&format!("while [ ! -e {gate} ]; do sleep 0.02; done"))
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -90,6 +95,11 @@ impl TestApp {
             client: client(),
             _dir: None,
         }
+    }
+
+    /// Lets the processes of a [`gated_task`] finish.
+    pub fn open_gate(&self, gate: &str) {
+        std::fs::write(self.root.join(gate), "").expect("open the gate");
     }
 
     /// POST /mcp with a raw body and extra headers.

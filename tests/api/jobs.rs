@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{names, process_alive, shell_task, spawn_app, spawn_app_with};
+use crate::helpers::{gated_task, names, process_alive, shell_task, spawn_app, spawn_app_with};
 
 /// A script that starts a grandchild, writes its pid, and then waits: for checking that no orphan survives.
 pub const SPAWNS_A_GRANDCHILD: &str = r#"sleep 300 & echo $! > "grandchild-$1.pid"; echo '{"progress":0.1,"message":"waiting"}'; wait"#;
@@ -142,10 +142,9 @@ async fn jobs_beyond_max_running_wait_in_order_and_a_full_queue_is_refused() {
     let app = spawn_app_with(|s| {
         s.jobs.max_running = 1;
         s.jobs.max_queued = 2;
-        s.evals.tasks.insert(
-            "blocker".into(),
-            shell_task(r#"while [ ! -e release ]; do sleep 0.05; done"#),
-        );
+        s.evals
+            .tasks
+            .insert("blocker".into(), gated_task("release"));
     })
     .await;
     let mut all_jobs = app.sse("topic=job/*", &[]).await;
@@ -162,7 +161,7 @@ async fn jobs_beyond_max_running_wait_in_order_and_a_full_queue_is_refused() {
     assert!(refused.contains("queue is full"), "{refused}");
     assert_eq!(app.job(&second).await["status"], "queued");
 
-    std::fs::write(app.root.join("release"), "").expect("release the blocker");
+    app.open_gate("release");
     let mut running = 1;
     let mut started = Vec::new();
     let mut finished = 0;
@@ -346,10 +345,7 @@ async fn fifty_concurrent_run_evals_all_complete_within_the_bound_and_in_queue_o
     const BOUND: usize = 3;
     let app = spawn_app_with(|s| {
         s.jobs.max_running = BOUND;
-        s.evals.tasks.insert(
-            "gated".into(),
-            shell_task(r#"while [ ! -e open ]; do sleep 0.02; done"#),
-        );
+        s.evals.tasks.insert("gated".into(), gated_task("open"));
     })
     .await;
     let mut all_jobs = app.sse("topic=job/*", &[]).await;
@@ -373,7 +369,7 @@ async fn fifty_concurrent_run_evals_all_complete_within_the_bound_and_in_queue_o
         .await;
     assert_eq!(queued["count"], JOBS - BOUND);
 
-    std::fs::write(app.root.join("open"), "").expect("open the gate");
+    app.open_gate("open");
     let mut completed = 0;
     while completed < JOBS {
         if all_jobs.next_event().await.expect("event").event == "completed" {

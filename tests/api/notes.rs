@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{names, spawn_app, spawn_app_with};
+use crate::helpers::{gated_task, names, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn a_note_reaches_its_topic_its_pattern_and_everything_streams_and_is_audited() {
@@ -57,10 +57,7 @@ async fn the_retention_sweep_removes_ended_jobs_and_their_events_but_not_running
     let app = spawn_app_with(|s| {
         s.retention.job_ttl_ms = 3_600_000;
         s.retention.sweep_interval_seconds = 0.2;
-        s.evals.tasks.insert(
-            "hold".into(),
-            crate::helpers::shell_task("while [ ! -f release ]; do sleep 0.05; done"),
-        );
+        s.evals.tasks.insert("hold".into(), gated_task("release"));
     })
     .await;
     let ended = app.run_eval_and_wait("probe", "default").await;
@@ -108,7 +105,7 @@ async fn the_retention_sweep_removes_ended_jobs_and_their_events_but_not_running
         "the audit trail is kept"
     );
 
-    std::fs::write(app.root.join("release"), "").expect("release");
+    app.open_gate("release");
     assert_eq!(
         names(&app.job_events(&running).await).last(),
         Some(&"completed")

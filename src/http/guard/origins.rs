@@ -230,28 +230,17 @@ mod tests {
             "127.0.0.1",
         );
         let host = "127.0.0.1:8766";
-        assert_eq!(
-            judge(&p, "http://localhost:3000", "http", host),
-            OriginVerdict::Allowed
-        );
-        assert_eq!(
-            judge(&p, "https://cockpit.example.com", "http", host),
-            OriginVerdict::Allowed
-        );
-        assert_eq!(
-            judge(&p, "https://cockpit.example.com:8443", "http", host),
-            OriginVerdict::Foreign
-        );
-        assert_eq!(
-            judge(&p, "https://evil.example", "http", host),
-            OriginVerdict::Foreign
-        );
-        assert_eq!(
-            judge(&p, "http://localhost.evil.example", "http", host),
-            OriginVerdict::Foreign
-        );
-        assert_eq!(judge(&p, "null", "http", host), OriginVerdict::Null);
-        assert_eq!(judge(&p, "garbage", "http", host), OriginVerdict::Foreign);
+        for (origin, verdict) in [
+            ("http://localhost:3000", OriginVerdict::Allowed),
+            ("https://cockpit.example.com", OriginVerdict::Allowed),
+            ("https://cockpit.example.com:8443", OriginVerdict::Foreign),
+            ("https://evil.example", OriginVerdict::Foreign),
+            ("http://localhost.evil.example", OriginVerdict::Foreign),
+            ("null", OriginVerdict::Null),
+            ("garbage", OriginVerdict::Foreign),
+        ] {
+            assert_eq!(judge(&p, origin, "http", host), verdict, "{origin}");
+        }
     }
 
     #[test]
