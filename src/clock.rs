@@ -14,8 +14,21 @@ pub fn sql(ts: Timestamp) -> String {
     ts.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// With milliseconds (`YYYY-MM-DD HH:MM:SS.SSS`), for schedules with sub-second intervals; it still compares
+/// correctly with `datetime()` text.
+pub fn sql_ms(ts: Timestamp) -> String {
+    ts.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
 pub fn parse_sql(text: &str) -> Option<Timestamp> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// Reads [`sql_ms`] text (and plain [`sql`] text).
+pub fn parse_sql_ms(text: &str) -> Option<Timestamp> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .ok()
         .map(|n| n.and_utc())
 }

@@ -1,10 +1,12 @@
-//! mcp-cockpit: model evaluations (and, later, SLO-guarded canaries) driven through MCP, watched live over
+//! mcp-cockpit: model evaluations and SLO-guarded canary promotions driven through MCP, watched live over
 //! Server-Sent Events, recorded in SQLite.
 //!
-//! Actors: the [`jobs::Registry`] supervises one job actor per running eval; the [`recorder::Recorder`] is
-//! the single writer of state and events; the [`broker::Broker`] fans committed events out to SSE streams.
+//! Actors: the [`jobs::Registry`] supervises one job actor per running eval; the [`canary::CanaryRegistry`]
+//! one actor per active canary, fed by the [`canary::PrometheusPoller`]; the [`recorder::Recorder`] is the
+//! single writer of state and events; the [`broker::Broker`] fans committed events out to SSE streams.
 
 pub mod broker;
+pub mod canary;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,5 +18,6 @@ pub mod jobs;
 mod logging;
 pub mod mcp;
 pub mod recorder;
+pub mod slo;
 pub mod startup;
 pub mod storage;

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::canary::policy::PolicyTable;
+use crate::slo::StubSettings;
+
 pub use env::EnvSource;
 
 /// The built-in defaults, documented key by key.
@@ -45,6 +48,10 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub evals: EvalSettings,
     pub retention: RetentionSettings,
+    pub slo: SloSettings,
+    /// Canary policy defaults per model and gate: `[policies."<modelId>"."<gate>"]`, `*` for any.
+    #[serde(default)]
+    pub policies: PolicyTable,
     /// `COCKPIT_LOG_FORMAT`: `text` (default) or `json`. Env only: logging starts before anything else.
     #[serde(skip)]
     pub log_format: LogFormat,
@@ -88,6 +95,12 @@ pub struct RateLimitSettings {
 pub struct RetentionSettings {
     pub job_ttl_ms: u64,
     pub sweep_interval_seconds: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloSettings {
+    pub stub: StubSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -30,14 +30,6 @@ pub struct JobSpec {
     pub queued_at: Instant,
 }
 
-/// Who asked for a change, for the `audit` table.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub actor: String,
-    pub action: &'static str,
-    pub args: serde_json::Value,
-}
-
 /// The jobs layer's error type.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{job_events, AuditEntry, JobSpec};
+use super::{job_events, JobSpec};
+use crate::storage::audit::AuditEntry;
 use crate::clock;
 use crate::recorder::Tx;
 use crate::storage::jobs::{self, JobEnd, NewJob};
-use crate::storage::{audit, StoreError};
+use crate::storage::StoreError;
 
 /// How a job ended.
 #[derive(Debug, Clone)]
@@ -46,13 +47,7 @@ fn insert(
             finished_at: finished,
         },
     )?;
-    audit::record(
-        tx.conn,
-        &audit_entry.actor,
-        audit_entry.action,
-        &spec.job_id,
-        &audit_entry.args,
-    )
+    audit_entry.record(tx.conn, &spec.job_id)
 }
 
 pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {

@@ -14,7 +14,8 @@ use actix::{
 use super::job::{JobActor, JobGone, JobSetup, StopJob};
 use super::records::{self, Ending};
 use super::tasks::Placeholders;
-use super::{recovery, AuditEntry, JobError, JobSpec, TaskCatalog};
+use super::{recovery, JobError, JobSpec, TaskCatalog};
+use crate::storage::audit::AuditEntry;
 use crate::config::JobSettings;
 use crate::recorder::{record, Recorder};
 

@@ -23,3 +23,17 @@ pub fn record(
         .execute(conn)?;
     Ok(())
 }
+
+/// Who asked for a change, with what, for the `audit` row written in the same transaction as the change.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: &'static str,
+    pub args: serde_json::Value,
+}
+
+impl AuditEntry {
+    pub fn record(&self, conn: &mut SqliteConnection, target: &str) -> Result<(), StoreError> {
+        record(conn, &self.actor, self.action, target, &self.args)
+    }
+}

@@ -2,6 +2,7 @@
 //! query functions per table. Query functions take `&mut SqliteConnection` and know nothing of HTTP or MCP.
 
 pub mod audit;
+pub mod canaries;
 pub mod events;
 pub mod jobs;
 pub mod meta;
@@ -39,6 +40,8 @@ pub enum StoreError {
     },
     #[error("database worker stopped")]
     WorkerGone,
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
 }
 
 /// Busy timeout first (so the WAL switch itself waits for a lock), then WAL with NORMAL sync: commits
@@ -108,8 +111,8 @@ pub fn entity_exists(
     Ok(match kind {
         EntityKind::Job => jobs::get(conn, id)?.is_some(),
         EntityKind::Ops => true,
-        // Canaries and models arrive with the canary engine; until then none exists.
-        EntityKind::Canary | EntityKind::Model => false,
+        EntityKind::Canary => canaries::get(conn, id)?.is_some(),
+        EntityKind::Model => canaries::model_known(conn, id)?,
     })
 }
 

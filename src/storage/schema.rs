@@ -51,3 +51,60 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    canaries (id) {
+        id -> Text,
+        model_id -> Text,
+        from_gate -> Text,
+        to_gate -> Text,
+        slo_policy -> Text,
+        status -> Text,
+        dry_run -> Bool,
+        idempotency_key -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        checks -> Integer,
+        consecutive_passes -> Integer,
+        consecutive_failures -> Integer,
+        consecutive_no_decision -> Integer,
+        next_check_at -> Nullable<Text>,
+        deadline_at -> Text,
+        created_at -> Text,
+        updated_at -> Text,
+        finished_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    canary_metrics (id) {
+        id -> BigInt,
+        canary_id -> Text,
+        gate -> Text,
+        latency_p95_ms -> Nullable<Double>,
+        error_rate -> Nullable<Double>,
+        requests -> Nullable<Double>,
+        raw_latency -> Nullable<Text>,
+        raw_error_rate -> Nullable<Text>,
+        raw_requests -> Nullable<Text>,
+        latency_threshold -> Double,
+        error_rate_threshold -> Double,
+        verdict -> Text,
+        reason_code -> Text,
+        query -> Text,
+        evaluated_at -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    model_gates (model_id) {
+        model_id -> Text,
+        gate -> Text,
+        canary_id -> Nullable<Text>,
+        updated_at -> Text,
+    }
+}
+
+diesel::joinable!(canary_metrics -> canaries (canary_id));
+diesel::allow_tables_to_appear_in_same_query!(canaries, canary_metrics);

@@ -1,0 +1,3 @@
+DROP TABLE model_gates;
+DROP TABLE canary_metrics;
+DROP TABLE canaries;

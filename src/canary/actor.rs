@@ -1,0 +1,365 @@
+//! One actor per active canary. It alone changes its canary: it judges each check the poller brings, applies
+//! operators' actions and the deadline, and writes every step through the recorder before taking the next
+//! message (atomic handlers), so steps never interleave. Once the canary has ended the actor stops, and
+//! nothing can change it again.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::poller::{PrometheusPoller, Schedule, Unschedule};
+use super::records;
+use super::registry::{CanaryRegistry, Forget};
+use super::rules::{self, Check, ReasonCode, Step};
+use super::{after, CanaryState, Status};
+use crate::clock::{self, Timestamp};
+use crate::recorder::{record, Recorder};
+use crate::slo::Gathered;
+use crate::storage::audit::AuditEntry;
+use crate::storage::StoreError;
+
+pub struct CanaryActor {
+    state: CanaryState,
+    recorder: Addr<Recorder>,
+    poller: Addr<PrometheusPoller>,
+    registry: Addr<CanaryRegistry>,
+}
+
+impl CanaryActor {
+    pub fn new(
+        state: CanaryState,
+        recorder: Addr<Recorder>,
+        poller: Addr<PrometheusPoller>,
+        registry: Addr<CanaryRegistry>,
+    ) -> Self {
+        Self {
+            state,
+            recorder,
+            poller,
+            registry,
+        }
+    }
+
+    fn schedule(&self, ctx: &Context<Self>, due: Timestamp) {
+        self.poller.do_send(Schedule {
+            canary_id: self.state.id.clone(),
+            canary: ctx.address(),
+            model_id: self.state.model_id.clone(),
+            gate: self.state.to_gate.clone(),
+            window: self.state.policy.window_text(),
+            due,
+        });
+    }
+}
+
+impl Actor for CanaryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let now = clock::now();
+        let left = (self.state.deadline - now).to_std().unwrap_or(Duration::ZERO);
+        ctx.run_later(left, |_, ctx| ctx.notify(DeadlineReached));
+        if matches!(self.state.status, Status::Running | Status::Held) {
+            // After a restart: one fresh check when due, never a burst of the missed ones.
+            let due = self.state.next_check.unwrap_or(now).max(now);
+            self.schedule(ctx, due);
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.poller.do_send(Unschedule {
+            canary_id: self.state.id.clone(),
+        });
+        self.registry.do_send(Forget {
+            canary_id: self.state.id.clone(),
+        });
+    }
+}
+
+/// The state after the canary ends: promoted (or rolled back) for real, or `dry_run` for a dry run.
+fn ended_state(mut state: CanaryState, promote: bool) -> CanaryState {
+    state.status = match (state.dry_run, promote) {
+        (true, _) => Status::DryRun,
+        (false, true) => Status::Promoted,
+        (false, false) => Status::RolledBack,
+    };
+    state.next_check = None;
+    state
+}
+
+/// The end of a canary as this actor writes it.
+struct Ending {
+    reason: ReasonCode,
+    why: String,
+    audit: Option<AuditEntry>,
+}
+
+impl CanaryActor {
+    /// Writes `change` and then adopts `next`; stops the actor once the canary has ended.
+    fn commit<R: Send + 'static>(
+        &mut self,
+        next: CanaryState,
+        change: impl FnOnce(&mut crate::recorder::Tx<'_>) -> Result<(bool, R), StoreError> + Send + 'static,
+    ) -> ResponseActFuture<Self, Result<Option<R>, StoreError>> {
+        let recorder = self.recorder.clone();
+        let write = async move { record(&recorder, change).await };
+        Box::pin(write.into_actor(self).map(move |written, actor, ctx| {
+            let (applied, value) = written?;
+            if !applied {
+                // Already ended (only possible if the row was changed behind our back): stop for good.
+                ctx.stop();
+                return Ok(None);
+            }
+            actor.state = next;
+            if !actor.state.status.is_active() {
+                ctx.stop();
+            }
+            Ok(Some(value))
+        }))
+    }
+
+    fn end(
+        &mut self,
+        promote: bool,
+        ending: Ending,
+    ) -> ResponseActFuture<Self, Result<Option<()>, StoreError>> {
+        let next = ended_state(self.state.clone(), promote);
+        let state = next.clone();
+        self.commit(next, move |tx| {
+            let applied = records::ended(
+                tx,
+                &state,
+                ending.reason,
+                &ending.why,
+                ending.audit.as_ref(),
+            )?;
+            Ok((applied, ()))
+        })
+    }
+}
+
+/// The SLIs gathered for the check due at `due`; the reply is the next due time (none once the canary is
+/// paused or ended).
+#[derive(Message)]
+#[rtype(result = "Option<Timestamp>")]
+pub struct Observed {
+    pub due: Timestamp,
+    pub gathered: Gathered,
+}
+
+impl Handler<Observed> for CanaryActor {
+    type Result = AtomicResponse<Self, Option<Timestamp>>;
+
+    fn handle(&mut self, msg: Observed, _ctx: &mut Context<Self>) -> Self::Result {
+        let status = self.state.status;
+        if !matches!(status, Status::Running | Status::Held) {
+            return AtomicResponse::new(Box::pin(fut::ready(None)));
+        }
+        let policy = &self.state.policy;
+        let warming_up = self.state.counters.checks < policy.warmup_checks;
+        let check = rules::judge(policy, &msg.gathered.observation, warming_up);
+        let mut next = self.state.clone();
+        let step = if status == Status::Running {
+            let (counters, step) = rules::step(policy, self.state.counters, check);
+            next.counters = counters;
+            step
+        } else {
+            // Held: the check is recorded, nothing is decided.
+            next.counters.checks += 1;
+            Step::Continue
+        };
+        let now = clock::now();
+        next.next_check = Some(after(msg.due, policy.interval).max(now));
+        if step == Step::Hold {
+            next.status = Status::Held;
+        }
+        let ending = match step {
+            Step::Promote => Some((
+                true,
+                ReasonCode::SloMet,
+                format!(
+                    "SLO met on {} checks in a row",
+                    policy.successes_to_promote
+                ),
+            )),
+            Step::RollBack(code) => Some((false, code, rollback_reason(code, check, &next))),
+            Step::Continue | Step::Hold => None,
+        };
+        let checked_state = next.clone();
+        let (due, gathered) = (msg.due, msg.gathered);
+        let write = match ending {
+            None => self.commit(next, move |tx| {
+                let applied = records::checked(
+                    tx,
+                    &checked_state,
+                    &gathered,
+                    check,
+                    due,
+                    step == Step::Hold,
+                )?;
+                Ok((applied, ()))
+            }),
+            Some((promote, reason, why)) => {
+                let ended = ended_state(next, promote);
+                let final_state = ended.clone();
+                self.commit(ended, move |tx| {
+                    let applied = records::checked(tx, &checked_state, &gathered, check, due, false)?
+                        && records::ended(tx, &final_state, reason, &why, None)?;
+                    Ok((applied, ()))
+                })
+            }
+        };
+        AtomicResponse::new(Box::pin(write.map(|written, actor, _| match written {
+            Ok(_) => actor.state.next_check.filter(|_| actor.state.status.is_active()),
+            Err(e) => {
+                // Nothing was written; try again at the next interval.
+                log::error!("canary {}: recording a check failed: {e}", actor.state.id);
+                Some(after(clock::now(), actor.state.policy.interval))
+            }
+        })))
+    }
+}
+
+fn rollback_reason(code: ReasonCode, check: Check, state: &CanaryState) -> String {
+    match code {
+        ReasonCode::Critical => format!(
+            "critical breach ({}) beyond {}× the SLO",
+            check.reason, state.policy.critical_factor
+        ),
+        _ => format!(
+            "{} failed checks in a row (last: {})",
+            state.counters.failures, check.reason
+        ),
+    }
+}
+
+/// The deadline passed: a canary still undecided is rolled back.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct DeadlineReached;
+
+impl Handler<DeadlineReached> for CanaryActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: DeadlineReached, _ctx: &mut Context<Self>) -> Self::Result {
+        let why = format!(
+            "no decision within the deadline of {}",
+            super::policy::show_duration(self.state.policy.deadline)
+        );
+        let ending = Ending {
+            reason: ReasonCode::Deadline,
+            why,
+            audit: None,
+        };
+        AtomicResponse::new(Box::pin(self.end(false, ending).map(|written, actor, _| {
+            if let Err(e) = written {
+                log::error!("canary {}: recording the deadline failed: {e}", actor.state.id);
+            }
+        })))
+    }
+}
+
+/// An operator's action.
+#[derive(Debug)]
+pub enum Action {
+    Pause,
+    Resume,
+    /// Manual promotion, whatever the checks say.
+    Promote { reason: String },
+    /// Manual rollback (`abort_canary`).
+    Abort { reason: String },
+}
+
+/// What an action did: the canary's status afterwards.
+#[derive(Debug, Clone)]
+pub struct Operated {
+    pub status: Status,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperateError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Operated, OperateError>")]
+pub struct Operate {
+    pub action: Action,
+    pub audit: AuditEntry,
+}
+
+impl Handler<Operate> for CanaryActor {
+    type Result = AtomicResponse<Self, Result<Operated, OperateError>>;
+
+    fn handle(&mut self, msg: Operate, ctx: &mut Context<Self>) -> Self::Result {
+        let status = self.state.status;
+        let refuse = |message: String| -> Self::Result {
+            AtomicResponse::new(Box::pin(fut::ready(Err(OperateError::Refused(message)))))
+        };
+        let audit = msg.audit;
+        let write = match msg.action {
+            Action::Abort { reason } => self.end(
+                false,
+                Ending {
+                    reason: ReasonCode::Manual,
+                    why: reason,
+                    audit: Some(audit),
+                },
+            ),
+            Action::Promote { reason } => self.end(
+                true,
+                Ending {
+                    reason: ReasonCode::Manual,
+                    why: reason,
+                    audit: Some(audit),
+                },
+            ),
+            Action::Pause if status == Status::Running => {
+                let mut next = self.state.clone();
+                next.status = Status::Paused;
+                next.next_check = None;
+                self.poller.do_send(Unschedule {
+                    canary_id: self.state.id.clone(),
+                });
+                let state = next.clone();
+                self.commit(next, move |tx| Ok((records::operated(tx, &state, &audit)?, ())))
+            }
+            Action::Pause => {
+                return refuse(format!(
+                    "Canary `{}` is {status}; only a running canary can be paused.",
+                    self.state.id
+                ))
+            }
+            Action::Resume if matches!(status, Status::Paused | Status::Held) => {
+                let mut next = self.state.clone();
+                next.status = Status::Running;
+                // Counters are kept; only the run of undecided checks starts over, or it would hold again at once.
+                next.counters.no_decision = 0;
+                let due = after(clock::now(), next.policy.interval);
+                next.next_check = Some(due);
+                self.schedule(ctx, due);
+                let state = next.clone();
+                self.commit(next, move |tx| Ok((records::operated(tx, &state, &audit)?, ())))
+            }
+            Action::Resume => {
+                return refuse(format!(
+                    "Canary `{}` is {status}; only a paused or held canary can be resumed.",
+                    self.state.id
+                ))
+            }
+        };
+        AtomicResponse::new(Box::pin(write.map(|written, actor, _| match written {
+            Ok(Some(())) => Ok(Operated {
+                status: actor.state.status,
+            }),
+            Ok(None) => Err(OperateError::Refused(format!(
+                "Canary `{}` has already ended.",
+                actor.state.id
+            ))),
+            Err(e) => Err(OperateError::Store(e)),
+        })))
+    }
+}

@@ -1,0 +1,120 @@
+//! The canary registry: starts canaries (the conflict and idempotency checks run in the same transaction
+//! that creates the row), supervises one actor per active canary, finds them for operators' actions, and
+//! at start-up resumes the canaries a previous process left active.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+
+use super::actor::CanaryActor;
+use super::poller::PrometheusPoller;
+use super::records;
+pub use super::records::Started;
+use super::CanaryState;
+use crate::recorder::{record, Recorder};
+use crate::storage::audit::AuditEntry;
+use crate::storage::canaries;
+use crate::storage::StoreError;
+
+pub struct CanaryRegistry {
+    recorder: Addr<Recorder>,
+    poller: Addr<PrometheusPoller>,
+    canaries: HashMap<String, Addr<CanaryActor>>,
+}
+
+impl CanaryRegistry {
+    pub fn new(recorder: Addr<Recorder>, poller: Addr<PrometheusPoller>) -> Self {
+        Self {
+            recorder,
+            poller,
+            canaries: HashMap::new(),
+        }
+    }
+
+    fn supervise(&mut self, state: CanaryState, ctx: &mut Context<Self>) {
+        let id = state.id.clone();
+        let actor = CanaryActor::new(state, self.recorder.clone(), self.poller.clone(), ctx.address());
+        self.canaries.insert(id, actor.start());
+    }
+}
+
+impl Actor for CanaryRegistry {
+    type Context = Context<Self>;
+
+    /// Before taking any message: every canary left active resumes with its counters and schedule.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let recorder = self.recorder.clone();
+        let load = async move { record(&recorder, |tx| canaries::unfinished(tx.conn)).await };
+        ctx.wait(load.into_actor(self).map(|rows, registry, ctx| match rows {
+            Ok(rows) => {
+                for row in rows {
+                    match CanaryState::from_row(&row) {
+                        Ok(state) => registry.supervise(state, ctx),
+                        Err(e) => log::error!("cannot resume canary {}: {e}", row.id),
+                    }
+                }
+            }
+            Err(e) => log::error!("canary recovery failed: {e}"),
+        }));
+    }
+}
+
+/// Creates a canary (sent by `start_canary`) and starts its actor.
+#[derive(Message)]
+#[rtype(result = "Result<Started, StoreError>")]
+pub struct StartCanary {
+    pub state: CanaryState,
+    pub idempotency_key: Option<String>,
+    pub audit: AuditEntry,
+}
+
+impl Handler<StartCanary> for CanaryRegistry {
+    type Result = AtomicResponse<Self, Result<Started, StoreError>>;
+
+    fn handle(&mut self, msg: StartCanary, _ctx: &mut Context<Self>) -> Self::Result {
+        let state = msg.state.clone();
+        let recorder = self.recorder.clone();
+        let write = async move {
+            record(&recorder, move |tx| {
+                records::start(tx, &msg.state, msg.idempotency_key.as_deref(), &msg.audit)
+            })
+            .await
+        };
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |started, registry, ctx| {
+            if let Ok(Started::Created) = started {
+                registry.supervise(state, ctx);
+            }
+            started
+        })))
+    }
+}
+
+/// The actor of an active canary, if it has one.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<CanaryActor>>")]
+pub struct Lookup {
+    pub canary_id: String,
+}
+
+impl Handler<Lookup> for CanaryRegistry {
+    type Result = Option<Addr<CanaryActor>>;
+
+    fn handle(&mut self, msg: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
+        self.canaries.get(&msg.canary_id).cloned()
+    }
+}
+
+/// Sent by a canary actor when it stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Forget {
+    pub canary_id: String,
+}
+
+impl Handler<Forget> for CanaryRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Forget, _ctx: &mut Context<Self>) {
+        self.canaries.remove(&msg.canary_id);
+    }
+}

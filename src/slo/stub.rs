@@ -1,0 +1,156 @@
+//! The stub SLO source: synthetic, deterministic SLIs per gate from `[slo.stub]`, healthy by default, so the
+//! service and its tests run with no Prometheus. `[slo.stub.gates.<gate>]` overrides drive a breach
+//! (`latency_p95_ms = 2000`) or silence (`silent = true` → `no_data`).
+
+use std::collections::BTreeMap;
+
+use futures_util::future::{self, LocalBoxFuture};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{raw_text, Gathered, SloQuery, SloSource};
+use crate::canary::rules::{Observation, ReasonCode, Sample};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StubSettings {
+    pub latency_p95_ms: f64,
+    pub error_rate: f64,
+    pub requests: f64,
+    /// Relative spread of the values, e.g. 0.1 = ±10%.
+    pub jitter: f64,
+    pub seed: u64,
+    #[serde(default)]
+    pub gates: BTreeMap<String, GateOverride>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateOverride {
+    pub latency_p95_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub requests: Option<f64>,
+    /// The gate reports nothing: every value is `no_data`.
+    #[serde(default)]
+    pub silent: bool,
+}
+
+pub struct StubSource {
+    settings: StubSettings,
+}
+
+impl StubSource {
+    pub fn new(settings: StubSettings) -> Self {
+        Self { settings }
+    }
+
+    fn observe(&self, query: &SloQuery) -> Observation {
+        let s = &self.settings;
+        let gate = s.gates.get(&query.gate).cloned().unwrap_or_default();
+        if gate.silent {
+            let none = Sample::Missing(ReasonCode::NoData);
+            return Observation {
+                latency_p95_ms: none,
+                error_rate: none,
+                requests: none,
+            };
+        }
+        let at_ms = query.at.timestamp_millis();
+        let jittered = |base: f64, salt: u64| {
+            let unit = unit_noise(s.seed ^ salt, &query.gate, &query.model_id, at_ms);
+            base * (1.0 + s.jitter * (2.0 * unit - 1.0))
+        };
+        Observation {
+            latency_p95_ms: Sample::Value(jittered(gate.latency_p95_ms.unwrap_or(s.latency_p95_ms), 1)),
+            error_rate: Sample::Value(
+                jittered(gate.error_rate.unwrap_or(s.error_rate), 2).clamp(0.0, 1.0),
+            ),
+            requests: Sample::Value(jittered(gate.requests.unwrap_or(s.requests), 3).round()),
+        }
+    }
+}
+
+/// A number in [0, 1) that depends only on its inputs (FNV-1a), so a stub run can be replayed exactly.
+fn unit_noise(seed: u64, gate: &str, model: &str, at_ms: i64) -> f64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for byte in gate
+        .bytes()
+        .chain([0])
+        .chain(model.bytes())
+        .chain(at_ms.to_le_bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl SloSource for StubSource {
+    fn gather(&self, query: SloQuery) -> LocalBoxFuture<'static, Gathered> {
+        let observation = self.observe(&query);
+        let metric = |name: &str| format!("stub:{name}{{gate=\"{}\",model=\"{}\"}}[{}]", query.gate, query.model_id, query.window);
+        let gathered = Gathered {
+            raw: [
+                raw_text(observation.latency_p95_ms),
+                raw_text(observation.error_rate),
+                raw_text(observation.requests),
+            ],
+            query: json!({
+                "source": "stub",
+                "latency": metric("latency_p95_ms"),
+                "errorRate": metric("error_rate"),
+                "requests": metric("requests"),
+            }),
+            observation,
+        };
+        Box::pin(future::ready(gathered))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(gates: BTreeMap<String, GateOverride>) -> StubSource {
+        StubSource::new(StubSettings {
+            latency_p95_ms: 250.0,
+            error_rate: 0.002,
+            requests: 1000.0,
+            jitter: 0.1,
+            seed: 7,
+            gates,
+        })
+    }
+
+    fn query(gate: &str, ms: i64) -> SloQuery {
+        SloQuery {
+            model_id: "m".into(),
+            gate: gate.into(),
+            window: "300s".into(),
+            at: chrono::DateTime::from_timestamp_millis(ms).expect("time"),
+        }
+    }
+
+    #[test]
+    fn values_are_healthy_jittered_and_reproducible() {
+        let stub = source(BTreeMap::new());
+        for ms in 0..50 {
+            let o = stub.observe(&query("production", ms * 1000));
+            let latency = o.latency_p95_ms.value().expect("value");
+            assert!((225.0..=275.0).contains(&latency), "{latency}");
+            assert!(o.error_rate.value().expect("value") <= 0.0022);
+            assert_eq!(o, stub.observe(&query("production", ms * 1000)));
+        }
+        assert_ne!(stub.observe(&query("production", 1)), stub.observe(&query("production", 2)));
+    }
+
+    #[test]
+    fn gate_overrides_drive_a_breach_or_silence() {
+        let mut gates = BTreeMap::new();
+        gates.insert("slow".to_string(), GateOverride { latency_p95_ms: Some(2000.0), ..GateOverride::default() });
+        gates.insert("dark".to_string(), GateOverride { silent: true, ..GateOverride::default() });
+        let stub = source(gates);
+        assert!(stub.observe(&query("slow", 0)).latency_p95_ms.value().expect("value") > 1500.0);
+        assert_eq!(stub.observe(&query("dark", 0)).requests, Sample::Missing(ReasonCode::NoData));
+    }
+}

@@ -1,0 +1,276 @@
+//! `canaries`, `canary_metrics` and `model_gates`: a canary's row with its counters and schedule, each check
+//! with its evidence, and the gate every model is at.
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::{canaries, canary_metrics, model_gates};
+use super::StoreError;
+
+/// Statuses in which a canary still changes.
+pub const ACTIVE: [&str; 3] = ["running", "paused", "held"];
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = canaries)]
+pub struct CanaryRow {
+    pub id: String,
+    pub model_id: String,
+    pub from_gate: String,
+    pub to_gate: String,
+    pub slo_policy: String,
+    pub status: String,
+    pub dry_run: bool,
+    pub idempotency_key: Option<String>,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub checks: i32,
+    pub consecutive_passes: i32,
+    pub consecutive_failures: i32,
+    pub consecutive_no_decision: i32,
+    pub next_check_at: Option<String>,
+    pub deadline_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl CanaryRow {
+    pub fn is_active(&self) -> bool {
+        ACTIVE.contains(&self.status.as_str())
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = canaries)]
+pub struct NewCanary<'a> {
+    pub id: &'a str,
+    pub model_id: &'a str,
+    pub from_gate: &'a str,
+    pub to_gate: &'a str,
+    pub slo_policy: &'a str,
+    pub status: &'a str,
+    pub dry_run: bool,
+    pub idempotency_key: Option<&'a str>,
+    pub next_check_at: Option<&'a str>,
+    pub deadline_at: &'a str,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+}
+
+pub fn insert(conn: &mut SqliteConnection, canary: &NewCanary<'_>) -> Result<(), StoreError> {
+    diesel::insert_into(canaries::table)
+        .values(canary)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<CanaryRow>, StoreError> {
+    Ok(canaries::table
+        .find(id)
+        .select(CanaryRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The active, deciding canary moving `model_id` to `to_gate`, if any (dry runs never block).
+pub fn active_for(
+    conn: &mut SqliteConnection,
+    model_id: &str,
+    to_gate: &str,
+) -> Result<Option<CanaryRow>, StoreError> {
+    Ok(canaries::table
+        .select(CanaryRow::as_select())
+        .filter(canaries::model_id.eq(model_id))
+        .filter(canaries::to_gate.eq(to_gate))
+        .filter(canaries::status.eq_any(ACTIVE))
+        .filter(canaries::dry_run.eq(false))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn by_idempotency_key(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> Result<Option<CanaryRow>, StoreError> {
+    Ok(canaries::table
+        .select(CanaryRow::as_select())
+        .filter(canaries::idempotency_key.eq(key))
+        .first(conn)
+        .optional()?)
+}
+
+#[derive(Debug, Default)]
+pub struct CanaryFilter {
+    pub status: Option<String>,
+    pub model_id: Option<String>,
+    pub limit: i64,
+}
+
+/// Newest first.
+pub fn list(
+    conn: &mut SqliteConnection,
+    filter: &CanaryFilter,
+) -> Result<Vec<CanaryRow>, StoreError> {
+    let mut query = canaries::table.select(CanaryRow::as_select()).into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(canaries::status.eq(status));
+    }
+    if let Some(model_id) = &filter.model_id {
+        query = query.filter(canaries::model_id.eq(model_id));
+    }
+    Ok(query
+        .order(sql::<BigInt>("rowid DESC"))
+        .limit(filter.limit)
+        .load(conn)?)
+}
+
+/// Active canaries, oldest first: what a restart resumes.
+pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<CanaryRow>, StoreError> {
+    Ok(canaries::table
+        .select(CanaryRow::as_select())
+        .filter(canaries::status.eq_any(ACTIVE))
+        .order(sql::<BigInt>("rowid ASC"))
+        .load(conn)?)
+}
+
+/// A canary's state after a check or an operator's action, written only while it is active; false if it
+/// had already ended (so an ended canary never changes again).
+#[derive(Debug, Clone)]
+pub struct CanaryUpdate<'a> {
+    pub status: &'a str,
+    pub checks: i32,
+    pub passes: i32,
+    pub failures: i32,
+    pub no_decision: i32,
+    pub next_check_at: Option<&'a str>,
+    pub reason_code: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub finished_at: Option<&'a str>,
+    pub at: &'a str,
+}
+
+pub fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    change: &CanaryUpdate<'_>,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        canaries::table
+            .find(id)
+            .filter(canaries::status.eq_any(ACTIVE)),
+    )
+    .set((
+        canaries::status.eq(change.status),
+        canaries::checks.eq(change.checks),
+        canaries::consecutive_passes.eq(change.passes),
+        canaries::consecutive_failures.eq(change.failures),
+        canaries::consecutive_no_decision.eq(change.no_decision),
+        canaries::next_check_at.eq(change.next_check_at),
+        canaries::reason_code.eq(change.reason_code),
+        canaries::reason.eq(change.reason),
+        canaries::finished_at.eq(change.finished_at),
+        canaries::updated_at.eq(change.at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = canary_metrics)]
+pub struct MetricRow {
+    pub canary_id: String,
+    pub gate: String,
+    pub latency_p95_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub requests: Option<f64>,
+    pub raw_latency: Option<String>,
+    pub raw_error_rate: Option<String>,
+    pub raw_requests: Option<String>,
+    pub latency_threshold: f64,
+    pub error_rate_threshold: f64,
+    pub verdict: String,
+    pub reason_code: String,
+    pub query: String,
+    pub evaluated_at: String,
+    pub created_at: String,
+}
+
+pub fn insert_metric(conn: &mut SqliteConnection, metric: &MetricRow) -> Result<(), StoreError> {
+    diesel::insert_into(canary_metrics::table)
+        .values(metric)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A canary's checks, oldest first.
+pub fn metrics_of(conn: &mut SqliteConnection, canary_id: &str) -> Result<Vec<MetricRow>, StoreError> {
+    Ok(canary_metrics::table
+        .select(MetricRow::as_select())
+        .filter(canary_metrics::canary_id.eq(canary_id))
+        .order(canary_metrics::id.asc())
+        .load(conn)?)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = model_gates)]
+pub struct ModelGateRow {
+    pub model_id: String,
+    pub gate: String,
+    pub canary_id: Option<String>,
+    pub updated_at: String,
+}
+
+pub fn model_gate(conn: &mut SqliteConnection, model_id: &str) -> Result<Option<ModelGateRow>, StoreError> {
+    Ok(model_gates::table
+        .find(model_id)
+        .select(ModelGateRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn model_gates(conn: &mut SqliteConnection) -> Result<Vec<ModelGateRow>, StoreError> {
+    Ok(model_gates::table
+        .select(ModelGateRow::as_select())
+        .order(model_gates::model_id.asc())
+        .load(conn)?)
+}
+
+/// Puts the model at `gate`.
+pub fn set_model_gate(
+    conn: &mut SqliteConnection,
+    model_id: &str,
+    gate: &str,
+    canary_id: Option<&str>,
+    at: &str,
+) -> Result<(), StoreError> {
+    diesel::insert_into(model_gates::table)
+        .values((
+            model_gates::model_id.eq(model_id),
+            model_gates::gate.eq(gate),
+            model_gates::canary_id.eq(canary_id),
+            model_gates::updated_at.eq(at),
+        ))
+        .on_conflict(model_gates::model_id)
+        .do_update()
+        .set((
+            model_gates::gate.eq(gate),
+            model_gates::canary_id.eq(canary_id),
+            model_gates::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether a model has a gate or has ever had a canary: its `model/<id>` topic exists.
+pub fn model_known(conn: &mut SqliteConnection, model_id: &str) -> Result<bool, StoreError> {
+    if model_gate(conn, model_id)?.is_some() {
+        return Ok(true);
+    }
+    let any: i64 = canaries::table
+        .filter(canaries::model_id.eq(model_id))
+        .count()
+        .get_result(conn)?;
+    Ok(any > 0)
+}
