@@ -13,6 +13,10 @@ pub fn new_job_id() -> String {
     format!("job_{}", nanoid::nanoid!(12, &ID_ALPHABET))
 }
 
+pub fn new_canary_id() -> String {
+    format!("canary_{}", nanoid::nanoid!(12, &ID_ALPHABET))
+}
+
 /// The rule every client identifier must meet, as said in error messages.
 pub const IDENT_RULE: &str = "1-128 characters from A-Z a-z 0-9 _ . : -";
 

@@ -11,6 +11,7 @@ use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpServer};
 
 use crate::broker::Broker;
+use crate::canary::{CanaryRegistry, PrometheusPoller};
 use crate::config::{ConfigError, Settings};
 use crate::http::{
     self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, TrustedProxies,
@@ -18,6 +19,7 @@ use crate::http::{
 use crate::jobs::{Registry, RetentionSweeper, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
 use crate::recorder::Recorder;
+use crate::slo::StubSource;
 use crate::storage::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,10 @@ impl Application {
         )
         .start();
 
+        let poller =
+            PrometheusPoller::new(Box::new(StubSource::new(settings.slo.stub.clone()))).start();
+        let canaries = CanaryRegistry::new(recorder.clone(), poller).start();
+
         let retention = &settings.retention;
         if let Some(sweeper) = RetentionSweeper::new(
             Duration::from_millis(retention.job_ttl_ms),
@@ -78,6 +84,8 @@ impl Application {
         let tools = ToolContext {
             pool: pool.clone(),
             registry,
+            canaries,
+            policies: Arc::new(settings.policies.clone()),
             broker: broker.clone(),
             recorder,
             catalog,

@@ -57,7 +57,9 @@ impl Actor for CanaryActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let now = clock::now();
-        let left = (self.state.deadline - now).to_std().unwrap_or(Duration::ZERO);
+        let left = (self.state.deadline - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         ctx.run_later(left, |_, ctx| ctx.notify(DeadlineReached));
         if matches!(self.state.status, Status::Running | Status::Held) {
             // After a restart: one fresh check when due, never a burst of the missed ones.
@@ -99,7 +101,9 @@ impl CanaryActor {
     fn commit<R: Send + 'static>(
         &mut self,
         next: CanaryState,
-        change: impl FnOnce(&mut crate::recorder::Tx<'_>) -> Result<(bool, R), StoreError> + Send + 'static,
+        change: impl FnOnce(&mut crate::recorder::Tx<'_>) -> Result<(bool, R), StoreError>
+            + Send
+            + 'static,
     ) -> ResponseActFuture<Self, Result<Option<R>, StoreError>> {
         let recorder = self.recorder.clone();
         let write = async move { record(&recorder, change).await };
@@ -177,10 +181,7 @@ impl Handler<Observed> for CanaryActor {
             Step::Promote => Some((
                 true,
                 ReasonCode::SloMet,
-                format!(
-                    "SLO met on {} checks in a row",
-                    policy.successes_to_promote
-                ),
+                format!("SLO met on {} checks in a row", policy.successes_to_promote),
             )),
             Step::RollBack(code) => Some((false, code, rollback_reason(code, check, &next))),
             Step::Continue | Step::Hold => None,
@@ -203,18 +204,24 @@ impl Handler<Observed> for CanaryActor {
                 let ended = ended_state(next, promote);
                 let final_state = ended.clone();
                 self.commit(ended, move |tx| {
-                    let applied = records::checked(tx, &checked_state, &gathered, check, due, false)?
-                        && records::ended(tx, &final_state, reason, &why, None)?;
+                    let applied =
+                        records::checked(tx, &checked_state, &gathered, check, due, false)?
+                            && records::ended(tx, &final_state, reason, &why, None)?;
                     Ok((applied, ()))
                 })
             }
         };
-        AtomicResponse::new(Box::pin(write.map(|written, actor, _| match written {
-            Ok(_) => actor.state.next_check.filter(|_| actor.state.status.is_active()),
-            Err(e) => {
-                // Nothing was written; try again at the next interval.
-                log::error!("canary {}: recording a check failed: {e}", actor.state.id);
-                Some(after(clock::now(), actor.state.policy.interval))
+        AtomicResponse::new(Box::pin(write.map(|written, actor, _| {
+            match written {
+                Ok(_) => actor
+                    .state
+                    .next_check
+                    .filter(|_| actor.state.status.is_active()),
+                Err(e) => {
+                    // Nothing was written; try again at the next interval.
+                    log::error!("canary {}: recording a check failed: {e}", actor.state.id);
+                    Some(after(clock::now(), actor.state.policy.interval))
+                }
             }
         })))
     }
@@ -251,11 +258,16 @@ impl Handler<DeadlineReached> for CanaryActor {
             why,
             audit: None,
         };
-        AtomicResponse::new(Box::pin(self.end(false, ending).map(|written, actor, _| {
-            if let Err(e) = written {
-                log::error!("canary {}: recording the deadline failed: {e}", actor.state.id);
-            }
-        })))
+        AtomicResponse::new(Box::pin(self.end(false, ending).map(
+            |written, actor, _| {
+                if let Err(e) = written {
+                    log::error!(
+                        "canary {}: recording the deadline failed: {e}",
+                        actor.state.id
+                    );
+                }
+            },
+        )))
     }
 }
 
@@ -265,9 +277,13 @@ pub enum Action {
     Pause,
     Resume,
     /// Manual promotion, whatever the checks say.
-    Promote { reason: String },
+    Promote {
+        reason: String,
+    },
     /// Manual rollback (`abort_canary`).
-    Abort { reason: String },
+    Abort {
+        reason: String,
+    },
 }
 
 /// What an action did: the canary's status afterwards.
@@ -325,7 +341,9 @@ impl Handler<Operate> for CanaryActor {
                     canary_id: self.state.id.clone(),
                 });
                 let state = next.clone();
-                self.commit(next, move |tx| Ok((records::operated(tx, &state, &audit)?, ())))
+                self.commit(next, move |tx| {
+                    Ok((records::operated(tx, &state, &audit)?, ()))
+                })
             }
             Action::Pause => {
                 return refuse(format!(
@@ -342,7 +360,9 @@ impl Handler<Operate> for CanaryActor {
                 next.next_check = Some(due);
                 self.schedule(ctx, due);
                 let state = next.clone();
-                self.commit(next, move |tx| Ok((records::operated(tx, &state, &audit)?, ())))
+                self.commit(next, move |tx| {
+                    Ok((records::operated(tx, &state, &audit)?, ()))
+                })
             }
             Action::Resume => {
                 return refuse(format!(

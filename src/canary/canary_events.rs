@@ -44,7 +44,12 @@ fn number(sample: Sample) -> Value {
     sample.value().map_or(Value::Null, Value::from)
 }
 
-pub fn metric(state: &CanaryState, observed: &Observation, check: Check, counters: Counters) -> NewEvent {
+pub fn metric(
+    state: &CanaryState,
+    observed: &Observation,
+    check: Check,
+    counters: Counters,
+) -> NewEvent {
     let shown = |sample: Sample, show: &dyn Fn(f64) -> String| match sample {
         Sample::Value(v) => show(v),
         Sample::Missing(reason) => reason.to_string(),
@@ -98,14 +103,28 @@ pub fn held(state: &CanaryState, last: ReasonCode) -> NewEvent {
 }
 
 pub fn paused(state: &CanaryState) -> NewEvent {
-    event(state, "paused", "paused: no checks until resumed (the deadline keeps running)".into())
+    event(
+        state,
+        "paused",
+        "paused: no checks until resumed (the deadline keeps running)".into(),
+    )
 }
 
 pub fn resumed(state: &CanaryState) -> NewEvent {
-    event(state, "resumed", "resumed: checks go on, counters kept".into())
+    event(
+        state,
+        "resumed",
+        "resumed: checks go on, counters kept".into(),
+    )
 }
 
-fn ended(state: &CanaryState, name: &'static str, narrative: String, reason: ReasonCode, duration_ms: u64) -> NewEvent {
+fn ended(
+    state: &CanaryState,
+    name: &'static str,
+    narrative: String,
+    reason: ReasonCode,
+    duration_ms: u64,
+) -> NewEvent {
     let duration = compact_duration(duration_ms);
     event(state, name, format!("{narrative} ({duration})"))
         .field("reasonCode", reason.as_str())
@@ -117,7 +136,10 @@ pub fn promoted(state: &CanaryState, reason: ReasonCode, why: &str, duration_ms:
     ended(
         state,
         "promoted",
-        format!("promoted {} {} → {}: {why}", state.model_id, state.from_gate, state.to_gate),
+        format!(
+            "promoted {} {} → {}: {why}",
+            state.model_id, state.from_gate, state.to_gate
+        ),
         reason,
         duration_ms,
     )
@@ -126,11 +148,19 @@ pub fn promoted(state: &CanaryState, reason: ReasonCode, why: &str, duration_ms:
     .field("reason", why)
 }
 
-pub fn rolled_back(state: &CanaryState, reason: ReasonCode, why: &str, duration_ms: u64) -> NewEvent {
+pub fn rolled_back(
+    state: &CanaryState,
+    reason: ReasonCode,
+    why: &str,
+    duration_ms: u64,
+) -> NewEvent {
     ended(
         state,
         "rolled_back",
-        format!("rolled back: {why}; {} stays at {}", state.model_id, state.from_gate),
+        format!(
+            "rolled back: {why}; {} stays at {}",
+            state.model_id, state.from_gate
+        ),
         reason,
         duration_ms,
     )
@@ -139,7 +169,13 @@ pub fn rolled_back(state: &CanaryState, reason: ReasonCode, why: &str, duration_
     .field("toGate", state.to_gate.as_str())
 }
 
-pub fn dry_run(state: &CanaryState, reason: ReasonCode, would_have: &str, why: &str, duration_ms: u64) -> NewEvent {
+pub fn dry_run(
+    state: &CanaryState,
+    reason: ReasonCode,
+    would_have: &str,
+    why: &str,
+    duration_ms: u64,
+) -> NewEvent {
     ended(
         state,
         "dry_run",
@@ -151,14 +187,19 @@ pub fn dry_run(state: &CanaryState, reason: ReasonCode, would_have: &str, why: &
     .field("reason", why)
 }
 
-pub fn gate_changed(model_id: &str, gate: &str, previous: Option<&str>, canary_id: Option<&str>) -> NewEvent {
+pub fn gate_changed(
+    model_id: &str,
+    gate: &str,
+    previous: Option<&str>,
+    canary_id: Option<&str>,
+) -> NewEvent {
     let by = canary_id.map_or("by promote_model".to_string(), |c| format!("by {c}"));
-    let from = previous.unwrap_or("(none)");
+    let from = previous.unwrap_or("no gate");
     NewEvent::new(
         EntityKind::Model,
         model_id,
         "gate_changed",
-        format!("{model_id} moved {from} → {gate} {by}"),
+        format!("moved from {from} to {gate} {by}"),
     )
     .field("gate", gate)
     .field("previousGate", previous.map_or(Value::Null, Value::from))

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 pub use actor::{Action, CanaryActor, Operate, OperateError, Operated};
 pub use poller::PrometheusPoller;
-pub use registry::{CanaryRegistry, Lookup, StartCanary};
 pub use records::Started;
+pub use registry::{CanaryRegistry, Lookup, StartCanary};
 
 use crate::clock::{self, Timestamp};
 use crate::storage::canaries::CanaryRow;

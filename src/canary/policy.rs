@@ -72,7 +72,9 @@ pub type PolicyTable = BTreeMap<String, BTreeMap<String, PolicyPatch>>;
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let parsed = match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Duration::from_secs_f64(seconds)),
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Ok(Duration::from_secs_f64(seconds))
+        }
         Ok(_) => Err(()),
         Err(_) => humantime::parse_duration(text).map_err(|_| ()),
     };
@@ -156,16 +158,28 @@ impl PolicyPatch {
             problem: problem.to_string(),
         };
         let latency = self.latency_p95_ms.ok_or_else(|| {
-            err("latency_p95_ms", "is required: the p95 latency SLO in milliseconds, e.g. 800")
+            err(
+                "latency_p95_ms",
+                "is required: the p95 latency SLO in milliseconds, e.g. 800",
+            )
         })?;
         if !(latency.is_finite() && latency > 0.0) {
-            return Err(err("latency_p95_ms", "must be a number of milliseconds greater than 0"));
+            return Err(err(
+                "latency_p95_ms",
+                "must be a number of milliseconds greater than 0",
+            ));
         }
         let error_rate = self.error_rate.ok_or_else(|| {
-            err("error_rate", "is required: the error-rate SLO as a fraction 0-1, e.g. 0.01")
+            err(
+                "error_rate",
+                "is required: the error-rate SLO as a fraction 0-1, e.g. 0.01",
+            )
         })?;
         if !(error_rate.is_finite() && (0.0..=1.0).contains(&error_rate)) {
-            return Err(err("error_rate", "must be a fraction from 0 to 1 (0.01 = 1%)"));
+            return Err(err(
+                "error_rate",
+                "must be a fraction from 0 to 1 (0.01 = 1%)",
+            ));
         }
         let positive = |field, d: Option<Duration>| match d {
             Some(d) if !d.is_zero() => Ok(d),
@@ -177,11 +191,17 @@ impl PolicyPatch {
         };
         let min_requests = self.min_requests.unwrap_or(0.0);
         if !(min_requests.is_finite() && min_requests >= 0.0) {
-            return Err(err("minRequests", "must be a number of requests, 0 or more"));
+            return Err(err(
+                "minRequests",
+                "must be a number of requests, 0 or more",
+            ));
         }
         let critical_factor = self.critical_factor.unwrap_or(2.0);
         if !(critical_factor.is_finite() && critical_factor > 1.0) {
-            return Err(err("criticalFactor", "must be a number greater than 1, e.g. 2.0"));
+            return Err(err(
+                "criticalFactor",
+                "must be a number greater than 1, e.g. 2.0",
+            ));
         }
         Ok(Policy {
             latency_p95_ms: latency,
@@ -241,7 +261,8 @@ impl Policy {
 
     /// Reads back what [`Policy::to_json`] stored.
     pub fn from_json(value: &Value) -> Result<Policy, String> {
-        let patch: PolicyPatch = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        let patch: PolicyPatch =
+            serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
         patch
             .resolve()
             .map_err(|e| format!("{}: {}", e.field, e.problem))
@@ -250,7 +271,7 @@ impl Policy {
     /// The PromQL `$__window` value: whole seconds when possible, else milliseconds.
     pub fn window_text(&self) -> String {
         let ms = self.window.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{ms}ms")
@@ -285,21 +306,34 @@ mod tests {
         assert_eq!(policy.interval, Duration::from_secs(10));
         assert_eq!(policy.window_text(), "300s");
         assert_eq!(
-            (policy.successes_to_promote, policy.failure_limit, policy.max_no_decision),
+            (
+                policy.successes_to_promote,
+                policy.failure_limit,
+                policy.max_no_decision
+            ),
             (3, 2, 6)
         );
         assert_eq!(policy.deadline, Duration::from_secs(3600));
-        assert_eq!(Policy::from_json(&policy.to_json()).expect("round trip"), policy);
+        assert_eq!(
+            Policy::from_json(&policy.to_json()).expect("round trip"),
+            policy
+        );
     }
 
     #[test]
     fn layers_merge_field_by_field_and_the_call_wins() {
         let mut table = PolicyTable::new();
         let mut any = BTreeMap::new();
-        any.insert("*".to_string(), patch(json!({"interval": "100ms", "error_rate": 0.05})));
+        any.insert(
+            "*".to_string(),
+            patch(json!({"interval": "100ms", "error_rate": 0.05})),
+        );
         table.insert("*".into(), any);
         let mut model = BTreeMap::new();
-        model.insert("production".to_string(), patch(json!({"successesToPromote": 5})));
+        model.insert(
+            "production".to_string(),
+            patch(json!({"successesToPromote": 5})),
+        );
         table.insert("lukhas-v2".into(), model);
         let call = patch(json!({"latency_p95_ms": 800, "successesToPromote": 2}));
         let p = effective(&table, "lukhas-v2", "production", &call).expect("valid");
@@ -308,14 +342,21 @@ mod tests {
         assert_eq!(p.successes_to_promote, 2);
         let other = effective(&table, "other", "production", &call).expect("valid");
         assert_eq!(other.successes_to_promote, 2);
-        let from_config = effective(&table, "lukhas-v2", "production", &patch(json!({"latency_p95_ms": 1})))
-            .expect("valid");
+        let from_config = effective(
+            &table,
+            "lukhas-v2",
+            "production",
+            &patch(json!({"latency_p95_ms": 1})),
+        )
+        .expect("valid");
         assert_eq!(from_config.successes_to_promote, 5);
     }
 
     #[test]
     fn the_original_servers_aliases_are_accepted() {
-        let call = patch(json!({"targets": {"latency_p95_ms": 500, "max_error_rate": 0.02}, "windowSeconds": 120}));
+        let call = patch(
+            json!({"targets": {"latency_p95_ms": 500, "max_error_rate": 0.02}, "windowSeconds": 120}),
+        );
         let p = effective(&PolicyTable::new(), "m", "g", &call).expect("valid");
         assert_eq!((p.latency_p95_ms, p.error_rate), (500.0, 0.02));
         assert_eq!(p.window, Duration::from_secs(120));
@@ -341,9 +382,15 @@ mod tests {
                 .field
         };
         assert_eq!(field(json!({"error_rate": 0.01})), "latency_p95_ms");
-        assert_eq!(field(json!({"latency_p95_ms": -1, "error_rate": 0.01})), "latency_p95_ms");
+        assert_eq!(
+            field(json!({"latency_p95_ms": -1, "error_rate": 0.01})),
+            "latency_p95_ms"
+        );
         assert_eq!(field(json!({"latency_p95_ms": 800})), "error_rate");
-        assert_eq!(field(json!({"latency_p95_ms": 800, "error_rate": 1.5})), "error_rate");
+        assert_eq!(
+            field(json!({"latency_p95_ms": 800, "error_rate": 1.5})),
+            "error_rate"
+        );
         assert_eq!(
             field(json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": 0})),
             "interval"

@@ -40,14 +40,26 @@ impl PrometheusPoller {
     fn arm(&mut self, canary_id: String, generation: u64, due: Timestamp, ctx: &mut Context<Self>) {
         let wait = (due - clock::now()).to_std().unwrap_or(Duration::ZERO);
         let id = canary_id.clone();
-        let timer = ctx.run_later(wait, move |poller, ctx| poller.tick(id, generation, due, ctx));
+        let timer = ctx.run_later(wait, move |poller, ctx| {
+            poller.tick(id, generation, due, ctx)
+        });
         if let Some(target) = self.targets.get_mut(&canary_id) {
             target.timer = Some(timer);
         }
     }
 
-    fn tick(&mut self, canary_id: String, generation: u64, due: Timestamp, ctx: &mut Context<Self>) {
-        let Some(target) = self.targets.get(&canary_id).filter(|t| t.generation == generation) else {
+    fn tick(
+        &mut self,
+        canary_id: String,
+        generation: u64,
+        due: Timestamp,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(target) = self
+            .targets
+            .get(&canary_id)
+            .filter(|t| t.generation == generation)
+        else {
             return;
         };
         let query = SloQuery {

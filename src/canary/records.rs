@@ -164,7 +164,12 @@ pub fn ended(
     };
     tx.emit(event)?;
     if state.status == Status::Promoted {
-        move_model(tx, &state.model_id, &state.to_gate, Some(&state.id))?;
+        move_model(
+            tx,
+            &state.model_id,
+            &state.to_gate,
+            Some((&state.id, &state.from_gate)),
+        )?;
     }
     if let Some(audit) = audit {
         audit.record(tx.conn, &state.id)?;
@@ -172,22 +177,32 @@ pub fn ended(
     Ok(true)
 }
 
-/// Puts a model at a gate with its `gate_changed` event (by a canary, or by `promote_model`).
+/// Puts a model at a gate with its `gate_changed` event, by a canary (its id and `fromGate`, the gate it
+/// was at if none was recorded) or by `promote_model`. Returns the gate it was at.
 pub fn move_model(
     tx: &mut Tx<'_>,
     model_id: &str,
     gate: &str,
-    canary_id: Option<&str>,
-) -> Result<(), StoreError> {
-    let previous = canaries::model_gate(tx.conn, model_id)?.map(|row| row.gate);
-    canaries::set_model_gate(tx.conn, model_id, gate, canary_id, &clock::sql(clock::now()))?;
+    canary: Option<(&str, &str)>,
+) -> Result<Option<String>, StoreError> {
+    let previous = canaries::model_gate(tx.conn, model_id)?
+        .map(|row| row.gate)
+        .or_else(|| canary.map(|(_, from)| from.to_string()));
+    let canary_id = canary.map(|(id, _)| id);
+    canaries::set_model_gate(
+        tx.conn,
+        model_id,
+        gate,
+        canary_id,
+        &clock::sql(clock::now()),
+    )?;
     tx.emit(events::gate_changed(
         model_id,
         gate,
         previous.as_deref(),
         canary_id,
     ))?;
-    Ok(())
+    Ok(previous)
 }
 
 /// Pause or resume: the new status, its event and the audit row. False if the canary had already ended.

@@ -33,7 +33,12 @@ impl CanaryRegistry {
 
     fn supervise(&mut self, state: CanaryState, ctx: &mut Context<Self>) {
         let id = state.id.clone();
-        let actor = CanaryActor::new(state, self.recorder.clone(), self.poller.clone(), ctx.address());
+        let actor = CanaryActor::new(
+            state,
+            self.recorder.clone(),
+            self.poller.clone(),
+            ctx.address(),
+        );
         self.canaries.insert(id, actor.start());
     }
 }
@@ -80,12 +85,14 @@ impl Handler<StartCanary> for CanaryRegistry {
             })
             .await
         };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |started, registry, ctx| {
-            if let Ok(Started::Created) = started {
-                registry.supervise(state, ctx);
-            }
-            started
-        })))
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(
+            move |started, registry, ctx| {
+                if let Ok(Started::Created) = started {
+                    registry.supervise(state, ctx);
+                }
+                started
+            },
+        )))
     }
 }
 

@@ -291,23 +291,41 @@ mod tests {
     #[test]
     fn greater_than_the_slo_fails_and_equal_passes() {
         let p = policy(json!({}));
-        assert_eq!(judged(&p, values(800.0, 0.01, 100.0)), (Verdict::Pass, "slo_met"));
-        assert_eq!(judged(&p, values(800.1, 0.0, 100.0)), (Verdict::Fail, "latency_above_slo"));
-        assert_eq!(judged(&p, values(100.0, 0.011, 100.0)), (Verdict::Fail, "error_rate_above_slo"));
+        assert_eq!(
+            judged(&p, values(800.0, 0.01, 100.0)),
+            (Verdict::Pass, "slo_met")
+        );
+        assert_eq!(
+            judged(&p, values(800.1, 0.0, 100.0)),
+            (Verdict::Fail, "latency_above_slo")
+        );
+        assert_eq!(
+            judged(&p, values(100.0, 0.011, 100.0)),
+            (Verdict::Fail, "error_rate_above_slo")
+        );
     }
 
     #[test]
     fn a_breach_beyond_the_critical_factor_with_traffic_is_critical() {
         let p = policy(json!({}));
-        assert_eq!(judged(&p, values(1601.0, 0.0, 100.0)), (Verdict::Fail, "critical_latency"));
-        assert_eq!(judged(&p, values(100.0, 0.03, 100.0)), (Verdict::Fail, "critical_error_rate"));
+        assert_eq!(
+            judged(&p, values(1601.0, 0.0, 100.0)),
+            (Verdict::Fail, "critical_latency")
+        );
+        assert_eq!(
+            judged(&p, values(100.0, 0.03, 100.0)),
+            (Verdict::Fail, "critical_error_rate")
+        );
         assert_eq!(
             judged(&p, values(1601.0, 0.0, 0.0)),
             (Verdict::Fail, "latency_above_slo"),
             "without traffic a breach is not critical"
         );
         // One verdict: a critical value decides over a plain breach of the other.
-        assert_eq!(judged(&p, values(900.0, 0.05, 100.0)), (Verdict::Fail, "critical_error_rate"));
+        assert_eq!(
+            judged(&p, values(900.0, 0.05, 100.0)),
+            (Verdict::Fail, "critical_error_rate")
+        );
     }
 
     #[test]
@@ -322,12 +340,24 @@ mod tests {
             ReasonCode::QueryTimeout,
             ReasonCode::HttpError,
         ] {
-            let o = seen(Sample::Missing(reason), Sample::Value(0.0), Sample::Value(100.0));
+            let o = seen(
+                Sample::Missing(reason),
+                Sample::Value(0.0),
+                Sample::Value(100.0),
+            );
             assert_eq!(judged(&p, o), (Verdict::NoDecision, reason.as_str()));
-            let o = seen(Sample::Value(100.0), Sample::Missing(reason), Sample::Value(100.0));
+            let o = seen(
+                Sample::Value(100.0),
+                Sample::Missing(reason),
+                Sample::Value(100.0),
+            );
             assert_eq!(judged(&p, o), (Verdict::NoDecision, reason.as_str()));
         }
-        let o = seen(Sample::Missing(ReasonCode::Nan), Sample::Value(0.5), Sample::Value(100.0));
+        let o = seen(
+            Sample::Missing(ReasonCode::Nan),
+            Sample::Value(0.5),
+            Sample::Value(100.0),
+        );
         assert_eq!(judged(&p, o).0, Verdict::Fail);
     }
 
@@ -338,19 +368,35 @@ mod tests {
             judged(&p, values(5000.0, 0.5, 49.0)),
             (Verdict::NoDecision, "below_min_requests")
         );
-        let silent = seen(Sample::Value(1.0), Sample::Value(0.0), Sample::Missing(ReasonCode::NoData));
+        let silent = seen(
+            Sample::Value(1.0),
+            Sample::Value(0.0),
+            Sample::Missing(ReasonCode::NoData),
+        );
         assert_eq!(judged(&p, silent), (Verdict::NoDecision, "no_data"));
-        assert_eq!(judged(&p, values(100.0, 0.0, 50.0)), (Verdict::Pass, "slo_met"));
+        assert_eq!(
+            judged(&p, values(100.0, 0.0, 50.0)),
+            (Verdict::Pass, "slo_met")
+        );
     }
 
     #[test]
     fn warm_up_checks_are_undecided_and_do_not_count_toward_held() {
         let p = policy(json!({"warmupChecks": 2, "maxNoDecision": 1}));
         let warm = judge(&p, &values(5000.0, 0.5, 100.0), true);
-        assert_eq!((warm.verdict, warm.reason), (Verdict::NoDecision, ReasonCode::Warmup));
+        assert_eq!(
+            (warm.verdict, warm.reason),
+            (Verdict::NoDecision, ReasonCode::Warmup)
+        );
         let (counters, outcome) = step(&p, Counters::default(), warm);
         assert_eq!(outcome, Step::Continue);
-        assert_eq!(counters, Counters { checks: 1, ..Counters::default() });
+        assert_eq!(
+            counters,
+            Counters {
+                checks: 1,
+                ..Counters::default()
+            }
+        );
     }
 
     fn run(p: &Policy, verdicts: &[Check]) -> (Counters, Vec<Step>) {
@@ -364,10 +410,22 @@ mod tests {
         (counters, steps)
     }
 
-    const PASS: Check = Check { verdict: Verdict::Pass, reason: ReasonCode::SloMet };
-    const FAIL: Check = Check { verdict: Verdict::Fail, reason: ReasonCode::LatencyAboveSlo };
-    const CRIT: Check = Check { verdict: Verdict::Fail, reason: ReasonCode::CriticalLatency };
-    const NONE: Check = Check { verdict: Verdict::NoDecision, reason: ReasonCode::NoData };
+    const PASS: Check = Check {
+        verdict: Verdict::Pass,
+        reason: ReasonCode::SloMet,
+    };
+    const FAIL: Check = Check {
+        verdict: Verdict::Fail,
+        reason: ReasonCode::LatencyAboveSlo,
+    };
+    const CRIT: Check = Check {
+        verdict: Verdict::Fail,
+        reason: ReasonCode::CriticalLatency,
+    };
+    const NONE: Check = Check {
+        verdict: Verdict::NoDecision,
+        reason: ReasonCode::NoData,
+    };
 
     #[test]
     fn consecutive_passes_promote_and_a_failure_resets_them() {
@@ -383,8 +441,11 @@ mod tests {
         let (_, steps) = run(&p, &[FAIL, PASS, FAIL, NONE, NONE]);
         assert!(steps.iter().all(|s| *s == Step::Continue), "{steps:?}");
         let (_, steps) = run(&p, &[FAIL, NONE, FAIL]);
-        assert_eq!(steps.last(), Some(&Step::RollBack(ReasonCode::ConsecutiveFailures)),
-            "no_decision leaves the failure count alone");
+        assert_eq!(
+            steps.last(),
+            Some(&Step::RollBack(ReasonCode::ConsecutiveFailures)),
+            "no_decision leaves the failure count alone"
+        );
     }
 
     #[test]
@@ -400,6 +461,9 @@ mod tests {
         assert_eq!(steps.iter().filter(|s| **s == Step::Hold).count(), 1);
         assert_eq!(steps.last(), Some(&Step::Hold));
         let (counters, _) = run(&p, &[PASS, NONE, NONE]);
-        assert_eq!(counters.passes, 1, "no_decision leaves the pass count alone");
+        assert_eq!(
+            counters.passes, 1,
+            "no_decision leaves the pass count alone"
+        );
     }
 }

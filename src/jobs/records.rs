@@ -5,9 +5,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{job_events, JobSpec};
-use crate::storage::audit::AuditEntry;
 use crate::clock;
 use crate::recorder::Tx;
+use crate::storage::audit::AuditEntry;
 use crate::storage::jobs::{self, JobEnd, NewJob};
 use crate::storage::StoreError;
 

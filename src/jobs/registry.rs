@@ -15,9 +15,9 @@ use super::job::{JobActor, JobGone, JobSetup, StopJob};
 use super::records::{self, Ending};
 use super::tasks::Placeholders;
 use super::{recovery, JobError, JobSpec, TaskCatalog};
-use crate::storage::audit::AuditEntry;
 use crate::config::JobSettings;
 use crate::recorder::{record, Recorder};
+use crate::storage::audit::AuditEntry;
 
 pub struct Registry {
     limits: JobSettings,

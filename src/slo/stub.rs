@@ -61,7 +61,10 @@ impl StubSource {
             base * (1.0 + s.jitter * (2.0 * unit - 1.0))
         };
         Observation {
-            latency_p95_ms: Sample::Value(jittered(gate.latency_p95_ms.unwrap_or(s.latency_p95_ms), 1)),
+            latency_p95_ms: Sample::Value(jittered(
+                gate.latency_p95_ms.unwrap_or(s.latency_p95_ms),
+                1,
+            )),
             error_rate: Sample::Value(
                 jittered(gate.error_rate.unwrap_or(s.error_rate), 2).clamp(0.0, 1.0),
             ),
@@ -88,7 +91,12 @@ fn unit_noise(seed: u64, gate: &str, model: &str, at_ms: i64) -> f64 {
 impl SloSource for StubSource {
     fn gather(&self, query: SloQuery) -> LocalBoxFuture<'static, Gathered> {
         let observation = self.observe(&query);
-        let metric = |name: &str| format!("stub:{name}{{gate=\"{}\",model=\"{}\"}}[{}]", query.gate, query.model_id, query.window);
+        let metric = |name: &str| {
+            format!(
+                "stub:{name}{{gate=\"{}\",model=\"{}\"}}[{}]",
+                query.gate, query.model_id, query.window
+            )
+        };
         let gathered = Gathered {
             raw: [
                 raw_text(observation.latency_p95_ms),
@@ -141,16 +149,40 @@ mod tests {
             assert!(o.error_rate.value().expect("value") <= 0.0022);
             assert_eq!(o, stub.observe(&query("production", ms * 1000)));
         }
-        assert_ne!(stub.observe(&query("production", 1)), stub.observe(&query("production", 2)));
+        assert_ne!(
+            stub.observe(&query("production", 1)),
+            stub.observe(&query("production", 2))
+        );
     }
 
     #[test]
     fn gate_overrides_drive_a_breach_or_silence() {
         let mut gates = BTreeMap::new();
-        gates.insert("slow".to_string(), GateOverride { latency_p95_ms: Some(2000.0), ..GateOverride::default() });
-        gates.insert("dark".to_string(), GateOverride { silent: true, ..GateOverride::default() });
+        gates.insert(
+            "slow".to_string(),
+            GateOverride {
+                latency_p95_ms: Some(2000.0),
+                ..GateOverride::default()
+            },
+        );
+        gates.insert(
+            "dark".to_string(),
+            GateOverride {
+                silent: true,
+                ..GateOverride::default()
+            },
+        );
         let stub = source(gates);
-        assert!(stub.observe(&query("slow", 0)).latency_p95_ms.value().expect("value") > 1500.0);
-        assert_eq!(stub.observe(&query("dark", 0)).requests, Sample::Missing(ReasonCode::NoData));
+        assert!(
+            stub.observe(&query("slow", 0))
+                .latency_p95_ms
+                .value()
+                .expect("value")
+                > 1500.0
+        );
+        assert_eq!(
+            stub.observe(&query("dark", 0)).requests,
+            Sample::Missing(ReasonCode::NoData)
+        );
     }
 }

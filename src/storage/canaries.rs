@@ -205,7 +205,10 @@ pub fn insert_metric(conn: &mut SqliteConnection, metric: &MetricRow) -> Result<
 }
 
 /// A canary's checks, oldest first.
-pub fn metrics_of(conn: &mut SqliteConnection, canary_id: &str) -> Result<Vec<MetricRow>, StoreError> {
+pub fn metrics_of(
+    conn: &mut SqliteConnection,
+    canary_id: &str,
+) -> Result<Vec<MetricRow>, StoreError> {
     Ok(canary_metrics::table
         .select(MetricRow::as_select())
         .filter(canary_metrics::canary_id.eq(canary_id))
@@ -222,7 +225,10 @@ pub struct ModelGateRow {
     pub updated_at: String,
 }
 
-pub fn model_gate(conn: &mut SqliteConnection, model_id: &str) -> Result<Option<ModelGateRow>, StoreError> {
+pub fn model_gate(
+    conn: &mut SqliteConnection,
+    model_id: &str,
+) -> Result<Option<ModelGateRow>, StoreError> {
     Ok(model_gates::table
         .find(model_id)
         .select(ModelGateRow::as_select())

@@ -100,3 +100,17 @@ pub fn first_of(
         .first(conn)
         .optional()?)
 }
+
+/// Every event of one topic, oldest first (the narrative trail `why` shows), at most `limit`.
+pub fn of_topic(
+    conn: &mut SqliteConnection,
+    topic: &str,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    Ok(events::table
+        .select(EventRow::as_select())
+        .filter(events::topic.eq(topic))
+        .order(events::seq.asc())
+        .limit(limit)
+        .load(conn)?)
+}

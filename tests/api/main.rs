@@ -2,6 +2,7 @@
 //! port with its own SQLite file, and drives it over HTTP. Jobs run real subprocesses.
 
 mod bad_input;
+mod canaries;
 mod helpers;
 mod jobs;
 mod mcp;

@@ -93,6 +93,17 @@ async fn every_tool_declares_a_title_schemas_and_annotations() {
             "job_status",
             "list_jobs",
             "cancel_job",
+            "start_canary",
+            "abort_canary",
+            "canary_status",
+            "list_canaries",
+            "pause_canary",
+            "resume_canary",
+            "promote_canary",
+            "promote_model",
+            "model_gates",
+            "why",
+            "why_math",
             "publish_note"
         ]
     );

@@ -29,6 +29,42 @@ pub fn id_property(description: &str) -> Value {
     serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})
 }
 
+/// Hints a client may use to decide whether to ask before calling (MCP tool annotations).
+#[derive(Clone, Copy)]
+pub struct Hints {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+}
+
+pub const READ_ONLY: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+};
+
+/// A tool's `tools/list` entry; `input` is the properties of a closed object with `required` fields.
+pub fn definition(
+    name: &str,
+    title: &str,
+    description: &str,
+    (input, required): (Value, &[&str]),
+    output: Value,
+    hints: Hints,
+) -> Value {
+    serde_json::json!({
+        "name": name,
+        "title": title,
+        "description": description,
+        "inputSchema": {"type": "object", "properties": input, "required": required, "additionalProperties": false},
+        "outputSchema": output,
+        "annotations": {
+            "title": title, "readOnlyHint": hints.read_only, "destructiveHint": hints.destructive,
+            "idempotentHint": hints.idempotent, "openWorldHint": false
+        }
+    })
+}
+
 pub fn parse<T: DeserializeOwned>(arguments: Value, example: &'static str) -> Result<T, ToolError> {
     if !arguments.is_object() {
         let problem = "must be a JSON object of named arguments".to_string();

@@ -11,8 +11,8 @@ use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
 use crate::ids::{self, Ident};
 use crate::jobs::{CancelJob, Cancelled, JobError, JobSpec, SubmitJob, TaskCatalog};
-use crate::storage::audit::AuditEntry;
 use crate::recorder::record;
+use crate::storage::audit::AuditEntry;
 use crate::storage::jobs::{JobFilter, JobRow};
 use crate::storage::{self, audit};
 

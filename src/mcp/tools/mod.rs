@@ -3,7 +3,9 @@
 //! results a person or an LLM can act on.
 
 mod args;
+mod canaries;
 mod jobs;
+mod models;
 mod notes;
 
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use serde_json::{json, Value};
 
 use super::jsonrpc::{self, RpcError};
 use crate::broker::Broker;
+use crate::canary::policy::PolicyTable;
+use crate::canary::CanaryRegistry;
 use crate::jobs::{Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::DbPool;
@@ -23,6 +27,9 @@ use crate::storage::DbPool;
 pub struct ToolContext {
     pub pool: DbPool,
     pub registry: Addr<Registry>,
+    pub canaries: Addr<CanaryRegistry>,
+    /// Canary policy defaults from config.
+    pub policies: Arc<PolicyTable>,
     pub broker: Addr<Broker>,
     pub recorder: Addr<Recorder>,
     pub catalog: Arc<TaskCatalog>,
@@ -58,6 +65,8 @@ pub fn internal(e: impl std::fmt::Display) -> ToolError {
 
 pub fn definitions() -> Vec<Value> {
     let mut all = jobs::definitions();
+    all.extend(canaries::definitions());
+    all.extend(models::definitions());
     all.extend(notes::definitions());
     all
 }
@@ -83,6 +92,17 @@ impl ToolContext {
             "job_status" | "status" => jobs::job_status(self, arguments).await,
             "list_jobs" => jobs::list_jobs(self, arguments).await,
             "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
+            "start_canary" => canaries::start_canary(self, caller, arguments).await,
+            "abort_canary" => canaries::abort_canary(self, caller, arguments).await,
+            "canary_status" => canaries::canary_status(self, arguments).await,
+            "list_canaries" => canaries::list_canaries(self, arguments).await,
+            "pause_canary" => canaries::pause_canary(self, caller, arguments).await,
+            "resume_canary" => canaries::resume_canary(self, caller, arguments).await,
+            "promote_canary" => canaries::promote_canary(self, caller, arguments).await,
+            "promote_model" => models::promote_model(self, caller, arguments).await,
+            "model_gates" => models::model_gates(self, arguments).await,
+            "why" => models::why(self, arguments).await,
+            "why_math" => models::why_math(self, arguments).await,
             "publish_note" => notes::publish_note(self, caller, arguments).await,
             _ => {
                 let known: Vec<String> = definitions()

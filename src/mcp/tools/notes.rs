@@ -22,12 +22,13 @@ pub fn definitions() -> Vec<Value> {
         "name": "publish_note",
         "title": "Publish a note",
         "description": "Publish an operator's note as event `note` on ops/<name> (any name) or on an existing \
-            job's topic (job/<jobId>). The message becomes the event's narrative line; data is carried as is. \
-            Subscribers of the topic, its pattern and * see it at once; it stays in the audit trail.",
+            job, canary or model topic (job/<jobId>, canary/<canaryId>, model/<modelId>). The message becomes the \
+            event's narrative line; data is carried as is. Subscribers of the topic, its pattern and * see it at \
+            once; it stays in the audit trail.",
         "inputSchema": {
             "type": "object",
             "properties": {
-                "topic": {"type": "string", "description": "ops/<name> or job/<jobId>", "pattern": "^(ops|job|canary|model)/[A-Za-z0-9_.:-]{1,128}$"},
+                "topic": {"type": "string", "description": "ops/<name>, job/<jobId>, canary/<canaryId> or model/<modelId>", "pattern": "^(ops|job|canary|model)/[A-Za-z0-9_.:-]{1,128}$"},
                 "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_BYTES, "description": "One line for humans, at most 1 KiB"},
                 "data": {"type": "object", "description": "Structured details, a JSON object of at most 4 KiB"}
             },
@@ -63,7 +64,7 @@ pub async fn publish_note(
     let (kind, id) = match TopicFilter::parse(&args.topic) {
         Ok(TopicFilter::Entity(kind, id)) => (kind, id),
         Ok(_) => {
-            let problem = "must name one topic (ops/<name> or job/<jobId>), not a pattern".into();
+            let problem = "must name one topic (ops/<name>, job/<jobId>, canary/<canaryId>, model/<modelId>), not a pattern".into();
             return Err(invalid("topic", problem, EXAMPLE));
         }
         Err(e) => return Err(invalid("topic", e.to_string(), EXAMPLE)),
@@ -106,7 +107,7 @@ pub async fn publish_note(
         Some(seq) => Ok(json!({"topic": topic, "event": "note", "seq": seq})),
         None => Err(ToolError::Refused(format!(
             "No {kind} for topic `{topic}`: notes go to ops/<name> (always available) or to an existing \
-             entity's topic; list_jobs shows the jobs."
+             entity's topic (list_jobs, list_canaries and model_gates show them)."
         ))),
     }
 }

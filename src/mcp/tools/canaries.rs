@@ -1,0 +1,497 @@
+//! Canary tools: `start_canary`, `abort_canary`, `canary_status`, `list_canaries`, `pause_canary`,
+//! `resume_canary`, `promote_canary`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::args::{definition, id_property, invalid, parse, Hints, READ_ONLY};
+use super::{internal, Caller, ToolContext, ToolError};
+use crate::canary::policy::{self, PolicyPatch};
+use crate::canary::rules::Counters;
+use crate::canary::{
+    after, Action, CanaryState, Lookup, Operate, OperateError, StartCanary, Started, Status,
+};
+use crate::clock;
+use crate::events::EntityKind;
+use crate::ids::{self, Ident};
+use crate::storage;
+use crate::storage::audit::AuditEntry;
+use crate::storage::canaries::{self, CanaryFilter, CanaryRow};
+
+const START_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
+const ID_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab"}"#;
+const ABORT_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"manual override"}"#;
+const PROMOTE_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"verified by hand"}"#;
+const LIST_EXAMPLE: &str = r#"{"status":"running","modelId":"lukhas-v2","limit":20}"#;
+/// How many recent checks `canary_status` shows.
+const RECENT_CHECKS: usize = 10;
+
+fn canary_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "canaryId": {"type": "string"}, "modelId": {"type": "string"},
+            "fromGate": {"type": "string"}, "toGate": {"type": "string"},
+            "status": {"type": "string", "enum": Status::ALL.map(Status::as_str)},
+            "topic": {"type": "string", "description": "SSE topic: GET /sse?topic=<topic>"},
+            "policy": {"type": "object"}, "dryRun": {"type": "boolean"},
+            "reasonCode": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]},
+            "checks": {"type": "integer"}, "consecutivePasses": {"type": "integer"},
+            "consecutiveFailures": {"type": "integer"}, "consecutiveNoDecision": {"type": "integer"},
+            "nextCheckAt": {"type": ["string", "null"]}, "deadlineAt": {"type": "string"},
+            "createdAt": {"type": "string"}, "finishedAt": {"type": ["string", "null"]},
+            "recentChecks": {"type": "array"}
+        },
+        "required": ["canaryId", "status", "topic", "policy"]
+    })
+}
+
+fn reason_property(default: &str) -> Value {
+    json!({"type": "string", "maxLength": 500, "default": default})
+}
+
+pub fn definitions() -> Vec<Value> {
+    let id_only = || {
+        (
+            json!({"canaryId": id_property("Id returned by start_canary")}),
+            &["canaryId"][..],
+        )
+    };
+    let acting = Hints {
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    };
+    let ending = Hints {
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+    };
+    vec![
+        definition(
+            "start_canary",
+            "Start a canary",
+            "Move a model from one gate to another under SLO guard: every `interval` its SLIs at toGate are \
+             checked against sloPolicy; successesToPromote passing checks in a row promote it (model_gates), \
+             failureLimit failing ones or a critical breach roll it back. Watch GET /sse?topic=canary/<canaryId>. \
+             dryRun records verdicts without changing any gate. A repeated idempotencyKey returns the same canary.",
+            (
+                json!({
+                    "modelId": id_property("Model to promote, e.g. lukhas-v2"),
+                    "fromGate": id_property("Gate it is at, e.g. stage"),
+                    "toGate": id_property("Gate to move it to, e.g. production"),
+                    "sloPolicy": {
+                        "type": "object",
+                        "description": "latency_p95_ms (ms) and error_rate (0-1) thresholds, plus optional interval, window, successesToPromote, failureLimit, minRequests, warmupChecks, maxNoDecision, deadline, criticalFactor; durations like \"30s\" or seconds",
+                        "properties": {
+                            "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0},
+                            "error_rate": {"type": "number", "minimum": 0, "maximum": 1}
+                        }
+                    },
+                    "dryRun": {"type": "boolean", "default": false},
+                    "idempotencyKey": id_property("Makes retries safe: the same key returns the same canary")
+                }),
+                &["modelId", "fromGate", "toGate"],
+            ),
+            canary_schema(),
+            acting,
+        ),
+        definition(
+            "abort_canary",
+            "Abort a canary",
+            "Roll a canary back now (reasonCode manual). Its actor stops at once; an ended canary never changes again.",
+            (
+                json!({"canaryId": id_property("Id returned by start_canary"), "reason": reason_property("manual abort")}),
+                &["canaryId"],
+            ),
+            canary_schema(),
+            ending,
+        ),
+        definition(
+            "canary_status",
+            "Canary status",
+            "A canary's policy, status, counters, schedule and most recent checks.",
+            id_only(),
+            canary_schema(),
+            READ_ONLY,
+        ),
+        definition(
+            "list_canaries",
+            "List canaries",
+            "Canaries, newest first, optionally filtered by status and model.",
+            (
+                json!({
+                    "status": {"type": "string", "enum": Status::ALL.map(Status::as_str)},
+                    "modelId": id_property("Only canaries of this model"),
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+                }),
+                &[],
+            ),
+            json!({"type": "object", "properties": {"count": {"type": "integer"}, "canaries": {"type": "array", "items": canary_schema()}}, "required": ["count", "canaries"]}),
+            READ_ONLY,
+        ),
+        definition(
+            "pause_canary",
+            "Pause a canary",
+            "Stop checking a running canary until resume_canary. Paused time counts toward its deadline.",
+            id_only(),
+            canary_schema(),
+            acting,
+        ),
+        definition(
+            "resume_canary",
+            "Resume a canary",
+            "Resume a paused or held canary; its pass and failure counters are kept.",
+            id_only(),
+            canary_schema(),
+            acting,
+        ),
+        definition(
+            "promote_canary",
+            "Promote a canary by hand",
+            "Promote now, whatever the checks say (reasonCode manual, audited). The model moves to toGate.",
+            (
+                json!({"canaryId": id_property("Id returned by start_canary"), "reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
+                &["canaryId", "reason"],
+            ),
+            canary_schema(),
+            ending,
+        ),
+    ]
+}
+
+/// The canary as tools report it; `metrics`, when given, are its checks (oldest first).
+pub fn canary_view(row: &CanaryRow, metrics: Option<&[canaries::MetricRow]>) -> Value {
+    let policy: Value = serde_json::from_str(&row.slo_policy).unwrap_or(Value::Null);
+    let mut view = json!({
+        "canaryId": row.id,
+        "modelId": row.model_id,
+        "fromGate": row.from_gate,
+        "toGate": row.to_gate,
+        "status": row.status,
+        "topic": EntityKind::Canary.topic(&row.id),
+        "policy": policy,
+        "dryRun": row.dry_run,
+        "reasonCode": row.reason_code,
+        "reason": row.reason,
+        "checks": row.checks,
+        "consecutivePasses": row.consecutive_passes,
+        "consecutiveFailures": row.consecutive_failures,
+        "consecutiveNoDecision": row.consecutive_no_decision,
+        "nextCheckAt": row.next_check_at,
+        "deadlineAt": row.deadline_at,
+        "createdAt": row.created_at,
+        "finishedAt": row.finished_at,
+    });
+    if let Some(metrics) = metrics {
+        let recent: Vec<Value> = metrics
+            .iter()
+            .rev()
+            .take(RECENT_CHECKS)
+            .rev()
+            .map(check_view)
+            .collect();
+        view["recentChecks"] = Value::Array(recent);
+    }
+    view
+}
+
+pub fn check_view(m: &canaries::MetricRow) -> Value {
+    json!({
+        "evaluatedAt": m.evaluated_at,
+        "gate": m.gate,
+        "latency_p95_ms": m.latency_p95_ms,
+        "error_rate": m.error_rate,
+        "requests": m.requests,
+        "verdict": m.verdict,
+        "reasonCode": m.reason_code,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StartArgs {
+    model_id: Ident,
+    from_gate: Ident,
+    to_gate: Ident,
+    #[serde(default)]
+    slo_policy: PolicyPatch,
+    #[serde(default)]
+    dry_run: bool,
+    idempotency_key: Option<Ident>,
+}
+
+pub async fn start_canary(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: StartArgs = parse(arguments.clone(), START_EXAMPLE)?;
+    if args.from_gate == args.to_gate {
+        let problem = "must differ from fromGate: a canary moves a model between two gates".into();
+        return Err(invalid("toGate", problem, START_EXAMPLE));
+    }
+    let policy = policy::effective(
+        &ctx.policies,
+        args.model_id.as_str(),
+        args.to_gate.as_str(),
+        &args.slo_policy,
+    )
+    .map_err(|e| invalid(&format!("sloPolicy.{}", e.field), e.problem, START_EXAMPLE))?;
+    let created = clock::now();
+    let state = CanaryState {
+        id: ids::new_canary_id(),
+        model_id: args.model_id.to_string(),
+        from_gate: args.from_gate.to_string(),
+        to_gate: args.to_gate.to_string(),
+        deadline: after(created, policy.deadline),
+        next_check: Some(after(created, policy.interval)),
+        policy,
+        dry_run: args.dry_run,
+        status: Status::Running,
+        counters: Counters::default(),
+        created,
+    };
+    let canary_id = state.id.clone();
+    let started = ctx
+        .canaries
+        .send(StartCanary {
+            state,
+            idempotency_key: args.idempotency_key.map(|k| k.to_string()),
+            audit: AuditEntry {
+                actor: caller.actor.clone(),
+                action: "start_canary",
+                args: arguments,
+            },
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    match started {
+        Started::Created => load_canary(ctx, &canary_id).await,
+        Started::Existing(row) => Ok(canary_view(&row, None)),
+        Started::Conflict(row) => Err(ToolError::Refused(format!(
+            "Conflict: canary `{}` is already moving {} to {} (status {}). Wait for it to end, or abort_canary it first.",
+            row.id, row.model_id, row.to_gate, row.status
+        ))),
+    }
+}
+
+async fn find_canary(ctx: &ToolContext, canary_id: &str) -> Result<Option<CanaryRow>, ToolError> {
+    let id = canary_id.to_string();
+    storage::blocking(&ctx.pool, move |conn| canaries::get(conn, &id))
+        .await
+        .map_err(internal)
+}
+
+fn no_such_canary(canary_id: &str) -> ToolError {
+    ToolError::Refused(format!(
+        "No canary `{canary_id}`. list_canaries shows the existing canaries."
+    ))
+}
+
+async fn load_canary(ctx: &ToolContext, canary_id: &str) -> Result<Value, ToolError> {
+    let id = canary_id.to_string();
+    let found = storage::blocking(&ctx.pool, move |conn| {
+        let row = canaries::get(conn, &id)?;
+        let metrics = match &row {
+            Some(_) => canaries::metrics_of(conn, &id)?,
+            None => Vec::new(),
+        };
+        Ok::<_, storage::StoreError>(row.map(|r| (r, metrics)))
+    })
+    .await
+    .map_err(internal)?;
+    match found {
+        Some((row, metrics)) => Ok(canary_view(&row, Some(&metrics))),
+        None => Err(no_such_canary(canary_id)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IdArgs {
+    canary_id: Ident,
+}
+
+pub async fn canary_status(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: IdArgs = parse(arguments, ID_EXAMPLE)?;
+    load_canary(ctx, args.canary_id.as_str()).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ListArgs {
+    status: Option<String>,
+    model_id: Option<Ident>,
+    limit: Option<i64>,
+}
+
+pub async fn list_canaries(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: ListArgs = parse(arguments, LIST_EXAMPLE)?;
+    if let Some(status) = args
+        .status
+        .as_deref()
+        .filter(|s| Status::parse(s).is_none())
+    {
+        let known = Status::ALL.map(Status::as_str).join(", ");
+        return Err(invalid(
+            "status",
+            format!("must be one of {known} (got `{status}`)"),
+            LIST_EXAMPLE,
+        ));
+    }
+    let limit = args.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!("must be from 1 to 500 (got {limit})"),
+            LIST_EXAMPLE,
+        ));
+    }
+    let filter = CanaryFilter {
+        status: args.status,
+        model_id: args.model_id.map(|m| m.to_string()),
+        limit,
+    };
+    let rows = storage::blocking(&ctx.pool, move |conn| canaries::list(conn, &filter))
+        .await
+        .map_err(internal)?;
+    let list: Vec<Value> = rows.iter().map(|r| canary_view(r, None)).collect();
+    Ok(json!({"count": list.len(), "canaries": list}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReasonArgs {
+    canary_id: Ident,
+    reason: Option<String>,
+}
+
+/// Sends an operator's action to the canary's actor and reports the canary afterwards. A canary without an
+/// actor has ended (or never existed), and says so.
+async fn operate(
+    ctx: &ToolContext,
+    caller: &Caller,
+    canary_id: &str,
+    action: Action,
+    (name, arguments): (&'static str, Value),
+) -> Result<Value, ToolError> {
+    let actor = ctx
+        .canaries
+        .send(Lookup {
+            canary_id: canary_id.to_string(),
+        })
+        .await
+        .map_err(internal)?;
+    let audit = AuditEntry {
+        actor: caller.actor.clone(),
+        action: name,
+        args: arguments,
+    };
+    let outcome = match actor {
+        Some(actor) => actor.send(Operate { action, audit }).await.ok(),
+        None => None,
+    };
+    match outcome {
+        Some(Ok(_)) => load_canary(ctx, canary_id).await,
+        Some(Err(OperateError::Refused(message))) => Err(ToolError::Refused(message)),
+        Some(Err(OperateError::Store(e))) => Err(internal(e)),
+        // No actor (or it stopped meanwhile): the canary has ended or never existed.
+        None => match find_canary(ctx, canary_id).await? {
+            None => Err(no_such_canary(canary_id)),
+            Some(row) => Err(ToolError::Refused(format!(
+                "Canary `{}` already ended ({}{}); an ended canary never changes. start_canary begins a new one.",
+                row.id,
+                row.status,
+                row.reason.map(|r| format!(": {r}")).unwrap_or_default()
+            ))),
+        },
+    }
+}
+
+fn reason_of(
+    args: &ReasonArgs,
+    default: Option<&str>,
+    example: &'static str,
+) -> Result<String, ToolError> {
+    let reason = match (&args.reason, default) {
+        (Some(r), _) => r.trim().to_string(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => String::new(),
+    };
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(invalid(
+            "reason",
+            "must be 1 to 500 characters".into(),
+            example,
+        ));
+    }
+    Ok(reason)
+}
+
+pub async fn abort_canary(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: ReasonArgs = parse(arguments.clone(), ABORT_EXAMPLE)?;
+    let reason = reason_of(&args, Some("manual abort"), ABORT_EXAMPLE)?;
+    operate(
+        ctx,
+        caller,
+        args.canary_id.as_str(),
+        Action::Abort { reason },
+        ("abort_canary", arguments),
+    )
+    .await
+}
+
+pub async fn promote_canary(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: ReasonArgs = parse(arguments.clone(), PROMOTE_EXAMPLE)?;
+    let reason = reason_of(&args, None, PROMOTE_EXAMPLE)?;
+    operate(
+        ctx,
+        caller,
+        args.canary_id.as_str(),
+        Action::Promote { reason },
+        ("promote_canary", arguments),
+    )
+    .await
+}
+
+pub async fn pause_canary(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: IdArgs = parse(arguments.clone(), ID_EXAMPLE)?;
+    operate(
+        ctx,
+        caller,
+        args.canary_id.as_str(),
+        Action::Pause,
+        ("pause_canary", arguments),
+    )
+    .await
+}
+
+pub async fn resume_canary(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: IdArgs = parse(arguments.clone(), ID_EXAMPLE)?;
+    operate(
+        ctx,
+        caller,
+        args.canary_id.as_str(),
+        Action::Resume,
+        ("resume_canary", arguments),
+    )
+    .await
+}

@@ -1,0 +1,216 @@
+//! Model tools: `promote_model` (manual gate assignment), `model_gates`, and the explanations `why` (the
+//! narrative trail of a job, canary or model) and `why_math` (a canary's numbers).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::args::{definition, id_property, invalid, parse, Hints, READ_ONLY};
+use super::canaries::{canary_view, check_view};
+use super::{internal, Caller, ToolContext, ToolError};
+use crate::canary::records;
+use crate::clock;
+use crate::events::EntityKind;
+use crate::ids::Ident;
+use crate::recorder::record;
+use crate::storage::audit::AuditEntry;
+use crate::storage::canaries::{self, ModelGateRow};
+use crate::storage::{self, events};
+
+const PROMOTE_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","gate":"production"}"#;
+const GATES_EXAMPLE: &str = r#"{"modelId":"lukhas-v2"}"#;
+const WHY_EXAMPLE: &str = r#"{"id":"canary_0123456789ab"}"#;
+/// The longest trail `why` returns.
+const TRAIL_LIMIT: i64 = 1000;
+
+pub fn definitions() -> Vec<Value> {
+    let gate_schema = json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "canaryId": {"type": ["string", "null"]}, "updatedAt": {"type": "string"}}});
+    vec![
+        definition(
+            "promote_model",
+            "Put a model at a gate",
+            "Assign a model's gate by hand, without a canary (audited; writes gate_changed on model/<modelId>).",
+            (
+                json!({"modelId": id_property("Model, e.g. lukhas-v2"), "gate": id_property("Gate, e.g. production")}),
+                &["modelId", "gate"],
+            ),
+            json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "previousGate": {"type": ["string", "null"]}}, "required": ["modelId", "gate"]}),
+            Hints {
+                read_only: false,
+                destructive: true,
+                idempotent: true,
+            },
+        ),
+        definition(
+            "model_gates",
+            "Model gates",
+            "The gate each model is at (or one model's), and which canary put it there.",
+            (json!({"modelId": id_property("Only this model")}), &[]),
+            json!({"type": "object", "properties": {"models": {"type": "array", "items": gate_schema}}, "required": ["models"]}),
+            READ_ONLY,
+        ),
+        definition(
+            "why",
+            "Why: the narrative trail",
+            "The narrative audit trail of a job, canary or model, oldest first: what happened and why.",
+            (json!({"id": id_property("A jobId, canaryId or modelId")}), &["id"]),
+            json!({"type": "object", "properties": {"id": {"type": "string"}, "topic": {"type": "string"}, "narrative": {"type": "array", "items": {"type": "string"}}}, "required": ["id", "topic", "narrative"]}),
+            READ_ONLY,
+        ),
+        definition(
+            "why_math",
+            "Why: the numbers",
+            "For a canary: its thresholds, every check's observed values, verdict and reason, and the time to decision.",
+            (json!({"id": id_property("A canaryId")}), &["id"]),
+            json!({"type": "object", "properties": {"canaryId": {"type": "string"}, "thresholds": {"type": "object"}, "checks": {"type": "array"}, "decision": {"type": "object"}}, "required": ["canaryId", "thresholds", "checks", "decision"]}),
+            READ_ONLY,
+        ),
+    ]
+}
+
+fn gate_view(row: &ModelGateRow) -> Value {
+    json!({"modelId": row.model_id, "gate": row.gate, "canaryId": row.canary_id, "updatedAt": row.updated_at})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PromoteArgs {
+    model_id: Ident,
+    gate: Ident,
+}
+
+pub async fn promote_model(
+    ctx: &ToolContext,
+    caller: &Caller,
+    arguments: Value,
+) -> Result<Value, ToolError> {
+    let args: PromoteArgs = parse(arguments.clone(), PROMOTE_EXAMPLE)?;
+    let audit = AuditEntry {
+        actor: caller.actor.clone(),
+        action: "promote_model",
+        args: arguments,
+    };
+    let (model, gate) = (args.model_id.to_string(), args.gate.to_string());
+    let previous = record(&ctx.recorder, move |tx| {
+        let previous = records::move_model(tx, &model, &gate, None)?;
+        audit.record(tx.conn, &EntityKind::Model.topic(&model))?;
+        Ok(previous)
+    })
+    .await
+    .map_err(internal)?;
+    Ok(
+        json!({"modelId": args.model_id.as_str(), "gate": args.gate.as_str(), "previousGate": previous}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GatesArgs {
+    model_id: Option<Ident>,
+}
+
+pub async fn model_gates(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: GatesArgs = parse(arguments, GATES_EXAMPLE)?;
+    let model = args.model_id.map(|m| m.to_string());
+    let rows = storage::blocking(&ctx.pool, move |conn| match &model {
+        Some(m) => canaries::model_gate(conn, m).map(|r| r.into_iter().collect()),
+        None => canaries::model_gates(conn),
+    })
+    .await
+    .map_err(internal)?;
+    Ok(json!({"models": rows.iter().map(gate_view).collect::<Vec<_>>()}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhyArgs {
+    id: Ident,
+}
+
+/// The entity an id names: issued job and canary ids carry their kind; anything else is a model.
+fn kind_of(id: &str) -> EntityKind {
+    if id.starts_with("job_") {
+        EntityKind::Job
+    } else if id.starts_with("canary_") {
+        EntityKind::Canary
+    } else {
+        EntityKind::Model
+    }
+}
+
+pub async fn why(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: WhyArgs = parse(arguments, WHY_EXAMPLE)?;
+    let id = args.id.to_string();
+    let topic = kind_of(&id).topic(&id);
+    let lookup = topic.clone();
+    let rows = storage::blocking(&ctx.pool, move |conn| {
+        events::of_topic(conn, &lookup, TRAIL_LIMIT)
+    })
+    .await
+    .map_err(internal)?;
+    if rows.is_empty() {
+        return Err(ToolError::Refused(format!(
+            "Nothing is recorded for `{id}` (topic {topic}). Use a jobId, canaryId or modelId from list_jobs, list_canaries or model_gates."
+        )));
+    }
+    let narrative: Vec<&str> = rows.iter().map(|r| r.narrative.as_str()).collect();
+    Ok(json!({"id": id, "topic": topic, "narrative": narrative}))
+}
+
+pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: WhyArgs = parse(arguments, WHY_EXAMPLE)?;
+    let id = args.id.to_string();
+    if kind_of(&id) != EntityKind::Canary {
+        let problem = "must be a canaryId (why_math explains a canary's checks; why explains jobs and models)".into();
+        return Err(invalid("id", problem, WHY_EXAMPLE));
+    }
+    let lookup = id.clone();
+    let found = storage::blocking(&ctx.pool, move |conn| {
+        let row = canaries::get(conn, &lookup)?;
+        let metrics = canaries::metrics_of(conn, &lookup)?;
+        Ok::<_, storage::StoreError>(row.map(|r| (r, metrics)))
+    })
+    .await
+    .map_err(internal)?;
+    let Some((row, metrics)) = found else {
+        return Err(ToolError::Refused(format!(
+            "No canary `{id}`. list_canaries shows the existing canaries."
+        )));
+    };
+    let view = canary_view(&row, None);
+    let checks: Vec<Value> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut check = check_view(m);
+            check["check"] = json!(i + 1);
+            check["raw"] = json!({"latency": m.raw_latency, "errorRate": m.raw_error_rate, "requests": m.raw_requests});
+            check["thresholds"] = json!({"latency_p95_ms": m.latency_threshold, "error_rate": m.error_rate_threshold});
+            check["query"] = serde_json::from_str(&m.query).unwrap_or(Value::Null);
+            check
+        })
+        .collect();
+    let count = |verdict: &str| metrics.iter().filter(|m| m.verdict == verdict).count();
+    let decided_ms = row.finished_at.as_deref().and_then(|end| {
+        let (start, end) = (clock::parse_sql(&row.created_at)?, clock::parse_sql(end)?);
+        Some((end - start).num_milliseconds())
+    });
+    Ok(json!({
+        "canaryId": id,
+        "status": row.status,
+        "thresholds": {
+            "latency_p95_ms": view["policy"]["latency_p95_ms"],
+            "error_rate": view["policy"]["error_rate"],
+            "criticalFactor": view["policy"]["criticalFactor"],
+            "minRequests": view["policy"]["minRequests"],
+        },
+        "policy": view["policy"],
+        "checks": checks,
+        "summary": {"pass": count("pass"), "fail": count("fail"), "no_decision": count("no_decision")},
+        "decision": {
+            "status": row.status,
+            "reasonCode": row.reason_code,
+            "reason": row.reason,
+            "timeToDecisionMs": decided_ms,
+        },
+    }))
+}

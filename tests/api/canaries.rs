@@ -1,0 +1,441 @@
+//! Canaries end to end on the real server with the stub SLO source and sub-second intervals: promotion,
+//! rollback, holding, operators' actions, conflicts, and what the database says afterwards.
+
+use mcp_cockpit::config::Settings;
+use mcp_cockpit::slo::GateOverride;
+use serde_json::{json, Value};
+
+use crate::helpers::{names, spawn_app_with, SseEvent, TestApp};
+
+/// A server whose canaries check every 100 ms, with stub gates that breach (`slow`, `flaky`, `down`) or
+/// report nothing (`dark`).
+async fn canary_app(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        let fast: mcp_cockpit::canary::policy::PolicyPatch =
+            serde_json::from_value(json!({"interval": "100ms"})).expect("patch");
+        s.policies
+            .entry("*".into())
+            .or_default()
+            .insert("*".into(), fast);
+        let gates = &mut s.slo.stub.gates;
+        let gate = |latency: Option<f64>, error_rate: Option<f64>, silent: bool| GateOverride {
+            latency_p95_ms: latency,
+            error_rate,
+            requests: None,
+            silent,
+        };
+        gates.insert("slow".into(), gate(Some(1000.0), None, false));
+        gates.insert("flaky".into(), gate(None, Some(0.015), false));
+        gates.insert("down".into(), gate(Some(5000.0), None, false));
+        gates.insert("dark".into(), gate(None, None, true));
+        s.slo.stub.jitter = 0.05;
+        customize(s);
+    })
+    .await
+}
+
+async fn start(app: &TestApp, arguments: Value) -> String {
+    let canary = app.tool_ok("start_canary", arguments).await;
+    canary["canaryId"].as_str().expect("canaryId").to_string()
+}
+
+fn to(gate: &str, policy: Value) -> Value {
+    json!({"modelId": "lukhas-v2", "fromGate": "stage", "toGate": gate, "sloPolicy": policy})
+}
+
+fn kit_policy() -> Value {
+    json!({"latency_p95_ms": 800, "error_rate": 0.01})
+}
+
+/// The whole stream of one canary: it ends by itself after the terminal event.
+async fn canary_events(app: &TestApp, id: &str) -> Vec<SseEvent> {
+    app.sse(&format!("topic=canary/{id}"), &[])
+        .await
+        .until_end()
+        .await
+}
+
+#[actix_web::test]
+async fn a_healthy_canary_is_promoted_and_the_model_moves_to_the_gate() {
+    let app = canary_app(|_| {}).await;
+    let id = start(&app, to("production", kit_policy())).await;
+    let events = canary_events(&app, &id).await;
+    assert_eq!(
+        names(&events),
+        ["started", "metric", "metric", "metric", "promoted"]
+    );
+    for metric in events.iter().filter(|e| e.event == "metric") {
+        assert_eq!(metric.data["verdict"], "pass");
+        assert_eq!(metric.data["gate"], "production");
+        assert!(metric.data["latency_p95_ms"].as_f64().expect("number") < 800.0);
+    }
+    let promoted = &events.last().expect("events").data;
+    assert_eq!(promoted["modelId"], "lukhas-v2");
+    assert_eq!(promoted["toGate"], "production");
+    assert_eq!(promoted["reasonCode"], "slo_met");
+    assert!(promoted["durationMs"].as_u64().is_some() && promoted["duration"].is_string());
+
+    let gates = app
+        .tool_ok("model_gates", json!({"modelId": "lukhas-v2"}))
+        .await;
+    assert_eq!(gates["models"][0]["gate"], "production");
+    assert_eq!(gates["models"][0]["canaryId"], id.as_str());
+    let model = app
+        .sse("topic=model/lukhas-v2&lastEventId=0", &[])
+        .await
+        .until_event("gate_changed")
+        .await;
+    assert_eq!(model.last().expect("event").data["previousGate"], "stage");
+
+    let status = app.tool_ok("canary_status", json!({"canaryId": id})).await;
+    assert_eq!(status["status"], "promoted");
+    assert_eq!(status["checks"], 3);
+    assert_eq!(status["recentChecks"].as_array().expect("checks").len(), 3);
+    let math = app.tool_ok("why_math", json!({"id": id})).await;
+    assert_eq!(math["summary"]["pass"], 3);
+    assert_eq!(math["thresholds"]["latency_p95_ms"], 800.0);
+    assert_eq!(math["decision"]["reasonCode"], "slo_met");
+    assert!(math["checks"][0]["query"]["latency"]
+        .as_str()
+        .expect("query")
+        .contains("gate=\"production\""));
+    let why = app.tool_ok("why", json!({"id": id})).await;
+    let trail = why["narrative"].as_array().expect("narrative");
+    assert_eq!(trail.len(), 5);
+    assert!(trail[4]
+        .as_str()
+        .expect("line")
+        .contains("promoted lukhas-v2 stage → production"));
+
+    // The kit's "Canary success rate" query, verbatim.
+    let success = app.sql_rows(
+        "SELECT status, COUNT(*) as count, ROUND(COUNT(*) * 100.0 / SUM(COUNT(*)) OVER(), 1) as percentage \
+         FROM canaries WHERE created_at > datetime('now', '-24 hours') GROUP BY status;",
+    );
+    assert_eq!(success, [["promoted", "1", "100.0"]]);
+}
+
+#[actix_web::test]
+async fn breaches_roll_back_with_their_reason_and_the_kits_breach_query_finds_them() {
+    let app = canary_app(|_| {}).await;
+    let slow = start(&app, to("slow", kit_policy())).await;
+    let flaky = start(&app, to("flaky", kit_policy())).await;
+    for (id, reason) in [
+        (&slow, "latency_above_slo"),
+        (&flaky, "error_rate_above_slo"),
+    ] {
+        let events = canary_events(&app, id).await;
+        assert_eq!(
+            names(&events),
+            ["started", "metric", "metric", "rolled_back"]
+        );
+        for metric in &events[1..3] {
+            assert_eq!(metric.data["verdict"], "fail");
+            assert_eq!(metric.data["reasonCode"], reason);
+        }
+        let rolled_back = &events[3].data;
+        assert_eq!(rolled_back["reasonCode"], "consecutive_failures");
+        assert!(rolled_back["reason"]
+            .as_str()
+            .expect("reason")
+            .contains(reason));
+    }
+    let gates = app.tool_ok("model_gates", json!({})).await;
+    assert_eq!(
+        gates["models"],
+        json!([]),
+        "a rollback never moves the model"
+    );
+
+    // The kit's "SLO breach analysis" query, verbatim.
+    let breaches = app.sql_rows(
+        "SELECT cm.canary_id, cm.latency_p95_ms, cm.error_rate, c.from_gate, c.to_gate, c.status \
+         FROM canary_metrics cm JOIN canaries c ON cm.canary_id = c.id \
+         WHERE cm.latency_p95_ms > 800 OR cm.error_rate > 0.01 ORDER BY cm.created_at DESC LIMIT 20;",
+    );
+    assert_eq!(breaches.len(), 4);
+    for row in &breaches {
+        assert!(row[0] == slow || row[0] == flaky, "{row:?}");
+        assert_eq!((row[3].as_str(), row[5].as_str()), ("stage", "rolled_back"));
+        assert!(
+            !row[1].is_empty() && !row[2].is_empty(),
+            "metrics rows are never NULL: {row:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_critical_breach_rolls_back_on_the_first_check() {
+    let app = canary_app(|_| {}).await;
+    let id = start(
+        &app,
+        to(
+            "down",
+            json!({"latency_p95_ms": 800, "error_rate": 0.01, "failureLimit": 5}),
+        ),
+    )
+    .await;
+    let events = canary_events(&app, &id).await;
+    assert_eq!(names(&events), ["started", "metric", "rolled_back"]);
+    assert_eq!(events[1].data["reasonCode"], "critical_latency");
+    assert_eq!(events[2].data["reasonCode"], "critical");
+}
+
+#[actix_web::test]
+async fn a_silent_gate_holds_the_canary_until_an_operator_acts() {
+    let app = canary_app(|_| {}).await;
+    let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "maxNoDecision": 2});
+    let id = start(&app, to("dark", policy)).await;
+    let mut stream = app.sse(&format!("topic=canary/{id}"), &[]).await;
+    let until_held = stream.until_event("held").await;
+    assert_eq!(names(&until_held), ["started", "metric", "metric", "held"]);
+    assert!(until_held[1..3]
+        .iter()
+        .all(|m| m.data["verdict"] == "no_decision" && m.data["reasonCode"] == "no_data"));
+    // Held: checks go on and are recorded, nothing is decided.
+    let next = stream.next_event().await.expect("a check while held");
+    assert_eq!(
+        (next.event.as_str(), next.data["status"].as_str()),
+        ("metric", Some("held"))
+    );
+    let status = app.tool_ok("canary_status", json!({"canaryId": id})).await;
+    assert_eq!(status["status"], "held");
+    let message = app
+        .tool_error("pause_canary", json!({"canaryId": id}))
+        .await;
+    assert!(message.contains("only a running canary"), "{message}");
+
+    let resumed = app.tool_ok("resume_canary", json!({"canaryId": id})).await;
+    assert_eq!(resumed["status"], "running");
+    let aborted = app
+        .tool_ok(
+            "abort_canary",
+            json!({"canaryId": id, "reason": "gate has no traffic"}),
+        )
+        .await;
+    assert_eq!(aborted["status"], "rolled_back");
+    let rest = stream.until_end().await;
+    assert!(names(&rest).contains(&"resumed"));
+    assert_eq!(rest.last().expect("event").event, "rolled_back");
+}
+
+#[actix_web::test]
+async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_canary_never_changes() {
+    let app = canary_app(|_| {}).await;
+    let slow_policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"});
+    let running = start(&app, to("production", slow_policy.clone())).await;
+    // The kit's "Emergency Rollback" call, verbatim.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"abort_canary","arguments":{{"canaryId":"{running}","reason":"manual override"}}}}}}"#
+    );
+    let reply = app.post_mcp_raw(&body, &[("X-API-Key", "key")]).await;
+    assert_eq!(reply.body["result"]["isError"], false, "{}", reply.body);
+    let events = canary_events(&app, &running).await;
+    assert_eq!(names(&events), ["started", "rolled_back"]);
+    let rolled_back = &events[1].data;
+    assert_eq!(rolled_back["reason"], "manual override");
+    assert_eq!(rolled_back["reasonCode"], "manual");
+    assert!(rolled_back["duration"].is_string());
+
+    let paused = start(&app, to("staging-2", slow_policy)).await;
+    assert_eq!(
+        app.tool_ok("pause_canary", json!({"canaryId": paused}))
+            .await["status"],
+        "paused"
+    );
+    assert_eq!(
+        app.tool_ok("abort_canary", json!({"canaryId": paused}))
+            .await["reason"],
+        "manual abort"
+    );
+    assert_eq!(
+        names(&canary_events(&app, &paused).await),
+        ["started", "paused", "rolled_back"]
+    );
+
+    for tool in ["abort_canary", "resume_canary", "pause_canary"] {
+        let message = app.tool_error(tool, json!({"canaryId": running})).await;
+        assert!(
+            message.contains("already ended (rolled_back: manual override)"),
+            "{tool}: {message}"
+        );
+    }
+    let message = app
+        .tool_error(
+            "promote_canary",
+            json!({"canaryId": running, "reason": "try"}),
+        )
+        .await;
+    assert!(message.contains("never changes"), "{message}");
+    assert_eq!(
+        app.sql_rows(&format!(
+            "SELECT status, reason_code FROM canaries WHERE id = '{running}'"
+        )),
+        [["rolled_back", "manual"]]
+    );
+    let audited = app.sql_rows("SELECT action FROM audit WHERE action LIKE '%canary' ORDER BY id");
+    let audited: Vec<&str> = audited.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        audited,
+        [
+            "start_canary",
+            "abort_canary",
+            "start_canary",
+            "pause_canary",
+            "abort_canary"
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn one_active_canary_per_model_and_gate_with_idempotent_retries_and_harmless_dry_runs() {
+    let app = canary_app(|_| {}).await;
+    let slow = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"});
+    let mut args = to("production", slow.clone());
+    args["idempotencyKey"] = json!("deploy-42");
+    let first = start(&app, args.clone()).await;
+    assert_eq!(
+        start(&app, args).await,
+        first,
+        "the same key returns the same canary"
+    );
+    let conflict = app
+        .tool_error("start_canary", to("production", slow.clone()))
+        .await;
+    assert!(
+        conflict.contains(&first) && conflict.contains("Conflict"),
+        "{conflict}"
+    );
+
+    let mut dry = to(
+        "production",
+        json!({"latency_p95_ms": 800, "error_rate": 0.01}),
+    );
+    dry["dryRun"] = json!(true);
+    let dry_id = start(&app, dry).await;
+    let events = canary_events(&app, &dry_id).await;
+    assert_eq!(names(&events).last(), Some(&"dry_run"));
+    let end = &events.last().expect("event").data;
+    assert_eq!(
+        (end["reasonCode"].as_str(), end["wouldHave"].as_str()),
+        (Some("slo_met"), Some("promoted"))
+    );
+    assert_eq!(
+        app.tool_ok("model_gates", json!({})).await["models"],
+        json!([])
+    );
+
+    app.tool_ok(
+        "promote_canary",
+        json!({"canaryId": first, "reason": "verified by hand"}),
+    )
+    .await;
+    let gates = app
+        .tool_ok("model_gates", json!({"modelId": "lukhas-v2"}))
+        .await;
+    assert_eq!(gates["models"][0]["gate"], "production");
+    let list = app
+        .tool_ok("list_canaries", json!({"modelId": "lukhas-v2"}))
+        .await;
+    assert_eq!(list["count"], 2);
+    let manual = app
+        .tool_ok(
+            "promote_model",
+            json!({"modelId": "lukhas-v2", "gate": "stage"}),
+        )
+        .await;
+    assert_eq!(manual["previousGate"], "production");
+}
+
+#[actix_web::test]
+async fn the_deadline_rolls_back_a_canary_that_never_decides() {
+    let app = canary_app(|_| {}).await;
+    let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "deadline": "400ms"});
+    let id = start(&app, to("dark", policy)).await;
+    let events = canary_events(&app, &id).await;
+    let end = &events.last().expect("event");
+    assert_eq!(end.event, "rolled_back");
+    assert_eq!(end.data["reasonCode"], "deadline");
+}
+
+#[actix_web::test]
+async fn bad_canary_arguments_name_the_field_and_start_nothing() {
+    let app = canary_app(|_| {}).await;
+    let cases = [
+        (
+            to("production", json!({"error_rate": 0.01})),
+            "sloPolicy.latency_p95_ms",
+        ),
+        (
+            to(
+                "production",
+                json!({"latency_p95_ms": -5, "error_rate": 0.01}),
+            ),
+            "sloPolicy.latency_p95_ms",
+        ),
+        (
+            to("production", json!({"latency_p95_ms": 800})),
+            "sloPolicy.error_rate",
+        ),
+        (
+            to(
+                "production",
+                json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "soon"}),
+            ),
+            "sloPolicy.interval",
+        ),
+        (
+            to(
+                "production",
+                json!({"latency_p95_ms": 800, "error_rate": 0.01, "failureLimit": -1}),
+            ),
+            "sloPolicy.failureLimit",
+        ),
+        (
+            to(
+                "production",
+                json!({"latency_p95_ms": 800, "error_rate": 0.01, "bogus": 1}),
+            ),
+            "sloPolicy",
+        ),
+        (to("prod\"} or vector(1) #", kit_policy()), "toGate"),
+        (
+            json!({"modelId": "m{gate=~\".*\"}", "fromGate": "stage", "toGate": "production", "sloPolicy": kit_policy()}),
+            "modelId",
+        ),
+        (to("stage", kit_policy()), "toGate"),
+        (
+            json!({"fromGate": "stage", "toGate": "production", "sloPolicy": kit_policy()}),
+            "modelId",
+        ),
+    ];
+    for (arguments, field) in cases {
+        let message = app.tool_error("start_canary", arguments.clone()).await;
+        assert!(
+            message.contains(&format!("`{field}")),
+            "{arguments} → {message}"
+        );
+    }
+    for tool in [
+        "canary_status",
+        "abort_canary",
+        "pause_canary",
+        "resume_canary",
+    ] {
+        let message = app
+            .tool_error(tool, json!({"canaryId": "canary_000000000000"}))
+            .await;
+        assert!(
+            message.contains("No canary `canary_000000000000`"),
+            "{tool}: {message}"
+        );
+    }
+    let message = app
+        .tool_error("why", json!({"id": "canary_000000000000"}))
+        .await;
+    assert!(message.contains("Nothing is recorded"), "{message}");
+    assert_eq!(
+        app.sql_rows("SELECT (SELECT count(*) FROM canaries), (SELECT count(*) FROM events), (SELECT count(*) FROM audit)"),
+        [["0", "0", "0"]]
+    );
+}
