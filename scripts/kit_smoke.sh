@@ -8,8 +8,17 @@ cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || tr
 trap cleanup EXIT
 cd "$WORK"
 
+# Canaries check every 200 ms instead of 10 s, and one stub gate breaches the kit's 800 ms SLO; the kit's
+# commands themselves are unchanged. Both the CI probe's key and the examples' `key` are valid.
+cat > cockpit.toml <<'TOML'
+[policies."*"."*"]
+interval = "200ms"
+[slo.stub.gates.canary-breach]
+latency_p95_ms = 1000.0
+TOML
 # PORT=0: the kernel picks a free port and the server logs it, so no port is guessed.
-LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="ci-test-key" PORT=0 RUST_LOG=info "$BIN" > server.log 2>&1 &
+LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="ci-test-key,key" PORT=0 RUST_LOG=info \
+  "$BIN" --config cockpit.toml > server.log 2>&1 &
 PID=$!
 PORT=""
 for _ in $(seq 300); do
@@ -57,5 +66,63 @@ WHERE created_at > datetime('now', '-1 hour')
 ORDER BY created_at DESC;")
 [ "$(echo "$ROWS" | grep -c '|completed|')" -eq 3 ] || fail "audit query: expected 3 completed jobs, got: $ROWS"
 echo "ok: audit query lists the 3 jobs"
+
+# "Canary Deployment with SLO Monitoring", verbatim but for the port.
+CANARY=$(curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v2","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}}}' \
+  | jq -r '.result.content[0].text' | jq -r '.canaryId')
+[[ "$CANARY" =~ ^canary_[0-9a-z]{12}$ ]] || fail "start_canary gave no canary id: '$CANARY'"
+timeout 30s curl -sN "localhost:$PORT/sse?topic=canary/$CANARY" -H "X-API-Key: key" > canary.out \
+  || fail "the canary stream did not end by itself"
+[ "$(grep '^event: ' canary.out | sed -n '2p')" = "event: metric" ] || fail "no metric after started: $(cat canary.out)"
+[ "$(grep '^event: ' canary.out | tail -1)" = "event: promoted" ] || fail "canary not promoted: $(cat canary.out)"
+grep -q '"latency_p95_ms":[0-9]' canary.out && grep -q '"toGate":"production"' canary.out || fail "metric/promoted fields"
+echo "ok: canary $CANARY: metric ×$(grep -c '^event: metric' canary.out) → promoted"
+
+# "Emergency Rollback": the kit's abort call, verbatim but for the id of a canary that is still running.
+CANARY=$(curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v3","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01,"interval":"1h"}}}}' \
+  | jq -r '.result.content[0].text' | jq -r '.canaryId')
+curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"abort_canary","arguments":{"canaryId":"'"$CANARY"'","reason":"manual override"}}}' > abort.out
+[ "$(jq -r '.result.isError' abort.out)" = "false" ] || fail "abort_canary: $(cat abort.out)"
+timeout 10s curl -sN "localhost:$PORT/sse?topic=canary/$CANARY" -H "X-API-Key: key" > rollback.out || fail "rollback stream did not end"
+grep -q '^event: rolled_back' rollback.out || fail "no rolled_back event"
+sed -n 's/^data: //p' rollback.out | tail -1 | jq -e '.reason == "manual override" and (.duration | type == "string")' > /dev/null \
+  || fail "rolled_back lacks the reason or a duration: $(tail -2 rollback.out)"
+echo "ok: emergency rollback of $CANARY"
+
+# A canary on a breaching gate, so the breach query has something to find.
+CANARY=$(curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v2","fromGate":"stage","toGate":"canary-breach","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}}}' \
+  | jq -r '.result.content[0].text' | jq -r '.canaryId')
+timeout 30s curl -sN "localhost:$PORT/sse?topic=canary/$CANARY" -H "X-API-Key: key" | grep -q '^event: rolled_back' \
+  || fail "the breaching canary was not rolled back"
+
+# "Canary success rate" and "SLO breach analysis", verbatim.
+RATE=$(sqlite3 "$WORK/.mcp-state.db" "SELECT 
+  status,
+  COUNT(*) as count,
+  ROUND(COUNT(*) * 100.0 / SUM(COUNT(*)) OVER(), 1) as percentage
+FROM canaries 
+WHERE created_at > datetime('now', '-24 hours')
+GROUP BY status;")
+[ "$RATE" = "$(printf 'promoted|1|33.3\nrolled_back|2|66.7')" ] || fail "success-rate query gave: $RATE"
+BREACHES=$(sqlite3 "$WORK/.mcp-state.db" "SELECT 
+  cm.canary_id,
+  cm.latency_p95_ms,
+  cm.error_rate,
+  c.from_gate,
+  c.to_gate,
+  c.status
+FROM canary_metrics cm
+JOIN canaries c ON cm.canary_id = c.id
+WHERE cm.latency_p95_ms > 800 OR cm.error_rate > 0.01
+ORDER BY cm.created_at DESC
+LIMIT 20;")
+[ "$(echo "$BREACHES" | grep -c "^$CANARY|.*|stage|canary-breach|rolled_back\$")" -eq 2 ] \
+  || fail "breach query gave: $BREACHES"
+echo "ok: the kit's canary success-rate and breach queries"
+
 ! grep -q "$K" server.log || fail "the API key appears in the server log"
-echo "kit smoke: 4 passed, 0 failed"
+echo "kit smoke: 7 passed, 0 failed"

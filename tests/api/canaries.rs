@@ -439,3 +439,42 @@ async fn bad_canary_arguments_name_the_field_and_start_nothing() {
         [["0", "0", "0"]]
     );
 }
+
+#[actix_web::test]
+async fn pattern_streams_see_every_canary_and_model_and_notes_reach_their_topics() {
+    let app = canary_app(|_| {}).await;
+    let mut canaries = app.sse("topic=canary/*", &[]).await;
+    let mut models = app.sse("topic=model/*", &[]).await;
+    let id = start(&app, to("production", kit_policy())).await;
+    let seen = canaries.until_event("promoted").await;
+    assert!(seen
+        .iter()
+        .all(|e| e.data["topic"] == format!("canary/{id}")));
+    let moved = models.until_event("gate_changed").await;
+    assert_eq!(
+        moved.last().expect("event").data["topic"],
+        "model/lukhas-v2"
+    );
+
+    for topic in [format!("canary/{id}"), "model/lukhas-v2".to_string()] {
+        app.tool_ok(
+            "publish_note",
+            json!({"topic": topic, "message": "looked good"}),
+        )
+        .await;
+    }
+    let note = models.next_event().await.expect("note");
+    assert_eq!(
+        (note.event.as_str(), note.data["modelId"].as_str()),
+        ("note", Some("lukhas-v2"))
+    );
+    let message = app
+        .tool_error(
+            "publish_note",
+            json!({"topic": "model/unknown-model", "message": "m"}),
+        )
+        .await;
+    assert!(message.contains("No model"), "{message}");
+    let missing = app.get("/sse?topic=model/unknown-model", &[]).await;
+    assert_eq!(missing.status(), awc::http::StatusCode::NOT_FOUND);
+}
