@@ -356,6 +356,16 @@ async fn the_deadline_rolls_back_a_canary_that_never_decides() {
     let end = &events.last().expect("event");
     assert_eq!(end.event, "rolled_back");
     assert_eq!(end.data["reasonCode"], "deadline");
+
+    // Paused time counts toward the deadline (2 s leaves ample time to pause first).
+    let policy =
+        json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h", "deadline": "2s"});
+    let paused = start(&app, to("production", policy)).await;
+    app.tool_ok("pause_canary", json!({"canaryId": paused}))
+        .await;
+    let events = canary_events(&app, &paused).await;
+    assert_eq!(names(&events), ["started", "paused", "rolled_back"]);
+    assert_eq!(events[2].data["reasonCode"], "deadline");
 }
 
 #[actix_web::test]
