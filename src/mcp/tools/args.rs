@@ -24,6 +24,37 @@ pub fn invalid(field: &str, problem: String, example: &'static str) -> ToolError
     }
 }
 
+/// A list tool's `limit`: 1–500, default 50.
+pub fn list_limit(limit: Option<i64>, example: &'static str) -> Result<i64, ToolError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=500).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(invalid(
+            "limit",
+            format!("must be from 1 to 500 (got {limit})"),
+            example,
+        ))
+    }
+}
+
+/// An optional value that must be one of `allowed` (e.g. a status filter).
+pub fn one_of(
+    field: &str,
+    value: Option<&str>,
+    allowed: &[&str],
+    example: &'static str,
+) -> Result<(), ToolError> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(invalid(
+            field,
+            format!("must be one of {} (got `{v}`)", allowed.join(", ")),
+            example,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The JSON Schema of a client identifier.
 pub fn id_property(description: &str) -> Value {
     serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{definition, id_property, invalid, parse, Hints, READ_ONLY};
+use super::args::{definition, id_property, invalid, list_limit, one_of, parse, Hints, READ_ONLY};
 use super::{internal, Caller, ToolContext, ToolError};
 use crate::canary::policy::{self, PolicyPatch};
 use crate::canary::rules::Counters;
@@ -329,26 +329,13 @@ struct ListArgs {
 
 pub async fn list_canaries(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
     let args: ListArgs = parse(arguments, LIST_EXAMPLE)?;
-    if let Some(status) = args
-        .status
-        .as_deref()
-        .filter(|s| Status::parse(s).is_none())
-    {
-        let known = Status::ALL.map(Status::as_str).join(", ");
-        return Err(invalid(
-            "status",
-            format!("must be one of {known} (got `{status}`)"),
-            LIST_EXAMPLE,
-        ));
-    }
-    let limit = args.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!("must be from 1 to 500 (got {limit})"),
-            LIST_EXAMPLE,
-        ));
-    }
+    one_of(
+        "status",
+        args.status.as_deref(),
+        &Status::ALL.map(Status::as_str),
+        LIST_EXAMPLE,
+    )?;
+    let limit = list_limit(args.limit, LIST_EXAMPLE)?;
     let filter = CanaryFilter {
         status: args.status,
         model_id: args.model_id.map(|m| m.to_string()),
@@ -430,68 +417,38 @@ fn reason_of(
     Ok(reason)
 }
 
-pub async fn abort_canary(
+/// `abort_canary`, `promote_canary`, `pause_canary` and `resume_canary`: parse, then hand to the actor.
+pub async fn act(
     ctx: &ToolContext,
     caller: &Caller,
+    tool: &'static str,
     arguments: Value,
 ) -> Result<Value, ToolError> {
-    let args: ReasonArgs = parse(arguments.clone(), ABORT_EXAMPLE)?;
-    let reason = reason_of(&args, Some("manual abort"), ABORT_EXAMPLE)?;
-    operate(
-        ctx,
-        caller,
-        args.canary_id.as_str(),
-        Action::Abort { reason },
-        ("abort_canary", arguments),
-    )
-    .await
-}
-
-pub async fn promote_canary(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
-    let args: ReasonArgs = parse(arguments.clone(), PROMOTE_EXAMPLE)?;
-    let reason = reason_of(&args, None, PROMOTE_EXAMPLE)?;
-    operate(
-        ctx,
-        caller,
-        args.canary_id.as_str(),
-        Action::Promote { reason },
-        ("promote_canary", arguments),
-    )
-    .await
-}
-
-pub async fn pause_canary(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
-    let args: IdArgs = parse(arguments.clone(), ID_EXAMPLE)?;
-    operate(
-        ctx,
-        caller,
-        args.canary_id.as_str(),
-        Action::Pause,
-        ("pause_canary", arguments),
-    )
-    .await
-}
-
-pub async fn resume_canary(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
-    let args: IdArgs = parse(arguments.clone(), ID_EXAMPLE)?;
-    operate(
-        ctx,
-        caller,
-        args.canary_id.as_str(),
-        Action::Resume,
-        ("resume_canary", arguments),
-    )
-    .await
+    let (canary_id, action) = match tool {
+        "abort_canary" | "promote_canary" => {
+            let example = if tool == "abort_canary" {
+                ABORT_EXAMPLE
+            } else {
+                PROMOTE_EXAMPLE
+            };
+            let args: ReasonArgs = parse(arguments.clone(), example)?;
+            if tool == "abort_canary" {
+                let reason = reason_of(&args, Some("manual abort"), example)?;
+                (args.canary_id, Action::Abort { reason })
+            } else {
+                let reason = reason_of(&args, None, example)?;
+                (args.canary_id, Action::Promote { reason })
+            }
+        }
+        _ => {
+            let args: IdArgs = parse(arguments.clone(), ID_EXAMPLE)?;
+            let action = if tool == "pause_canary" {
+                Action::Pause
+            } else {
+                Action::Resume
+            };
+            (args.canary_id, action)
+        }
+    };
+    operate(ctx, caller, canary_id.as_str(), action, (tool, arguments)).await
 }

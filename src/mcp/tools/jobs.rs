@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{id_property, invalid, parse};
+use super::args::{id_property, invalid, list_limit, one_of, parse};
 use super::{internal, Caller, ToolContext, ToolError};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
@@ -303,21 +303,8 @@ struct ListJobsArgs {
 
 pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
     let args: ListJobsArgs = parse(arguments, LIST_EXAMPLE)?;
-    if let Some(status) = args.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(invalid(
-            "status",
-            format!("must be one of {} (got `{status}`)", STATUSES.join(", ")),
-            LIST_EXAMPLE,
-        ));
-    }
-    let limit = args.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!("must be from 1 to 500 (got {limit})"),
-            LIST_EXAMPLE,
-        ));
-    }
+    one_of("status", args.status.as_deref(), &STATUSES, LIST_EXAMPLE)?;
+    let limit = list_limit(args.limit, LIST_EXAMPLE)?;
     let filter = JobFilter {
         status: args.status,
         task_id: args.task_id.map(|t| t.to_string()),
