@@ -19,7 +19,7 @@ use crate::http::{
 use crate::jobs::{Registry, RetentionSweeper, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
 use crate::recorder::Recorder;
-use crate::slo::StubSource;
+use crate::slo;
 use crate::storage::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +60,9 @@ impl Application {
         )
         .start();
 
-        let poller =
-            PrometheusPoller::new(Box::new(StubSource::new(settings.slo.stub.clone()))).start();
-        let canaries = CanaryRegistry::new(recorder.clone(), poller).start();
+        let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
+        let poller = PrometheusPoller::new(source).start();
+        let canaries = CanaryRegistry::new(recorder.clone(), poller.clone()).start();
 
         let retention = &settings.retention;
         if let Some(sweeper) = RetentionSweeper::new(
@@ -85,6 +85,7 @@ impl Application {
             pool: pool.clone(),
             registry,
             canaries,
+            poller: poller.clone(),
             policies: Arc::new(settings.policies.clone()),
             broker: broker.clone(),
             recorder,
@@ -96,6 +97,7 @@ impl Application {
             pool,
             broker,
             guard,
+            slo: poller,
             mcp: McpServer {
                 tools,
                 sessions: SessionStore::default(),

@@ -47,6 +47,7 @@ impl CanaryActor {
             model_id: self.state.model_id.clone(),
             gate: self.state.to_gate.clone(),
             window: self.state.policy.window_text(),
+            budget: self.state.policy.interval,
             due,
         });
     }

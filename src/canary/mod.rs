@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use actor::{Action, CanaryActor, Operate, OperateError, Operated};
-pub use poller::PrometheusPoller;
+pub use poller::{Gather, Probe, PrometheusPoller};
 pub use records::Started;
 pub use registry::{CanaryRegistry, Lookup, StartCanary};
 

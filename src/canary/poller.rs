@@ -10,13 +10,14 @@ use actix::prelude::*;
 
 use super::actor::{CanaryActor, Observed};
 use crate::clock::{self, Timestamp};
-use crate::slo::{SloQuery, SloSource};
+use crate::slo::{Gathered, Reachability, SloQuery, SloSource};
 
 struct Target {
     canary: Addr<CanaryActor>,
     model_id: String,
     gate: String,
     window: String,
+    budget: Duration,
     /// Bumped by every `Schedule`, so a reply to an older tick cannot undo a newer schedule.
     generation: u64,
     timer: Option<SpawnHandle>,
@@ -67,6 +68,7 @@ impl PrometheusPoller {
             gate: target.gate.clone(),
             window: target.window.clone(),
             at: due,
+            budget: target.budget,
         };
         let canary = target.canary.clone();
         let gathering = self.source.gather(query);
@@ -106,6 +108,7 @@ pub struct Schedule {
     pub model_id: String,
     pub gate: String,
     pub window: String,
+    pub budget: Duration,
     pub due: Timestamp,
 }
 
@@ -125,6 +128,7 @@ impl Handler<Schedule> for PrometheusPoller {
                 model_id: msg.model_id,
                 gate: msg.gate,
                 window: msg.window,
+                budget: msg.budget,
                 generation,
                 timer: None,
             },
@@ -147,5 +151,31 @@ impl Handler<Unschedule> for PrometheusPoller {
         if let Some(timer) = self.targets.remove(&msg.canary_id).and_then(|t| t.timer) {
             ctx.cancel_future(timer);
         }
+    }
+}
+
+/// One evaluation with no side effects (`evaluate_slo`): the source's answer, nothing recorded.
+#[derive(Message)]
+#[rtype(result = "Gathered")]
+pub struct Gather(pub SloQuery);
+
+impl Handler<Gather> for PrometheusPoller {
+    type Result = ResponseFuture<Gathered>;
+
+    fn handle(&mut self, msg: Gather, _ctx: &mut Context<Self>) -> Self::Result {
+        self.source.gather(msg.0)
+    }
+}
+
+/// Whether the SLO source's server answers (for `/readyz`).
+#[derive(Message)]
+#[rtype(result = "Reachability")]
+pub struct Probe;
+
+impl Handler<Probe> for PrometheusPoller {
+    type Result = ResponseFuture<Reachability>;
+
+    fn handle(&mut self, _: Probe, _ctx: &mut Context<Self>) -> Self::Result {
+        self.source.probe()
     }
 }

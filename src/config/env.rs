@@ -64,6 +64,19 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
     if let Some(ttl) = env.get("MCP_JOB_TTL_MS") {
         settings.retention.job_ttl_ms = number("MCP_JOB_TTL_MS", ttl)?;
     }
+    let prometheus = &mut settings.slo.prometheus;
+    for (name, field) in [
+        ("PROM_URL", &mut prometheus.url),
+        ("PROM_BEARER", &mut prometheus.bearer),
+        ("PROM_QUERY_LAT", &mut prometheus.latency_query),
+        ("PROM_QUERY_ERR", &mut prometheus.error_rate_query),
+        ("COCKPIT_PROM_QUERY_REQ", &mut prometheus.requests_query),
+        ("COCKPIT_PROM_CA_FILE", &mut prometheus.ca_file),
+    ] {
+        if let Some(value) = env.get(name) {
+            *field = value.to_string();
+        }
+    }
     if let Some(db) = env.get("LUKHAS_MCP_DB") {
         settings.storage.db_path = db.to_string();
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::canary::policy::PolicyTable;
-use crate::slo::StubSettings;
+use crate::slo::{PrometheusSettings, StubSettings};
 
 pub use env::EnvSource;
 
@@ -101,6 +101,7 @@ pub struct RetentionSettings {
 #[serde(deny_unknown_fields)]
 pub struct SloSettings {
     pub stub: StubSettings,
+    pub prometheus: PrometheusSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

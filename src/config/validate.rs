@@ -31,6 +31,21 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         "retention.sweep_interval_seconds",
         s.retention.sweep_interval_seconds,
     )?;
+    let prometheus = &s.slo.prometheus;
+    if !prometheus.url.trim().is_empty() {
+        let url = prometheus.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "PROM_URL",
+                format!("`{url}` must start with http:// or https://"),
+            ));
+        }
+        positive("slo.prometheus.timeout_seconds", prometheus.timeout_seconds)?;
+        positive(
+            "slo.prometheus.max_response_bytes",
+            prometheus.max_response_bytes as f64,
+        )?;
+    }
     positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
     positive("storage.pool_size", f64::from(s.storage.pool_size))?;
     positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;

@@ -1,22 +1,34 @@
-//! `/healthz`: the process answers. `/readyz`: the database takes writes and its migrations are applied.
+//! `/healthz`: the process answers. `/readyz`: the database takes writes and its migrations are applied;
+//! its body also says whether Prometheus answers.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::AppState;
+use crate::canary::Probe;
+use crate::slo::Reachability;
 use crate::storage;
 
 pub async fn alive() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// Prometheus is reported but never fails readiness: during an outage operators still need the cockpit to
+/// abort canaries (SPEC §12).
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let prometheus = match state.slo.send(Probe).await {
+        Ok(Reachability::NotApplicable) => "not configured (stub SLO source)".to_string(),
+        Ok(Reachability::Up) => "ok".to_string(),
+        Ok(Reachability::Down(why)) => format!("unreachable: {why}"),
+        Err(_) => "unknown: the poller is stopping".to_string(),
+    };
     match storage::blocking(&state.pool, storage::check_writable).await {
-        Ok(()) => HttpResponse::Ok().json(json!({"ready": true, "database": "ok"})),
+        Ok(()) => HttpResponse::Ok()
+            .json(json!({"ready": true, "database": "ok", "prometheus": prometheus})),
         Err(e) => {
             log::warn!("not ready: {e}");
             HttpResponse::ServiceUnavailable()
-                .json(json!({"ready": false, "database": e.to_string()}))
+                .json(json!({"ready": false, "database": e.to_string(), "prometheus": prometheus}))
         }
     }
 }

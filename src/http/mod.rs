@@ -17,6 +17,7 @@ pub use auth::Auth;
 pub use guard::{gate, Guard, RateLimiter, SitePolicy, TrustedProxies};
 
 use crate::broker::Broker;
+use crate::canary::PrometheusPoller;
 use crate::mcp::McpServer;
 use crate::storage::DbPool;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub broker: Addr<Broker>,
     pub guard: Guard,
+    /// Owns the SLO source; `/readyz` asks it whether Prometheus answers.
+    pub slo: Addr<PrometheusPoller>,
     pub mcp: McpServer,
     pub sse: SseConfig,
     /// Largest `/mcp` request body; bigger → 413.

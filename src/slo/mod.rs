@@ -2,11 +2,15 @@
 //! Prometheus source (a later issue) queries a server. Either answers every query with a value or the
 //! no-decision reason there is none — never an error that could crash a caller or decide a canary.
 
+mod prometheus;
 mod stub;
 
-use futures_util::future::LocalBoxFuture;
+use std::time::Duration;
+
+use futures_util::future::{self, LocalBoxFuture};
 use serde_json::Value;
 
+pub use prometheus::{PrometheusSettings, PrometheusSource};
 pub use stub::{GateOverride, StubSettings, StubSource};
 
 use crate::canary::rules::{Observation, Sample};
@@ -20,6 +24,8 @@ pub struct SloQuery {
     /// PromQL range text, e.g. `300s`.
     pub window: String,
     pub at: Timestamp,
+    /// The canary's interval: no query may take longer.
+    pub budget: Duration,
 }
 
 /// The values of one check and the evidence behind them.
@@ -41,7 +47,32 @@ pub fn raw_text(sample: Sample) -> String {
     }
 }
 
+/// Whether the source's server answers (for `/readyz`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reachability {
+    /// The stub source has no server.
+    NotApplicable,
+    Up,
+    Down(String),
+}
+
 pub trait SloSource {
     /// One check's SLIs. Runs on the poller's arbiter.
     fn gather(&self, query: SloQuery) -> LocalBoxFuture<'static, Gathered>;
+
+    fn probe(&self) -> LocalBoxFuture<'static, Reachability> {
+        Box::pin(future::ready(Reachability::NotApplicable))
+    }
+}
+
+/// The configured source: Prometheus when `PROM_URL` is set, else the stub.
+pub fn from_settings(
+    stub: &StubSettings,
+    prometheus: &PrometheusSettings,
+) -> Result<Box<dyn SloSource>, crate::config::ConfigError> {
+    if prometheus.url.trim().is_empty() {
+        Ok(Box::new(StubSource::new(stub.clone())))
+    } else {
+        Ok(Box::new(PrometheusSource::new(prometheus)?))
+    }
 }

@@ -136,6 +136,7 @@ mod tests {
             gate: gate.into(),
             window: "300s".into(),
             at: chrono::DateTime::from_timestamp_millis(ms).expect("time"),
+            budget: std::time::Duration::from_secs(10),
         }
     }
 

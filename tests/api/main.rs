@@ -7,6 +7,7 @@ mod helpers;
 mod jobs;
 mod mcp;
 mod notes;
+mod prometheus_fake;
 mod restart;
 mod security;
 mod sse;

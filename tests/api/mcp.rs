@@ -104,6 +104,7 @@ async fn every_tool_declares_a_title_schemas_and_annotations() {
             "model_gates",
             "why",
             "why_math",
+            "evaluate_slo",
             "publish_note"
         ]
     );

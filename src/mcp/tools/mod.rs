@@ -4,6 +4,7 @@
 
 mod args;
 mod canaries;
+mod evaluate;
 mod jobs;
 mod models;
 mod notes;
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 use super::jsonrpc::{self, RpcError};
 use crate::broker::Broker;
 use crate::canary::policy::PolicyTable;
-use crate::canary::CanaryRegistry;
+use crate::canary::{CanaryRegistry, PrometheusPoller};
 use crate::jobs::{Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::DbPool;
@@ -28,6 +29,8 @@ pub struct ToolContext {
     pub pool: DbPool,
     pub registry: Addr<Registry>,
     pub canaries: Addr<CanaryRegistry>,
+    /// Owns the SLO source (for `evaluate_slo`).
+    pub poller: Addr<PrometheusPoller>,
     /// Canary policy defaults from config.
     pub policies: Arc<PolicyTable>,
     pub broker: Addr<Broker>,
@@ -67,6 +70,7 @@ pub fn definitions() -> Vec<Value> {
     let mut all = jobs::definitions();
     all.extend(canaries::definitions());
     all.extend(models::definitions());
+    all.extend(evaluate::definitions());
     all.extend(notes::definitions());
     all
 }
@@ -103,6 +107,7 @@ impl ToolContext {
             "model_gates" => models::model_gates(self, arguments).await,
             "why" => models::why(self, arguments).await,
             "why_math" => models::why_math(self, arguments).await,
+            "evaluate_slo" => evaluate::evaluate_slo(self, arguments).await,
             "publish_note" => notes::publish_note(self, caller, arguments).await,
             _ => {
                 let known: Vec<String> = definitions()

@@ -1,0 +1,87 @@
+//! `evaluate_slo`: runs a gate's SLO queries once and judges them against a policy, changing nothing — a
+//! preflight before `start_canary`, or a what-if with other thresholds.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::args::{definition, id_property, invalid, parse, READ_ONLY};
+use super::{internal, ToolContext, ToolError};
+use crate::canary::policy::{self, PolicyPatch};
+use crate::canary::rules;
+use crate::canary::Gather;
+use crate::clock;
+use crate::ids::Ident;
+use crate::slo::SloQuery;
+
+const EXAMPLE: &str = r#"{"gate":"production","modelId":"lukhas-v2","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
+
+pub fn definitions() -> Vec<Value> {
+    vec![definition(
+        "evaluate_slo",
+        "Evaluate an SLO once",
+        "Run the SLO queries for a gate now and judge them against sloPolicy, exactly as one canary check would, \
+         without recording or changing anything. For preflight before start_canary, or what-if thresholds.",
+        (
+            json!({
+                "gate": id_property("Gate whose traffic is measured, e.g. production"),
+                "modelId": id_property("Model, for $__model in the queries and its policy defaults"),
+                "sloPolicy": {"type": "object", "description": "As in start_canary"}
+            }),
+            &["gate"],
+        ),
+        json!({"type": "object", "properties": {
+            "verdict": {"type": "string", "enum": ["pass", "fail", "no_decision"]},
+            "reasonCode": {"type": "string"}, "values": {"type": "object"}, "raw": {"type": "object"},
+            "thresholds": {"type": "object"}, "query": {"type": "object"}, "evaluatedAt": {"type": "string"}
+        }, "required": ["verdict", "reasonCode", "values"]}),
+        READ_ONLY,
+    )]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EvaluateArgs {
+    gate: Ident,
+    model_id: Option<Ident>,
+    #[serde(default)]
+    slo_policy: PolicyPatch,
+}
+
+pub async fn evaluate_slo(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+    let args: EvaluateArgs = parse(arguments, EXAMPLE)?;
+    let model = args.model_id.as_ref().map_or("*", Ident::as_str);
+    let policy = policy::effective(&ctx.policies, model, args.gate.as_str(), &args.slo_policy)
+        .map_err(|e| invalid(&format!("sloPolicy.{}", e.field), e.problem, EXAMPLE))?;
+    let at = clock::now();
+    let query = SloQuery {
+        model_id: model.to_string(),
+        gate: args.gate.to_string(),
+        window: policy.window_text(),
+        at,
+        budget: policy.interval,
+    };
+    let gathered = ctx.poller.send(Gather(query)).await.map_err(internal)?;
+    let observed = gathered.observation;
+    let check = rules::judge(&policy, &observed, false);
+    let [latency, error_rate, requests] = gathered.raw;
+    Ok(json!({
+        "gate": args.gate.as_str(),
+        "modelId": args.model_id.as_ref().map(Ident::as_str),
+        "evaluatedAt": clock::rfc3339(at),
+        "verdict": check.verdict.as_str(),
+        "reasonCode": check.reason.as_str(),
+        "values": {
+            "latency_p95_ms": observed.latency_p95_ms.value(),
+            "error_rate": observed.error_rate.value(),
+            "requests": observed.requests.value(),
+        },
+        "raw": {"latency": latency, "errorRate": error_rate, "requests": requests},
+        "thresholds": {
+            "latency_p95_ms": policy.latency_p95_ms,
+            "error_rate": policy.error_rate,
+            "criticalFactor": policy.critical_factor,
+            "minRequests": policy.min_requests,
+        },
+        "query": gathered.query,
+    }))
+}

@@ -1,0 +1,370 @@
+//! The Prometheus SLO source (SPEC §8): instant queries `POST /api/v1/query` (form body, `time` pinned to the
+//! check's due time, a `timeout` below the canary's interval) over awc with rustls, a hard client timeout and
+//! a response size limit. Every outcome maps to a finite value or a no-decision `reasonCode`; nothing the
+//! server or the network does is an error that reaches the canary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::error::{PayloadError, SendRequestError};
+use futures_util::future::{self, LocalBoxFuture};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Gathered, Reachability, SloQuery, SloSource};
+use crate::canary::rules::{Observation, ReasonCode, Sample};
+use crate::clock;
+use crate::config::ConfigError;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSettings {
+    /// `PROM_URL`; empty = the stub source.
+    pub url: String,
+    /// `PROM_BEARER`, with or without a leading `Bearer `.
+    pub bearer: String,
+    pub latency_query: String,
+    pub error_rate_query: String,
+    pub requests_query: String,
+    pub ca_file: String,
+    pub timeout_seconds: f64,
+    pub max_response_bytes: usize,
+}
+
+/// The bearer token must never be printed, so this is written by hand.
+impl std::fmt::Debug for PrometheusSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusSettings")
+            .field("url", &self.url)
+            .field("bearer", &if self.bearer.is_empty() { "" } else { "(set)" })
+            .field("ca_file", &self.ca_file)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct PrometheusSource {
+    endpoint: String,
+    ready: String,
+    token: Option<String>,
+    queries: [String; 3],
+    timeout: Duration,
+    max_bytes: usize,
+    client: awc::Client,
+}
+
+/// What `PROM_BEARER` holds: the token, with or without the scheme.
+fn token_of(bearer: &str) -> Option<String> {
+    let bearer = bearer.trim();
+    let token = match bearer.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => bearer,
+    };
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, ConfigError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // The system's roots (unreadable ones are skipped), then the operator's own CA.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if !ca_file.is_empty() {
+        let bad = |problem: String| ConfigError::new("COCKPIT_PROM_CA_FILE", problem);
+        let certs = CertificateDer::pem_file_iter(ca_file)
+            .map_err(|e| bad(format!("cannot read {ca_file}: {e}")))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("{ca_file} is not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad(format!("{ca_file} holds no certificate")));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| bad(format!("{ca_file}: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::new("PROM_URL", format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl PrometheusSource {
+    pub fn new(s: &PrometheusSettings) -> Result<Self, ConfigError> {
+        let base = s.url.trim().trim_end_matches('/');
+        let timeout = Duration::from_secs_f64(s.timeout_seconds);
+        let connector = awc::Connector::new()
+            .rustls_0_23(Arc::new(tls_config(&s.ca_file)?))
+            .timeout(timeout);
+        let client = awc::Client::builder()
+            .connector(connector)
+            .timeout(timeout)
+            .disable_redirects()
+            .finish();
+        Ok(Self {
+            endpoint: format!("{base}/api/v1/query"),
+            ready: format!("{base}/-/ready"),
+            token: token_of(&s.bearer),
+            queries: [
+                s.latency_query.clone(),
+                s.error_rate_query.clone(),
+                s.requests_query.clone(),
+            ],
+            timeout,
+            max_bytes: s.max_response_bytes,
+            client,
+        })
+    }
+}
+
+/// Substitutes the validated `$__gate`, `$__window` and `$__model`, and nothing else.
+pub fn render(template: &str, query: &SloQuery) -> String {
+    template
+        .replace("$__gate", &query.gate)
+        .replace("$__window", &query.window)
+        .replace("$__model", &query.model_id)
+}
+
+/// A sample's text as Prometheus writes it (`"0.25"`, `"NaN"`, `"+Inf"`).
+fn sample_of(text: &str) -> Sample {
+    match text.trim() {
+        "NaN" => Sample::Missing(ReasonCode::Nan),
+        "+Inf" | "-Inf" | "Inf" => Sample::Missing(ReasonCode::Inf),
+        other => match other.parse::<f64>() {
+            Ok(v) if v.is_finite() => Sample::Value(v),
+            Ok(v) if v.is_nan() => Sample::Missing(ReasonCode::Nan),
+            Ok(_) => Sample::Missing(ReasonCode::Inf),
+            Err(_) => Sample::Missing(ReasonCode::QueryError),
+        },
+    }
+}
+
+/// Maps an instant-query response body to a value or a reason, with the raw text to store.
+pub fn classify(body: &[u8]) -> (Sample, String) {
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return (
+            Sample::Missing(ReasonCode::QueryError),
+            "response is not JSON".into(),
+        );
+    };
+    if json["status"] != "success" {
+        let error = json["error"].as_str().unwrap_or("status is not success");
+        return (
+            Sample::Missing(ReasonCode::QueryError),
+            format!("error: {error}"),
+        );
+    }
+    let data = &json["data"];
+    let value_text = |pair: &Value| pair.get(1).and_then(Value::as_str).map(str::to_string);
+    let text = match data["resultType"].as_str() {
+        Some("vector") => match data["result"].as_array().map(Vec::as_slice) {
+            Some([]) => return (Sample::Missing(ReasonCode::NoData), "empty vector".into()),
+            Some([one]) => value_text(&one["value"]),
+            Some(many) => {
+                return (
+                    Sample::Missing(ReasonCode::MultiSeries),
+                    format!("{} series", many.len()),
+                )
+            }
+            None => None,
+        },
+        Some("scalar") => value_text(&data["result"]),
+        Some(other) => {
+            return (
+                Sample::Missing(ReasonCode::QueryError),
+                format!("{other} result, not a vector or scalar"),
+            )
+        }
+        None => None,
+    };
+    match text {
+        Some(text) => (sample_of(&text), text),
+        None => (
+            Sample::Missing(ReasonCode::QueryError),
+            "malformed result".into(),
+        ),
+    }
+}
+
+impl PrometheusSource {
+    /// One instant query: its value or reason, and the raw text.
+    fn instant(
+        &self,
+        promql: String,
+        at: f64,
+        budget: Duration,
+    ) -> LocalBoxFuture<'static, (Sample, String)> {
+        let limit = self.timeout.min(budget);
+        // Prometheus gives up a little before we do, so its own timeout error wins the race.
+        let server_timeout = limit.mul_f64(0.9).max(Duration::from_millis(1));
+        let form = [
+            ("query", promql),
+            ("time", format!("{at:.3}")),
+            ("timeout", format!("{}ms", server_timeout.as_millis())),
+        ];
+        let mut request = self.client.post(&self.endpoint).timeout(limit);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let max_bytes = self.max_bytes;
+        Box::pin(async move {
+            let exchange = async {
+                let mut response = match request.send_form(&form).await {
+                    Ok(response) => response,
+                    Err(SendRequestError::Timeout) => {
+                        return (
+                            Sample::Missing(ReasonCode::QueryTimeout),
+                            "timeout".to_string(),
+                        )
+                    }
+                    Err(e) => return (Sample::Missing(ReasonCode::HttpError), e.to_string()),
+                };
+                let status = response.status();
+                if !status.is_success() {
+                    return (
+                        Sample::Missing(ReasonCode::HttpError),
+                        format!("HTTP {status}"),
+                    );
+                }
+                match response.body().limit(max_bytes).await {
+                    Ok(body) => classify(&body),
+                    Err(PayloadError::Overflow) => (
+                        Sample::Missing(ReasonCode::QueryError),
+                        format!("response over {max_bytes} bytes"),
+                    ),
+                    Err(e) => (Sample::Missing(ReasonCode::HttpError), e.to_string()),
+                }
+            };
+            // A hard bound on the whole exchange, body included.
+            tokio::time::timeout(limit, exchange).await.unwrap_or((
+                Sample::Missing(ReasonCode::QueryTimeout),
+                "timeout".to_string(),
+            ))
+        })
+    }
+}
+
+impl SloSource for PrometheusSource {
+    fn gather(&self, query: SloQuery) -> LocalBoxFuture<'static, Gathered> {
+        let at = query.at.timestamp_millis() as f64 / 1000.0;
+        let rendered: Vec<String> = self.queries.iter().map(|t| render(t, &query)).collect();
+        let [latency, error_rate, requests] =
+            [0, 1, 2].map(|i| self.instant(rendered[i].clone(), at, query.budget));
+        let recorded = json!({
+            "source": "prometheus",
+            "time": clock::rfc3339(query.at),
+            "latency": rendered[0],
+            "errorRate": rendered[1],
+            "requests": rendered[2],
+        });
+        Box::pin(async move {
+            let ((l, l_raw), (e, e_raw), (r, r_raw)) =
+                future::join3(latency, error_rate, requests).await;
+            Gathered {
+                observation: Observation {
+                    latency_p95_ms: l,
+                    error_rate: e,
+                    requests: r,
+                },
+                raw: [l_raw, e_raw, r_raw],
+                query: recorded,
+            }
+        })
+    }
+
+    fn probe(&self) -> LocalBoxFuture<'static, Reachability> {
+        let mut request = self
+            .client
+            .get(&self.ready)
+            .timeout(self.timeout.min(Duration::from_secs(2)));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        Box::pin(async move {
+            match request.send().await {
+                Ok(response) if response.status().is_success() => Reachability::Up,
+                Ok(response) => Reachability::Down(format!("HTTP {}", response.status())),
+                Err(e) => Reachability::Down(e.to_string()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(body: &str) -> Sample {
+        classify(body.as_bytes()).0
+    }
+
+    #[test]
+    fn every_response_shape_maps_to_a_value_or_a_reason() {
+        let vector = |v: &str| {
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"{v}"]}}]}}}}"#
+            )
+        };
+        assert_eq!(reason(&vector("650.5")), Sample::Value(650.5));
+        assert_eq!(reason(&vector("NaN")), Sample::Missing(ReasonCode::Nan));
+        assert_eq!(reason(&vector("+Inf")), Sample::Missing(ReasonCode::Inf));
+        assert_eq!(reason(&vector("-Inf")), Sample::Missing(ReasonCode::Inf));
+        assert_eq!(
+            reason(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#),
+            Sample::Missing(ReasonCode::NoData)
+        );
+        assert_eq!(
+            reason(r#"{"status":"success","data":{"resultType":"scalar","result":[1,"0.02"]}}"#),
+            Sample::Value(0.02)
+        );
+        assert_eq!(
+            reason(
+                r#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}"#
+            ),
+            Sample::Missing(ReasonCode::MultiSeries)
+        );
+        for bad in [
+            r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+            r#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#,
+            "<html>gateway</html>",
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1]}]}}"#,
+        ] {
+            assert_eq!(
+                reason(bad),
+                Sample::Missing(ReasonCode::QueryError),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_three_variables_are_substituted() {
+        let query = SloQuery {
+            model_id: "lukhas-v2".into(),
+            gate: "production".into(),
+            window: "300s".into(),
+            at: clock::now(),
+            budget: Duration::from_secs(10),
+        };
+        assert_eq!(
+            render(
+                r#"rate(x{gate="$__gate",model="$__model"}[$__window]) $__other"#,
+                &query
+            ),
+            r#"rate(x{gate="production",model="lukhas-v2"}[300s]) $__other"#
+        );
+    }
+
+    #[test]
+    fn the_bearer_token_is_taken_with_or_without_its_scheme() {
+        assert_eq!(token_of("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token_of("abc").as_deref(), Some("abc"));
+        assert_eq!(token_of(""), None);
+    }
+}
