@@ -6,14 +6,15 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-cockpit/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# System tools used by the kit smoke suite (its commands are the kit's curl/jq/sqlite3 lines, verbatim).
+# System tools: curl/jq/sqlite3 for the kit smoke suite (the kit's lines, verbatim), Debian's prometheus for the
+# real-Prometheus test (started by the test itself on its own port, never as a service), openssl for a test CA.
 missing=()
-for tool in curl jq sqlite3; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in curl jq sqlite3 prometheus openssl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if ((${#missing[@]})); then
   echo "== installing: ${missing[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 echo "== format and lints"

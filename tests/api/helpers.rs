@@ -9,8 +9,10 @@ use mcp_cockpit::config::{EvalTask, Settings};
 use mcp_cockpit::startup::Application;
 use serde_json::{json, Value};
 
-/// Longest wait for any single SSE read; tests never depend on it being reached.
+/// Longest wait for any single SSE read, and for a whole stream (keep-alive comments would otherwise keep a
+/// stream that never ends alive forever); tests never depend on either being reached.
 const READ_LIMIT: Duration = Duration::from_secs(30);
+const STREAM_LIMIT: Duration = Duration::from_secs(180);
 
 pub struct TestApp {
     pub address: String,
@@ -224,6 +226,7 @@ impl TestApp {
             body: Box::pin(response),
             buffer: String::new(),
             ended: false,
+            deadline: std::time::Instant::now() + STREAM_LIMIT,
         }
     }
 
@@ -268,6 +271,7 @@ pub struct SseReader {
     >,
     buffer: String,
     pub ended: bool,
+    deadline: std::time::Instant,
 }
 
 impl SseReader {
@@ -295,7 +299,11 @@ impl SseReader {
                 }
                 continue;
             }
-            match tokio::time::timeout(READ_LIMIT, self.body.next())
+            let left = self
+                .deadline
+                .checked_duration_since(std::time::Instant::now())
+                .expect("the SSE stream did not reach the awaited event in time");
+            match tokio::time::timeout(READ_LIMIT.min(left), self.body.next())
                 .await
                 .expect("SSE read timed out")
             {

@@ -8,6 +8,7 @@ mod jobs;
 mod mcp;
 mod notes;
 mod prometheus_fake;
+mod prometheus_real;
 mod restart;
 mod security;
 mod sse;
