@@ -21,3 +21,4 @@ pub mod recorder;
 pub mod slo;
 pub mod startup;
 pub mod storage;
+pub mod webhooks;

@@ -21,6 +21,7 @@ use crate::mcp::{McpServer, SessionStore, ToolContext};
 use crate::recorder::Recorder;
 use crate::slo;
 use crate::storage::{self, StoreError};
+use crate::webhooks::Webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -62,7 +63,9 @@ impl Application {
 
         let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
         let poller = PrometheusPoller::new(source).start();
-        let canaries = CanaryRegistry::new(recorder.clone(), poller.clone()).start();
+        let webhooks =
+            Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
+        let canaries = CanaryRegistry::new(recorder.clone(), poller.clone(), webhooks).start();
 
         let retention = &settings.retention;
         if let Some(sweeper) = RetentionSweeper::new(

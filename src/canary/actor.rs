@@ -17,12 +17,14 @@ use crate::recorder::{record, Recorder};
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
 use crate::storage::StoreError;
+use crate::webhooks::{Notify, Webhooks};
 
 pub struct CanaryActor {
     state: CanaryState,
     recorder: Addr<Recorder>,
     poller: Addr<PrometheusPoller>,
     registry: Addr<CanaryRegistry>,
+    webhooks: Option<Addr<Webhooks>>,
 }
 
 impl CanaryActor {
@@ -31,12 +33,14 @@ impl CanaryActor {
         recorder: Addr<Recorder>,
         poller: Addr<PrometheusPoller>,
         registry: Addr<CanaryRegistry>,
+        webhooks: Option<Addr<Webhooks>>,
     ) -> Self {
         Self {
             state,
             recorder,
             poller,
             registry,
+            webhooks,
         }
     }
 
@@ -97,29 +101,60 @@ struct Ending {
     audit: Option<AuditEntry>,
 }
 
+/// What one of this actor's transactions wrote.
+struct Written {
+    /// False if the canary had already ended, so nothing was written.
+    applied: bool,
+    /// The terminal event, when this transaction ended the canary.
+    terminal_seq: Option<i64>,
+}
+
+impl Written {
+    fn step(applied: bool) -> Self {
+        Self {
+            applied,
+            terminal_seq: None,
+        }
+    }
+
+    fn end(terminal_seq: Option<i64>) -> Self {
+        Self {
+            applied: terminal_seq.is_some(),
+            terminal_seq,
+        }
+    }
+}
+
 impl CanaryActor {
-    /// Writes `change` and then adopts `next`; stops the actor once the canary has ended.
-    fn commit<R: Send + 'static>(
+    /// Writes `change` and then adopts `next`; once the canary has ended, announces a promotion or rollback
+    /// to the webhooks and stops. `Ok(false)`: it had already ended and nothing was written.
+    fn commit(
         &mut self,
         next: CanaryState,
-        change: impl FnOnce(&mut crate::recorder::Tx<'_>) -> Result<(bool, R), StoreError>
+        change: impl FnOnce(&mut crate::recorder::Tx<'_>) -> Result<Written, StoreError>
             + Send
             + 'static,
-    ) -> ResponseActFuture<Self, Result<Option<R>, StoreError>> {
+    ) -> ResponseActFuture<Self, Result<bool, StoreError>> {
         let recorder = self.recorder.clone();
         let write = async move { record(&recorder, change).await };
         Box::pin(write.into_actor(self).map(move |written, actor, ctx| {
-            let (applied, value) = written?;
-            if !applied {
+            let written = written?;
+            if !written.applied {
                 // Already ended (only possible if the row was changed behind our back): stop for good.
                 ctx.stop();
-                return Ok(None);
+                return Ok(false);
             }
             actor.state = next;
+            let decided = matches!(actor.state.status, Status::Promoted | Status::RolledBack);
+            if let (true, Some(seq), Some(webhooks)) =
+                (decided, written.terminal_seq, &actor.webhooks)
+            {
+                webhooks.do_send(Notify { seq });
+            }
             if !actor.state.status.is_active() {
                 ctx.stop();
             }
-            Ok(Some(value))
+            Ok(true)
         }))
     }
 
@@ -127,18 +162,18 @@ impl CanaryActor {
         &mut self,
         promote: bool,
         ending: Ending,
-    ) -> ResponseActFuture<Self, Result<Option<()>, StoreError>> {
+    ) -> ResponseActFuture<Self, Result<bool, StoreError>> {
         let next = ended_state(self.state.clone(), promote);
         let state = next.clone();
         self.commit(next, move |tx| {
-            let applied = records::ended(
+            let seq = records::ended(
                 tx,
                 &state,
                 ending.reason,
                 &ending.why,
                 ending.audit.as_ref(),
             )?;
-            Ok((applied, ()))
+            Ok(Written::end(seq))
         })
     }
 }
@@ -199,16 +234,22 @@ impl Handler<Observed> for CanaryActor {
                     due,
                     step == Step::Hold,
                 )?;
-                Ok((applied, ()))
+                Ok(Written::step(applied))
             }),
             Some((promote, reason, why)) => {
                 let ended = ended_state(next, promote);
                 let final_state = ended.clone();
                 self.commit(ended, move |tx| {
-                    let applied =
-                        records::checked(tx, &checked_state, &gathered, check, due, false)?
-                            && records::ended(tx, &final_state, reason, &why, None)?;
-                    Ok((applied, ()))
+                    if !records::checked(tx, &checked_state, &gathered, check, due, false)? {
+                        return Ok(Written::step(false));
+                    }
+                    Ok(Written::end(records::ended(
+                        tx,
+                        &final_state,
+                        reason,
+                        &why,
+                        None,
+                    )?))
                 })
             }
         };
@@ -343,7 +384,7 @@ impl Handler<Operate> for CanaryActor {
                 });
                 let state = next.clone();
                 self.commit(next, move |tx| {
-                    Ok((records::operated(tx, &state, &audit)?, ()))
+                    Ok(Written::step(records::operated(tx, &state, &audit)?))
                 })
             }
             Action::Pause => {
@@ -362,7 +403,7 @@ impl Handler<Operate> for CanaryActor {
                 self.schedule(ctx, due);
                 let state = next.clone();
                 self.commit(next, move |tx| {
-                    Ok((records::operated(tx, &state, &audit)?, ()))
+                    Ok(Written::step(records::operated(tx, &state, &audit)?))
                 })
             }
             Action::Resume => {
@@ -373,10 +414,10 @@ impl Handler<Operate> for CanaryActor {
             }
         };
         AtomicResponse::new(Box::pin(write.map(|written, actor, _| match written {
-            Ok(Some(())) => Ok(Operated {
+            Ok(true) => Ok(Operated {
                 status: actor.state.status,
             }),
-            Ok(None) => Err(OperateError::Refused(format!(
+            Ok(false) => Err(OperateError::Refused(format!(
                 "Canary `{}` has already ended.",
                 actor.state.id
             ))),

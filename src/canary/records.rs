@@ -137,17 +137,18 @@ pub fn checked(
 }
 
 /// The end of a canary: its terminal status, its event, and — for a promotion — the model's new gate with
-/// `gate_changed`, all in this one transaction. False, and nothing written, if it had already ended.
+/// `gate_changed`, all in this one transaction. The terminal event's seq, or `None` (and nothing written) if
+/// it had already ended.
 pub fn ended(
     tx: &mut Tx<'_>,
     state: &CanaryState,
     reason: ReasonCode,
     why: &str,
     audit: Option<&AuditEntry>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let now = clock::now();
     if !save(tx, state, Some((reason, why)), now)? {
-        return Ok(false);
+        return Ok(None);
     }
     let age = state.age_ms(now);
     let event = match state.status {
@@ -162,7 +163,7 @@ pub fn ended(
         }
         _ => events::rolled_back(state, reason, why, age),
     };
-    tx.emit(event)?;
+    let seq = tx.emit(event)?;
     if state.status == Status::Promoted {
         move_model(
             tx,
@@ -174,7 +175,7 @@ pub fn ended(
     if let Some(audit) = audit {
         audit.record(tx.conn, &state.id)?;
     }
-    Ok(true)
+    Ok(Some(seq))
 }
 
 /// Puts a model at a gate with its `gate_changed` event, by a canary (its id and `fromGate`, the gate it

@@ -15,18 +15,25 @@ use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries;
 use crate::storage::StoreError;
+use crate::webhooks::Webhooks;
 
 pub struct CanaryRegistry {
     recorder: Addr<Recorder>,
     poller: Addr<PrometheusPoller>,
+    webhooks: Option<Addr<Webhooks>>,
     canaries: HashMap<String, Addr<CanaryActor>>,
 }
 
 impl CanaryRegistry {
-    pub fn new(recorder: Addr<Recorder>, poller: Addr<PrometheusPoller>) -> Self {
+    pub fn new(
+        recorder: Addr<Recorder>,
+        poller: Addr<PrometheusPoller>,
+        webhooks: Option<Addr<Webhooks>>,
+    ) -> Self {
         Self {
             recorder,
             poller,
+            webhooks,
             canaries: HashMap::new(),
         }
     }
@@ -38,6 +45,7 @@ impl CanaryRegistry {
             self.recorder.clone(),
             self.poller.clone(),
             ctx.address(),
+            self.webhooks.clone(),
         );
         self.canaries.insert(id, actor.start());
     }

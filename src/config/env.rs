@@ -72,6 +72,7 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         ("PROM_QUERY_ERR", &mut prometheus.error_rate_query),
         ("COCKPIT_PROM_QUERY_REQ", &mut prometheus.requests_query),
         ("COCKPIT_PROM_CA_FILE", &mut prometheus.ca_file),
+        ("COCKPIT_WEBHOOK_URL", &mut settings.webhooks.url),
     ] {
         if let Some(value) = env.get(name) {
             *field = value.to_string();

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::canary::policy::PolicyTable;
 use crate::slo::{PrometheusSettings, StubSettings};
+use crate::webhooks::WebhookSettings;
 
 pub use env::EnvSource;
 
@@ -49,6 +50,7 @@ pub struct Settings {
     pub evals: EvalSettings,
     pub retention: RetentionSettings,
     pub slo: SloSettings,
+    pub webhooks: WebhookSettings,
     /// Canary policy defaults per model and gate: `[policies."<modelId>"."<gate>"]`, `*` for any.
     #[serde(default)]
     pub policies: PolicyTable,

@@ -46,6 +46,16 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             prometheus.max_response_bytes as f64,
         )?;
     }
+    let webhook = s.webhooks.url.trim();
+    if !webhook.is_empty() {
+        if !(webhook.starts_with("http://") || webhook.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "webhooks.url",
+                format!("`{webhook}` must start with http:// or https://"),
+            ));
+        }
+        positive("webhooks.timeout_seconds", s.webhooks.timeout_seconds)?;
+    }
     positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
     positive("storage.pool_size", f64::from(s.storage.pool_size))?;
     positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;

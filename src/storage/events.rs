@@ -114,3 +114,12 @@ pub fn of_topic(
         .limit(limit)
         .load(conn)?)
 }
+
+/// One event by its seq (what a webhook sends).
+pub fn get(conn: &mut SqliteConnection, seq: i64) -> Result<Option<EventRow>, StoreError> {
+    Ok(events::table
+        .find(seq)
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()?)
+}

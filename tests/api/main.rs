@@ -12,3 +12,4 @@ mod prometheus_real;
 mod restart;
 mod security;
 mod sse;
+mod webhooks;
