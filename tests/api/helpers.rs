@@ -22,6 +22,21 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// Starts an in-process HTTP server (a fake Prometheus, an exporter, a webhook receiver) on a free loopback
+/// port, with the routes and data `configure` registers; returns the port.
+pub fn serve(
+    configure: impl Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+) -> u16 {
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .expect("bind a loopback port");
+    let port = server.addrs()[0].port();
+    actix_web::rt::spawn(server.run());
+    port
+}
+
 /// A task that runs `sh -c <script>` (the job id is `$1`), for tests that need a specific process.
 pub fn shell_task(script: &str) -> EvalTask {
     EvalTask {

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use mcp_cockpit::config::Settings;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{serve, spawn_app_with, TestApp};
 
 /// What the fake answers for one of the three queries.
 #[derive(Clone)]
@@ -86,17 +86,11 @@ async fn fake_prometheus() -> (String, Arc<Fake>) {
         replies.insert("req".into(), vector("1000"));
     }
     let state = fake.clone().into_inner();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(fake.clone())
+    let port = serve(move |cfg| {
+        cfg.app_data(fake.clone())
             .route("/api/v1/query", web::post().to(answer))
-            .route("/-/ready", web::get().to(HttpResponse::Ok))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let port = server.addrs()[0].port();
-    actix_web::rt::spawn(server.run());
+            .route("/-/ready", web::get().to(HttpResponse::Ok));
+    });
     (format!("http://127.0.0.1:{port}"), state)
 }
 

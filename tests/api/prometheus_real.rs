@@ -7,10 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::helpers::{names, spawn_app_with, TestApp};
+use crate::helpers::{names, serve, spawn_app_with, TestApp};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -105,16 +105,10 @@ async fn start_exporter() -> u16 {
         ),
         last: Mutex::new(Instant::now()),
     });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(exporter.clone())
-            .route("/metrics", web::get().to(scrape))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let port = server.addrs()[0].port();
-    actix_web::rt::spawn(server.run());
+    let port = serve(move |cfg| {
+        cfg.app_data(exporter.clone())
+            .route("/metrics", web::get().to(scrape));
+    });
     port
 }
 

@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{serve, spawn_app_with, TestApp};
 
 struct Receiver {
     /// Requests answered 500 before the first 200.
@@ -45,16 +45,10 @@ async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(Option<S
         failures_left: AtomicUsize::new(failures),
         seen: tx,
     });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .route("/hook", web::post().to(receive))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let port = server.addrs()[0].port();
-    actix_web::rt::spawn(server.run());
+    let port = serve(move |cfg| {
+        cfg.app_data(state.clone())
+            .route("/hook", web::post().to(receive));
+    });
     (format!("http://127.0.0.1:{port}/hook"), rx)
 }
 
