@@ -83,7 +83,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate => exit(
-            storage::open(&settings.database_path(), 1)
+            storage::open(&settings.database_path(), 1, false)
                 .map(|_| {
                     println!(
                         "database {} is up to date",

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 mod demo_eval;
 pub mod events;
+pub mod failpoints;
 pub mod http;
 pub mod ids;
 pub mod jobs;

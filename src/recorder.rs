@@ -10,12 +10,15 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::broker::{Broker, Deliver, Frame};
 use crate::clock;
-use crate::events::NewEvent;
+use crate::events::{EntityKind, NewEvent};
+use crate::failpoints::{self, Failpoint};
 use crate::storage::{self, DbPool, StoreError};
 
 pub struct Recorder {
     pool: DbPool,
     broker: Addr<Broker>,
+    /// `before_commit` or `after_commit` (tests only): crash around the first transaction that ends a canary.
+    crash: Option<Failpoint>,
 }
 
 impl Actor for Recorder {
@@ -24,10 +27,17 @@ impl Actor for Recorder {
 
 impl Recorder {
     /// Starts the writer on a thread of its own.
-    pub fn start(pool: DbPool, broker: Addr<Broker>) -> Addr<Recorder> {
+    pub fn start(
+        pool: DbPool,
+        broker: Addr<Broker>,
+        failpoint: Option<Failpoint>,
+    ) -> Addr<Recorder> {
+        let crash =
+            failpoint.filter(|f| matches!(f, Failpoint::BeforeCommit | Failpoint::AfterCommit));
         SyncArbiter::start(1, move || Recorder {
             pool: pool.clone(),
             broker: broker.clone(),
+            crash,
         })
     }
 }
@@ -79,19 +89,33 @@ impl<R: Send + 'static> Handler<Record<R>> for Recorder {
 
     fn handle(&mut self, msg: Record<R>, _ctx: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.pool.get()?;
+        let crash = self.crash;
         let (value, frames) = conn.immediate_transaction(|conn| {
             let mut tx = Tx {
                 conn,
                 frames: Vec::new(),
             };
             let value = (msg.change)(&mut tx)?;
+            if crash == Some(Failpoint::BeforeCommit) && ends_a_canary(&tx.frames) {
+                failpoints::crash(Failpoint::BeforeCommit);
+            }
             Ok::<_, StoreError>((value, tx.frames))
         })?;
+        if crash == Some(Failpoint::AfterCommit) && ends_a_canary(&frames) {
+            failpoints::crash(Failpoint::AfterCommit);
+        }
         if !frames.is_empty() {
             self.broker.do_send(Deliver(frames));
         }
         Ok(value)
     }
+}
+
+/// Whether these events end a canary (where the commit failpoints strike).
+fn ends_a_canary(frames: &[Arc<Frame>]) -> bool {
+    frames
+        .iter()
+        .any(|f| f.terminal && f.kind == EntityKind::Canary)
 }
 
 /// Sends a change to the recorder and waits for its commit.

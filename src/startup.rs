@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
+use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpServer};
@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use crate::broker::Broker;
 use crate::canary::{CanaryRegistry, PrometheusPoller};
 use crate::config::{ConfigError, Settings};
+use crate::failpoints::Failpoint;
 use crate::http::{
     self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, TrustedProxies,
 };
@@ -22,6 +23,9 @@ use crate::recorder::Recorder;
 use crate::slo;
 use crate::storage::{self, StoreError};
 use crate::webhooks::Webhooks;
+
+/// How long in-flight requests may take to finish at shutdown.
+const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -39,25 +43,27 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    broker: Addr<Broker>,
+    registry: Addr<Registry>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
         let database = settings.database_path();
-        let pool = storage::open(&database, settings.storage.pool_size)?;
-        let secret =
-            storage::meta::installation_secret(&mut *pool.get().map_err(StoreError::from)?)?;
+        let failpoint = settings.failpoint();
+        let read_only = failpoint == Some(Failpoint::DbReadonly);
+        let (pool, secret) = storage::open(&database, settings.storage.pool_size, read_only)?;
         let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
 
         let broker = Broker::new(keep_alive).start();
-        let recorder = Recorder::start(pool.clone(), broker.clone());
+        let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
         let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
         let registry = Registry::new(
             settings.jobs.clone(),
             catalog.clone(),
             recorder.clone(),
-            settings.failpoint_is("job_panic"),
+            failpoint == Some(Failpoint::JobPanic),
         )
         .start();
 
@@ -65,7 +71,8 @@ impl Application {
         let poller = PrometheusPoller::new(source).start();
         let webhooks =
             Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
-        let canaries = CanaryRegistry::new(recorder.clone(), poller.clone(), webhooks).start();
+        let canaries =
+            CanaryRegistry::new(recorder.clone(), poller.clone(), webhooks, failpoint).start();
 
         let retention = &settings.retention;
         if let Some(sweeper) = RetentionSweeper::new(
@@ -86,7 +93,7 @@ impl Application {
         }
         let tools = ToolContext {
             pool: pool.clone(),
-            registry,
+            registry: registry.clone(),
             canaries,
             poller: poller.clone(),
             policies: Arc::new(settings.policies.clone()),
@@ -98,7 +105,7 @@ impl Application {
         };
         let state = web::Data::new(AppState {
             pool,
-            broker,
+            broker: broker.clone(),
             guard,
             slo: poller,
             mcp: McpServer {
@@ -135,6 +142,10 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        // Signals are ours (run_until_stopped), so streams and jobs end before the server waits for requests.
+        server = server
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         let server = server
             .listen(listener)
             .map_err(|source| StartupError::Bind { address, source })?
@@ -144,15 +155,62 @@ impl Application {
             env!("CARGO_PKG_VERSION"),
             database.display()
         );
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            broker,
+            registry,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: stop accepting, end every SSE stream with a
+    /// `retry:` hint, stop running jobs (recorded `failed`, "interrupted by shutdown"; queued ones stay
+    /// queued), let in-flight requests finish (bounded by the server's shutdown timeout), and return.
+    /// Canaries need nothing: every step is already committed, and they resume at the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Application {
+            server,
+            broker,
+            registry,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            served = &mut server => return served,
+            signal = shutdown_signal() => log::info!("{signal} received: shutting down gracefully"),
+        }
+        // The stop command is sent now; the server future, polled below, carries it out.
+        drop(handle.stop(true));
+        broker.do_send(crate::broker::Shutdown);
+        let jobs = async {
+            if registry.send(crate::jobs::Shutdown).await.is_err() {
+                log::warn!("the job registry was already gone at shutdown");
+            }
+        };
+        let ((), served) = futures_util::future::join(jobs, server).await;
+        log::info!("shut down");
+        served
+    }
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot listen for SIGTERM/SIGINT; the service stops only when killed");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Broker {
     /// The newest seq delivered: a new subscriber gets everything after it live.
     delivered: i64,
     sweep_every: Duration,
+    /// Set at shutdown: every stream has been ended and new ones end at once.
+    closed: bool,
 }
 
 impl Broker {
@@ -44,6 +46,7 @@ impl Broker {
             next_id: 1,
             delivered: 0,
             sweep_every,
+            closed: false,
         }
     }
 
@@ -92,6 +95,10 @@ impl Handler<Subscribe> for Broker {
     fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
         let id = self.next_id;
         self.next_id += 1;
+        if self.closed {
+            // Shutting down: the sender is dropped, so the new stream ends at once with its retry hint.
+            return MessageResult((id, self.delivered));
+        }
         let mut keys: Vec<String> = msg.filters.iter().map(ToString::to_string).collect();
         keys.sort();
         keys.dedup();
@@ -107,6 +114,22 @@ impl Handler<Subscribe> for Broker {
             },
         );
         MessageResult((id, self.delivered))
+    }
+}
+
+/// Ends every stream (each closes with a `retry:` hint, so clients come back after the restart) and refuses
+/// new ones: the first step of a graceful shutdown.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Broker {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) {
+        self.closed = true;
+        self.subscribers.clear();
+        self.index.clear();
     }
 }
 

@@ -13,6 +13,7 @@ use super::registry::{CanaryRegistry, Forget};
 use super::rules::{self, Check, ReasonCode, Step};
 use super::{after, CanaryState, Status};
 use crate::clock::{self, Timestamp};
+use crate::failpoints::{self, Failpoint};
 use crate::recorder::{record, Recorder};
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
@@ -25,6 +26,8 @@ pub struct CanaryActor {
     poller: Addr<PrometheusPoller>,
     registry: Addr<CanaryRegistry>,
     webhooks: Option<Addr<Webhooks>>,
+    /// The `mid_check` failpoint (tests only): crash in the second check, before recording it.
+    crash_mid_check: bool,
 }
 
 impl CanaryActor {
@@ -41,7 +44,13 @@ impl CanaryActor {
             poller,
             registry,
             webhooks,
+            crash_mid_check: false,
         }
+    }
+
+    pub fn crashing_mid_check(mut self, crash: bool) -> Self {
+        self.crash_mid_check = crash;
+        self
     }
 
     fn schedule(&self, ctx: &Context<Self>, due: Timestamp) {
@@ -194,6 +203,9 @@ impl Handler<Observed> for CanaryActor {
         let status = self.state.status;
         if !matches!(status, Status::Running | Status::Held) {
             return AtomicResponse::new(Box::pin(fut::ready(None)));
+        }
+        if self.crash_mid_check && self.state.counters.checks >= 1 {
+            failpoints::crash(Failpoint::MidCheck);
         }
         let policy = &self.state.policy;
         let warming_up = self.state.counters.checks < policy.warmup_checks;

@@ -11,6 +11,7 @@ use super::poller::PrometheusPoller;
 use super::records;
 pub use super::records::Started;
 use super::CanaryState;
+use crate::failpoints::Failpoint;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries;
@@ -22,6 +23,8 @@ pub struct CanaryRegistry {
     poller: Addr<PrometheusPoller>,
     webhooks: Option<Addr<Webhooks>>,
     canaries: HashMap<String, Addr<CanaryActor>>,
+    /// The `mid_check` failpoint (tests only).
+    crash_mid_check: bool,
 }
 
 impl CanaryRegistry {
@@ -29,12 +32,14 @@ impl CanaryRegistry {
         recorder: Addr<Recorder>,
         poller: Addr<PrometheusPoller>,
         webhooks: Option<Addr<Webhooks>>,
+        failpoint: Option<Failpoint>,
     ) -> Self {
         Self {
             recorder,
             poller,
             webhooks,
             canaries: HashMap::new(),
+            crash_mid_check: failpoint == Some(Failpoint::MidCheck),
         }
     }
 
@@ -46,7 +51,8 @@ impl CanaryRegistry {
             self.poller.clone(),
             ctx.address(),
             self.webhooks.clone(),
-        );
+        )
+        .crashing_mid_check(self.crash_mid_check);
         self.canaries.insert(id, actor.start());
     }
 }

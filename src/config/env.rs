@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::{ConfigError, LogFormat, Settings};
+use crate::failpoints::Failpoint;
 
 /// Where environment values come from: the process environment, or a map (tests).
 pub struct EnvSource(HashMap<String, String>);
@@ -100,7 +101,13 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
                 "failpoints are compiled only with the `failpoints` cargo feature",
             ));
         }
-        settings.failpoint = Some(point.to_string());
+        let known = Failpoint::ALL.map(Failpoint::name).join(", ");
+        settings.failpoint = Some(Failpoint::parse(point.trim()).ok_or_else(|| {
+            ConfigError::new(
+                "COCKPIT_FAILPOINT",
+                format!("`{point}` is not one of {known}"),
+            )
+        })?);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::canary::policy::PolicyTable;
+use crate::failpoints::Failpoint;
 use crate::slo::{PrometheusSettings, StubSettings};
 use crate::webhooks::WebhookSettings;
 
@@ -59,7 +60,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `COCKPIT_FAILPOINT` (builds with the `failpoints` feature only): the test crash point to arm.
     #[serde(skip)]
-    pub failpoint: Option<String>,
+    pub failpoint: Option<Failpoint>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +151,9 @@ pub struct EvalTask {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub description: String,
+    /// A run cut short by a crash or restart is queued again instead of being recorded `failed`.
+    #[serde(default)]
+    pub requeue_on_restart: bool,
 }
 
 fn default_task_timeout() -> f64 {
@@ -202,7 +206,8 @@ impl Settings {
         }
     }
 
-    pub fn failpoint_is(&self, name: &str) -> bool {
-        cfg!(feature = "failpoints") && self.failpoint.as_deref() == Some(name)
+    /// The armed failpoint, if any (always `None` without the `failpoints` feature).
+    pub fn failpoint(&self) -> Option<Failpoint> {
+        self.failpoint.filter(|_| cfg!(feature = "failpoints"))
     }
 }

@@ -57,9 +57,12 @@ impl Drop for ExitGuard {
     }
 }
 
-enum StopReason {
+/// Why a running job is being stopped.
+pub(super) enum StopReason {
     Cancelled(String),
     TimedOut,
+    /// The service is shutting down (SIGTERM/SIGINT).
+    Shutdown,
 }
 
 enum Outcome {
@@ -142,6 +145,10 @@ impl JobActor {
                 return;
             }
             (Some(StopReason::Cancelled(reason)), _) => Ending::Cancelled { reason },
+            (Some(StopReason::Shutdown), _) => Ending::Failed {
+                error: "interrupted by shutdown".into(),
+                exit_code: None,
+            },
             (Some(StopReason::TimedOut), _) => Ending::Failed {
                 error: format!(
                     "timed out after {}",
@@ -245,18 +252,18 @@ impl Actor for JobActor {
     }
 }
 
-/// Asks a running job to stop (sent by the registry for `cancel_job`).
+/// Asks a running job to stop (sent by the registry for `cancel_job` and at shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopJob {
-    pub reason: String,
+pub(super) struct StopJob {
+    pub reason: StopReason,
 }
 
 impl Handler<StopJob> for JobActor {
     type Result = ();
 
     fn handle(&mut self, msg: StopJob, ctx: &mut Context<Self>) {
-        self.stop_process(StopReason::Cancelled(msg.reason), ctx);
+        self.stop_process(msg.reason, ctx);
     }
 }
 

@@ -21,6 +21,21 @@ pub fn queued(spec: &JobSpec) -> NewEvent {
     .field("configId", spec.config_id.as_str())
 }
 
+pub fn requeued(spec: &JobSpec) -> NewEvent {
+    event(
+        &spec.job_id,
+        "queued",
+        "queued",
+        format!(
+            "queued again after a restart cut its run short ({} with config {})",
+            spec.task_id, spec.config_id
+        ),
+    )
+    .field("taskId", spec.task_id.as_str())
+    .field("configId", spec.config_id.as_str())
+    .field("requeued", true)
+}
+
 pub fn dry_run(spec: &JobSpec) -> NewEvent {
     event(
         &spec.job_id,

@@ -13,7 +13,7 @@ mod tasks;
 
 use std::time::{Duration, Instant};
 
-pub use registry::{CancelJob, Cancelled, Registry, SubmitJob};
+pub use registry::{CancelJob, Cancelled, Registry, Shutdown, SubmitJob};
 pub use retention::RetentionSweeper;
 pub use tasks::TaskCatalog;
 

@@ -56,6 +56,13 @@ pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Resu
     Ok(())
 }
 
+/// A job cut short by a restart goes back to `queued` (its task has `requeue_on_restart`).
+pub fn requeued(tx: &mut Tx<'_>, spec: &JobSpec) -> Result<(), StoreError> {
+    jobs::requeue(tx.conn, &spec.job_id, &clock::sql(clock::now()))?;
+    tx.emit(job_events::requeued(spec))?;
+    Ok(())
+}
+
 pub fn dry_run(
     tx: &mut Tx<'_>,
     spec: &JobSpec,

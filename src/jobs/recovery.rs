@@ -1,36 +1,50 @@
 //! What a previous process left behind: running jobs are ended (their leftover process group killed if it
-//! is still the same process, and awaited) and recorded `failed`; queued jobs are returned to be queued
-//! again in their original order.
+//! is still the same process, and awaited) and recorded `failed` — or queued again when their task says
+//! `requeue_on_restart`; queued jobs are returned to be queued again in their original order.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
 
 use super::process;
 use super::records::{self, Ending};
-use super::JobSpec;
+use super::{JobSpec, TaskCatalog};
 use crate::clock;
 use crate::recorder::{record, Recorder};
 use crate::storage::{jobs, StoreError};
 
-pub(super) async fn recover(recorder: Addr<Recorder>) -> Result<Vec<JobSpec>, StoreError> {
+pub(super) async fn recover(
+    recorder: Addr<Recorder>,
+    catalog: Arc<TaskCatalog>,
+) -> Result<Vec<JobSpec>, StoreError> {
     let rows = record(&recorder, |tx| jobs::unfinished(tx.conn)).await?;
     let mut queued = Vec::new();
     for row in rows {
+        let spec = JobSpec {
+            timeout: Duration::from_secs_f64(row.timeout_seconds.max(0.001)),
+            job_id: row.job_id.clone(),
+            task_id: row.task_id.clone(),
+            config_id: row.config_id.clone(),
+            queued_at: Instant::now(),
+        };
         if row.status == "queued" {
-            queued.push(JobSpec {
-                timeout: Duration::from_secs_f64(row.timeout_seconds.max(0.001)),
-                job_id: row.job_id,
-                task_id: row.task_id,
-                config_id: row.config_id,
-                queued_at: Instant::now(),
-            });
+            queued.push(spec);
             continue;
         }
         if let (Some(pgid), Some(started)) = (row.pgid, row.pid_start_time) {
             if process::start_time(pgid) == Some(started) {
                 process::end_group(pgid).await;
             }
+        }
+        let requeue = catalog
+            .get(&row.task_id)
+            .is_some_and(|task| task.requeue_on_restart);
+        if requeue {
+            let again = spec.clone();
+            record(&recorder, move |tx| records::requeued(tx, &again)).await?;
+            queued.push(spec);
+            continue;
         }
         let ran_ms = row
             .started_at

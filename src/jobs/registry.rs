@@ -6,12 +6,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, AtomicResponse, Context, Handler, Message,
-    WrapFuture,
+    ResponseFuture, WrapFuture,
 };
 
-use super::job::{JobActor, JobGone, JobSetup, StopJob};
+use super::job::{JobActor, JobGone, JobSetup, StopJob, StopReason};
 use super::records::{self, Ending};
 use super::tasks::Placeholders;
 use super::{recovery, JobError, JobSpec, TaskCatalog};
@@ -26,6 +28,10 @@ pub struct Registry {
     queue: VecDeque<JobSpec>,
     running: HashMap<String, Addr<JobActor>>,
     panic_failpoint: bool,
+    /// Set at shutdown: nothing new starts.
+    stopping: bool,
+    /// Told when the last running job has ended during a shutdown.
+    drained: Vec<oneshot::Sender<()>>,
 }
 
 impl Registry {
@@ -42,11 +48,18 @@ impl Registry {
             queue: VecDeque::new(),
             running: HashMap::new(),
             panic_failpoint,
+            stopping: false,
+            drained: Vec::new(),
         }
     }
 
     /// Starts queued jobs, oldest first, while there is room.
     fn start_ready(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping {
+            // Shutting down: queued jobs stay queued, and are queued again at the next start.
+            self.notify_drained();
+            return;
+        }
         while self.running.len() < self.limits.max_running {
             let Some(spec) = self.queue.pop_front() else {
                 return;
@@ -106,7 +119,7 @@ impl Actor for Registry {
 
     /// Before taking any message: end what a previous process left running, queue what it left queued.
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let recover = recovery::recover(self.recorder.clone());
+        let recover = recovery::recover(self.recorder.clone(), self.catalog.clone());
         ctx.wait(recover.into_actor(self).map(|recovered, registry, ctx| {
             match recovered {
                 Ok(queued) => registry.queue.extend(queued),
@@ -190,7 +203,9 @@ impl Handler<CancelJob> for Registry {
 
     fn handle(&mut self, msg: CancelJob, _ctx: &mut Context<Self>) -> Self::Result {
         if let Some(job) = self.running.get(&msg.job_id) {
-            job.do_send(StopJob { reason: msg.reason });
+            job.do_send(StopJob {
+                reason: StopReason::Cancelled(msg.reason),
+            });
             return AtomicResponse::new(Box::pin(actix::fut::ready(Ok(Cancelled::Stopping))));
         }
         let position = self.queue.iter().position(|spec| spec.job_id == msg.job_id);
@@ -247,5 +262,40 @@ impl Handler<JobGone> for Registry {
             );
         }
         self.start_ready(ctx);
+    }
+}
+
+impl Registry {
+    fn notify_drained(&mut self) {
+        if self.running.is_empty() {
+            for waiter in self.drained.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+}
+
+/// Graceful shutdown: running jobs' process groups get SIGTERM (then SIGKILL after the grace period) and are
+/// recorded `failed` ("interrupted by shutdown"); queued jobs stay queued. Replies once all have ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Registry {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        for job in self.running.values() {
+            job.do_send(StopJob {
+                reason: StopReason::Shutdown,
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.drained.push(tx);
+        self.notify_drained();
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 }

@@ -98,6 +98,7 @@ mod tests {
             configs: None,
             timeout_seconds: 1.0,
             env: Default::default(),
+            requeue_on_restart: false,
             description: String::new(),
         };
         let argv = catalog.argv(

@@ -170,6 +170,22 @@ pub fn list(conn: &mut SqliteConnection, filter: &JobFilter) -> Result<Vec<JobRo
         .load(conn)?)
 }
 
+/// A job that was `running` back to `queued`, its run forgotten (a restart cut it short).
+pub fn requeue(conn: &mut SqliteConnection, job_id: &str, at: &str) -> Result<(), StoreError> {
+    diesel::update(jobs::table.find(job_id).filter(jobs::status.eq("running")))
+        .set((
+            jobs::status.eq("queued"),
+            jobs::progress.eq(0.0),
+            jobs::message.eq(None::<String>),
+            jobs::pgid.eq(None::<i32>),
+            jobs::pid_start_time.eq(None::<i64>),
+            jobs::started_at.eq(None::<String>),
+            jobs::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Jobs a previous process left `queued` or `running`, oldest first (their original queue order).
 pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<JobRow>, StoreError> {
     Ok(jobs::table

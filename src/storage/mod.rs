@@ -47,7 +47,10 @@ pub enum StoreError {
 /// Busy timeout first (so the WAL switch itself waits for a lock), then WAL with NORMAL sync: commits
 /// survive a process crash (kill -9), not a power loss (SPEC §9).
 #[derive(Debug)]
-struct Pragmas;
+struct Pragmas {
+    /// The `db_readonly` failpoint (tests only): every pooled connection refuses writes.
+    read_only: bool,
+}
 
 const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                        PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
@@ -55,12 +58,18 @@ const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(PRAGMAS)
-            .map_err(diesel::r2d2::Error::QueryError)
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        if self.read_only {
+            conn.batch_execute("PRAGMA query_only = ON;")
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
     }
 }
 
-/// Opens (creating if needed) the database file and runs pending migrations.
-pub fn open(path: &Path, pool_size: u32) -> Result<DbPool, StoreError> {
+/// Opens (creating if needed) the database file, runs pending migrations, and returns the pool with the
+/// installation secret (made on first start). `read_only` is the `db_readonly` failpoint; false outside tests.
+pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, String), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
             path: dir.display().to_string(),
@@ -76,15 +85,16 @@ pub fn open(path: &Path, pool_size: u32) -> Result<DbPool, StoreError> {
         SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| cannot_open(&e))?;
     first.batch_execute(PRAGMAS)?;
     migrate(&mut first)?;
+    let secret = meta::installation_secret(&mut first)?;
     drop(first);
     let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
     let pool = Pool::builder()
         .max_size(pool_size)
         .connection_timeout(Duration::from_secs(10))
-        .connection_customizer(Box::new(Pragmas))
+        .connection_customizer(Box::new(Pragmas { read_only }))
         .build(manager)
         .map_err(|e| cannot_open(&e))?;
-    Ok(pool)
+    Ok((pool, secret))
 }
 
 pub fn migrate(conn: &mut SqliteConnection) -> Result<usize, StoreError> {

@@ -51,6 +51,7 @@ pub fn shell_task(script: &str) -> EvalTask {
         timeout_seconds: 60.0,
         env: Default::default(),
         description: String::new(),
+        requeue_on_restart: false,
     }
 }
 
@@ -292,6 +293,28 @@ pub struct SseReader {
 impl SseReader {
     /// The next event (comments and `retry:` skipped); `None` when the server ended the stream.
     pub async fn next_event(&mut self) -> Option<SseEvent> {
+        self.read_event(false).await
+    }
+
+    /// Like `next_event`, but a connection cut (the server crashed) also counts as the end.
+    pub async fn next_event_or_gone(&mut self) -> Option<SseEvent> {
+        self.read_event(true).await
+    }
+
+    /// Events until (and including) the first one `wanted` accepts.
+    pub async fn until_event_where(&mut self, wanted: impl Fn(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event().await {
+            let done = wanted(&event);
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+        panic!("stream ended before the awaited event: {events:?}");
+    }
+
+    async fn read_event(&mut self, cut_is_end: bool) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -325,6 +348,10 @@ impl SseReader {
                 Some(Ok(chunk)) => self
                     .buffer
                     .push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+                Some(Err(_)) if cut_is_end => {
+                    self.ended = true;
+                    return None;
+                }
                 Some(Err(e)) => panic!("SSE read failed: {e}"),
                 None => {
                     self.ended = true;

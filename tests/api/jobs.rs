@@ -265,7 +265,7 @@ async fn the_kits_recent_job_activity_query_returns_the_job() {
 #[actix_web::test]
 async fn a_panicking_job_actor_is_recorded_failed_its_processes_end_and_the_service_answers_on() {
     let app = spawn_app_with(|s| {
-        s.failpoint = Some("job_panic".into());
+        s.failpoint = Some(mcp_cockpit::failpoints::Failpoint::JobPanic);
         s.evals
             .tasks
             .insert("hangs".into(), shell_task(SPAWNS_A_GRANDCHILD));

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod canaries;
+mod crash;
 mod helpers;
 mod jobs;
 mod mcp;

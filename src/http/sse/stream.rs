@@ -28,6 +28,8 @@ pub struct Plan {
 
 struct SseStream {
     prelude: Option<Bytes>,
+    /// Sent again when the broker ends the stream, so the client reconnects after that long.
+    retry: Bytes,
     pending: VecDeque<Arc<Frame>>,
     /// Scopes still to read from the log, and the cursor (last seq read); `None` once replay is done.
     replay: Option<(Vec<(Scope, i64)>, i64)>,
@@ -47,6 +49,7 @@ pub fn sse_stream(
     let prelude = [broker::retry(plan.retry_ms), broker::comment("connected")].concat();
     let state = SseStream {
         prelude: Some(Bytes::from(prelude)),
+        retry: broker::retry(plan.retry_ms),
         pending: VecDeque::new(),
         replay: (!plan.replay.is_empty()).then_some((plan.replay, 0)),
         pool,
@@ -84,8 +87,12 @@ impl SseStream {
             tokio::select! {
                 frame = self.live.rx.recv() => match frame {
                     Some(frame) => if let Some(bytes) = self.emit(&frame) { return Some(bytes) },
-                    // The broker dropped us for falling behind: end, the client resumes with Last-Event-ID.
-                    None => return None,
+                    // The broker ended us (we fell behind, or the service is shutting down): a last retry
+                    // hint, then the end; the client resumes with Last-Event-ID.
+                    None => {
+                        self.done = true;
+                        return Some(self.retry.clone());
+                    }
                 },
                 _ = self.keep_alive.tick() => return Some(broker::comment("keep-alive")),
             }

@@ -1,0 +1,57 @@
+//! Test-only crash points (SPEC §10), armed by `COCKPIT_FAILPOINT` in builds with the `failpoints` cargo
+//! feature (which only the test command enables), so crash tests hit exact points with no timing luck:
+//!
+//! | name | where |
+//! |---|---|
+//! | `job_panic` | a job's supervisor panics on the job's first stdout line |
+//! | `before_commit` | the process dies inside the transaction that ends a canary, before it commits |
+//! | `after_commit` | the process dies right after that transaction commits, before anyone hears of it |
+//! | `mid_check` | the process dies in a canary's second check, after gathering, before recording |
+//! | `db_readonly` | every pooled connection is read-only: all writes fail, reads work |
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    JobPanic,
+    BeforeCommit,
+    AfterCommit,
+    MidCheck,
+    DbReadonly,
+}
+
+impl Failpoint {
+    pub const ALL: [Failpoint; 5] = [
+        Failpoint::JobPanic,
+        Failpoint::BeforeCommit,
+        Failpoint::AfterCommit,
+        Failpoint::MidCheck,
+        Failpoint::DbReadonly,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Failpoint::JobPanic => "job_panic",
+            Failpoint::BeforeCommit => "before_commit",
+            Failpoint::AfterCommit => "after_commit",
+            Failpoint::MidCheck => "mid_check",
+            Failpoint::DbReadonly => "db_readonly",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Failpoint> {
+        Failpoint::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Failpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Ends the process on the spot, as a crash would: no destructor runs, nothing is flushed.
+pub fn crash(point: Failpoint) -> ! {
+    eprintln!("mcp-cockpit: failpoint {point} reached: crashing");
+    std::process::abort()
+}
