@@ -279,3 +279,36 @@ async fn sigterm_ends_streams_with_a_retry_hint_stops_jobs_and_exits_0() {
     assert!(log.contains("SIGTERM received"), "{log}");
     drop(job_stream);
 }
+
+#[actix_web::test]
+async fn a_canary_whose_deadline_passed_while_the_service_was_down_is_rolled_back_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut server, app) = start(dir.path(), None);
+    let started = app
+        .tool_ok(
+            "start_canary",
+            json!({"modelId": "m", "fromGate": "stage", "toGate": "production",
+                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"}}),
+        )
+        .await;
+    let id = started["canaryId"].as_str().expect("id").to_string();
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    // While it is down, its deadline passes.
+    app.sql_rows(&format!(
+        "UPDATE canaries SET deadline_at = '2000-01-01 00:00:00.000' WHERE id = '{id}'"
+    ));
+    let (mut server, app) = start(dir.path(), None);
+    let events = app
+        .sse(&format!("topic=canary/{id}"), &[])
+        .await
+        .until_end()
+        .await;
+    let end = events.last().expect("events");
+    assert_eq!(
+        (end.event.as_str(), end.data["reasonCode"].as_str()),
+        ("rolled_back", Some("deadline"))
+    );
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+}

@@ -155,3 +155,39 @@ async fn health_and_readiness_answer_without_a_key() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(ready.json::<Value>().await.expect("json")["ready"], true);
 }
+
+#[actix_web::test]
+async fn with_a_read_only_database_writes_fail_cleanly_and_readiness_says_so() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.failpoint = Some(mcp_cockpit::failpoints::Failpoint::DbReadonly)
+    })
+    .await;
+    for (tool, arguments) in [
+        (
+            "run_eval",
+            json!({"taskId": "probe", "configId": "default"}),
+        ),
+        ("publish_note", json!({"topic": "ops/x", "message": "m"})),
+        (
+            "start_canary",
+            json!({"modelId": "m", "fromGate": "a", "toGate": "b", "sloPolicy": {"latency_p95_ms": 1, "error_rate": 0.1}}),
+        ),
+    ] {
+        let reply = app
+            .rpc(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":tool,"arguments":arguments}}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            reply.body["error"]["code"], -32603,
+            "{tool}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["id"], 3);
+    }
+    let mut ready = app.get("/readyz", &[]).await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json::<Value>().await.expect("json")["ready"], false);
+    assert_eq!(app.get("/healthz", &[]).await.status(), StatusCode::OK);
+    let list = app.tool_ok("list_jobs", json!({})).await;
+    assert_eq!(list["count"], 0, "reads still work");
+}
