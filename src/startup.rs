@@ -111,6 +111,7 @@ impl Application {
             mcp: McpServer {
                 tools,
                 sessions: SessionStore::default(),
+                in_flight: Default::default(),
             },
             sse: SseConfig {
                 keep_alive,

@@ -12,6 +12,8 @@ pub struct Frame {
     pub seq: i64,
     pub kind: EntityKind,
     pub topic: String,
+    /// The event's name (`queued`, `metric`, …).
+    pub event: String,
     /// The entity's last event: single-entity streams end after it.
     pub terminal: bool,
     /// `id: <seq>\nevent: <name>\ndata: <json>\n\n`
@@ -25,9 +27,18 @@ impl Frame {
             seq,
             kind,
             topic: topic.to_string(),
+            event: event.to_string(),
             terminal: kind.is_terminal(event),
             bytes,
         })
+    }
+
+    /// The event's one-line JSON data.
+    pub fn data(&self) -> &str {
+        std::str::from_utf8(&self.bytes)
+            .ok()
+            .and_then(|text| text.split_once("\ndata: "))
+            .map_or("", |(_, rest)| rest.trim_end())
     }
 
     /// The frame of a logged event (replay); `None` for a row whose topic names no known kind.

@@ -214,9 +214,19 @@ impl Subscription {
     }
 
     /// Waits for the entity's terminal event; false if `limit` passed first or the broker dropped us.
-    pub async fn until_terminal(mut self, limit: Duration) -> bool {
+    pub async fn until_terminal(self, limit: Duration) -> bool {
+        self.until_terminal_with(limit, |_| {}).await
+    }
+
+    /// Like `until_terminal`, showing every frame to `seen` on the way (e.g. to relay progress).
+    pub async fn until_terminal_with(
+        mut self,
+        limit: Duration,
+        mut seen: impl FnMut(&Frame),
+    ) -> bool {
         let terminal = async {
             while let Some(frame) = self.rx.recv().await {
+                seen(&frame);
                 if frame.terminal {
                     return true;
                 }

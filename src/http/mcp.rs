@@ -1,4 +1,4 @@
-//! `/mcp`: POST carries JSON-RPC; DELETE ends a session; GET (the server-to-client stream) is not offered.
+//! `/mcp`: POST carries JSON-RPC; DELETE ends a session; GET opens the session's server-to-client stream.
 //! Lenient with the kit's curl commands: no `Content-Type` or `Accept` needed, no session needed.
 
 use actix_web::http::header;
@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use futures_util::StreamExt;
 
+use super::mcp_stream::{session_stream, Position, Setup};
 use super::AppState;
+use crate::broker::Subscription;
+use crate::events::TopicFilter;
 use crate::mcp::jsonrpc::{self, RpcError};
 use crate::mcp::{self as protocol, Caller, PostContext, PostReply};
 
@@ -95,6 +98,16 @@ pub async fn post(
     };
     match state.mcp.handle_post(&body, &context).await {
         PostReply::Accepted => HttpResponse::Accepted().finish(),
+        PostReply::Stream(messages) => {
+            let frames = messages.map(|message| {
+                Ok::<_, std::convert::Infallible>(web::Bytes::from(format!("data: {message}\n\n")))
+            });
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .insert_header(("X-Accel-Buffering", "no"))
+                .streaming(frames)
+        }
         PostReply::Json { body, new_session } => {
             let mut response = HttpResponse::Ok();
             if let Some(id) = new_session {
@@ -122,9 +135,59 @@ pub async fn delete(req: HttpRequest, _caller: Caller, state: web::Data<AppState
     }
 }
 
-/// The server-to-client stream is not offered yet, which MCP allows: 405.
-pub async fn get() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "POST, DELETE"))
-        .finish()
+/// `GET /mcp`: the session's server-to-client stream. A client that does not accept `text/event-stream`
+/// gets 405, as MCP says.
+pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> HttpResponse {
+    let accepts_sse = header_str(&req, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    if !accepts_sse {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET, POST, DELETE"))
+            .finish();
+    }
+    if let Some(v) = header_str(&req, VERSION_HEADER).filter(|v| !protocol::is_supported(v)) {
+        let message = format!(
+            "Bad Request: unsupported MCP-Protocol-Version `{}`",
+            v.chars().take(40).collect::<String>()
+        );
+        return rpc_error(StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST, message);
+    }
+    let Some(id) = header_str(&req, SESSION_HEADER) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            jsonrpc::INVALID_REQUEST,
+            "Bad Request: GET /mcp needs the Mcp-Session-Id from initialize".into(),
+        );
+    };
+    let Some(session) = state.mcp.sessions.get(id) else {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            jsonrpc::INVALID_REQUEST,
+            "Session not found: it ended or never existed; send initialize for a new one".into(),
+        );
+    };
+    let resume = header_str(&req, "last-event-id").and_then(Position::parse);
+    let live =
+        match Subscription::open(&state.broker, vec![TopicFilter::All], state.sse.queue).await {
+            Ok(live) => live,
+            Err(_) => {
+                return rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    jsonrpc::INTERNAL_ERROR,
+                    "the event broker is stopping".into(),
+                )
+            }
+        };
+    let stream = session_stream(Setup {
+        session: session.state,
+        live,
+        pool: state.pool.clone(),
+        resume,
+        retry_ms: state.sse.retry_ms,
+        keep_alive: state.sse.keep_alive,
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream)
 }

@@ -6,6 +6,7 @@ mod auth;
 mod guard;
 mod health;
 mod mcp;
+mod mcp_stream;
 mod sse;
 
 use std::time::Duration;

@@ -40,6 +40,7 @@ pub enum Incoming {
     },
     Notification {
         method: String,
+        params: Option<Value>,
     },
     /// A response to something we asked (we ask nothing yet); acknowledged, never answered.
     Response,
@@ -72,7 +73,10 @@ pub fn classify(message: Value) -> Incoming {
             method,
             params: object.remove("params"),
         },
-        (Some(Value::String(method)), None) => Incoming::Notification { method },
+        (Some(Value::String(method)), None) => Incoming::Notification {
+            method,
+            params: object.remove("params"),
+        },
         (Some(_), _) => invalid(echo, "`method` must be a string"),
         (None, Some(_)) if object.contains_key("result") || object.contains_key("error") => {
             Incoming::Response
@@ -115,7 +119,8 @@ mod tests {
         assert_eq!(
             note,
             Incoming::Notification {
-                method: "notifications/initialized".into()
+                method: "notifications/initialized".into(),
+                params: None
             }
         );
         assert_eq!(

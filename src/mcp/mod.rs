@@ -2,7 +2,11 @@
 //! sessions, method dispatch, batches, and tools. The HTTP route only maps a [`PostReply`] to a response.
 
 pub mod jsonrpc;
-mod session;
+pub mod logging;
+pub mod notify;
+mod progress;
+pub mod resources;
+pub mod session;
 pub mod tools;
 
 use serde_json::{json, Value};
@@ -21,7 +25,6 @@ pub fn is_supported(version: &str) -> bool {
 }
 
 /// What a POST to `/mcp` produces.
-#[derive(Debug)]
 pub enum PostReply {
     /// Only notifications or responses were sent: 202 with no body.
     Accepted,
@@ -30,6 +33,8 @@ pub enum PostReply {
         body: Value,
         new_session: Option<String>,
     },
+    /// Messages to send as `text/event-stream`: progress notifications, then the response.
+    Stream(futures_util::stream::LocalBoxStream<'static, Value>),
 }
 
 /// What the transport knows about a POST.
@@ -42,6 +47,7 @@ pub struct PostContext<'a> {
 pub struct McpServer {
     pub tools: ToolContext,
     pub sessions: SessionStore,
+    pub in_flight: progress::InFlight,
 }
 
 impl McpServer {
@@ -56,6 +62,9 @@ impl McpServer {
                 };
             }
         };
+        if let Some(stream) = self.streamed(&message, post) {
+            return PostReply::Stream(stream);
+        }
         let Value::Array(batch) = message else {
             let (body, new_session) = self.handle_one(message, post).await;
             return match body {
@@ -102,8 +111,12 @@ impl McpServer {
         post: &PostContext<'_>,
     ) -> (Option<Value>, Option<String>) {
         match jsonrpc::classify(message) {
-            Incoming::Notification { method } => {
+            Incoming::Notification { method, params } => {
                 log::debug!("notification {method}");
+                if method == "notifications/cancelled" {
+                    let session = post.session.map(|s| s.id.as_str());
+                    self.in_flight.cancel(&self.tools, session, params.as_ref());
+                }
                 (None, None)
             }
             Incoming::Response => (None, None),
@@ -118,7 +131,14 @@ impl McpServer {
                     }
                     "ping" => Ok(json!({})),
                     "tools/list" => Ok(json!({ "tools": tools::definitions() })),
-                    "tools/call" => self.tools.call(params, post.caller).await,
+                    "tools/call" => self.tools.call(params, post.caller, None).await,
+                    "logging/setLevel" => set_level(post.session, params.as_ref()),
+                    "resources/list" => resources::list(&self.tools, params.as_ref()).await,
+                    "resources/templates/list" => Ok(resources::templates()),
+                    "resources/read" => resources::read(&self.tools, params.as_ref()).await,
+                    "resources/subscribe" | "resources/unsubscribe" => {
+                        subscription(post.session, &method, params.as_ref())
+                    }
                     other => Err(RpcError::new(
                         jsonrpc::METHOD_NOT_FOUND,
                         format!("Method not found: {other}"),
@@ -131,6 +151,31 @@ impl McpServer {
                 (Some(reply), new_session)
             }
         }
+    }
+
+    /// A single waiting `tools/call` with a progress token is answered as a stream.
+    fn streamed(
+        &self,
+        message: &Value,
+        post: &PostContext<'_>,
+    ) -> Option<futures_util::stream::LocalBoxStream<'static, Value>> {
+        if message["method"] != "tools/call" || message["jsonrpc"] != "2.0" {
+            return None;
+        }
+        let id = message
+            .get("id")
+            .filter(|id| id.is_string() || id.is_number())?
+            .clone();
+        let params = message.get("params").cloned();
+        let token = progress::progress_token(params.as_ref())?;
+        let key = progress::InFlight::key(post.session.map(|s| s.id.as_str()), &id);
+        Some(progress::stream_call(
+            self.tools.clone(),
+            self.in_flight.clone(),
+            key,
+            (id, params, token),
+            post.caller.clone(),
+        ))
     }
 
     fn initialize(&self, params: Option<&Value>) -> (Value, Session) {
@@ -146,11 +191,58 @@ impl McpServer {
         let session = self.sessions.create(version);
         let result = json!({
             "protocolVersion": version,
-            "capabilities": { "tools": { "listChanged": false } },
+            "capabilities": {
+                "tools": { "listChanged": false },
+                "logging": {},
+                "resources": { "subscribe": true, "listChanged": false }
+            },
             "serverInfo": { "name": "mcp-cockpit", "title": "MCP Cockpit", "version": env!("CARGO_PKG_VERSION") },
             "instructions": "Run model evaluations with run_eval and follow them with job_status, or live over \
                 SSE at /sse?topic=job/<jobId>. Every result is also JSON text in content[0].text."
         });
         (result, session)
     }
+}
+
+/// Session-scoped methods need a session to remember their effect in.
+fn session_of<'a>(session: Option<&'a Session>, method: &str) -> Result<&'a Session, RpcError> {
+    session.ok_or_else(|| {
+        RpcError::new(
+            jsonrpc::INVALID_REQUEST,
+            format!("Invalid Request: {method} needs a session: send initialize, then the Mcp-Session-Id header"),
+        )
+    })
+}
+
+/// `logging/setLevel {level}`: the least severe level the session's stream carries.
+fn set_level(session: Option<&Session>, params: Option<&Value>) -> Result<Value, RpcError> {
+    let session = session_of(session, "logging/setLevel")?;
+    let text = params.and_then(|p| p.get("level")).and_then(Value::as_str);
+    let level = text.and_then(logging::LogLevel::parse).ok_or_else(|| {
+        RpcError::new(
+            jsonrpc::INVALID_PARAMS,
+            format!(
+                "Invalid params: `level` must be one of {}",
+                logging::LogLevel::names()
+            ),
+        )
+    })?;
+    session.state.set_log_level(level);
+    Ok(json!({}))
+}
+
+/// `resources/subscribe` and `resources/unsubscribe {uri}`.
+fn subscription(
+    session: Option<&Session>,
+    method: &str,
+    params: Option<&Value>,
+) -> Result<Value, RpcError> {
+    let session = session_of(session, method)?;
+    let (uri, _, _) = resources::uri_param(params)?;
+    if method == "resources/subscribe" {
+        session.state.subscribe(&uri);
+    } else {
+        session.state.unsubscribe(&uri);
+    }
+    Ok(json!({}))
 }

@@ -1,9 +1,13 @@
 //! MCP sessions: issued by `initialize`, ended by `DELETE /mcp`. Sessions are optional (the kit's curl
-//! commands never initialize); a request naming an unknown or ended one gets 404. Memory is bounded.
+//! commands never initialize); a request naming an unknown or ended one gets 404. Memory is bounded. A
+//! session remembers what its server-to-client stream should carry: the log level and the subscribed
+//! resources.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use super::logging::LogLevel;
 
 /// The most sessions kept; past it the least recently used is forgotten.
 const MAX_SESSIONS: usize = 10_000;
@@ -12,6 +16,42 @@ const MAX_SESSIONS: usize = 10_000;
 pub struct Session {
     pub id: String,
     pub protocol_version: String,
+    pub state: Arc<SessionState>,
+}
+
+/// What `logging/setLevel` and `resources/subscribe` changed.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    log_level: Mutex<LogLevel>,
+    subscriptions: Mutex<BTreeSet<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SessionState {
+    pub fn log_level(&self) -> LogLevel {
+        *lock(&self.log_level)
+    }
+
+    pub fn set_log_level(&self, level: LogLevel) {
+        *lock(&self.log_level) = level;
+    }
+
+    pub fn subscribe(&self, uri: &str) {
+        lock(&self.subscriptions).insert(uri.to_string());
+    }
+
+    pub fn unsubscribe(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).remove(uri)
+    }
+
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
 }
 
 #[derive(Default)]
@@ -24,6 +64,7 @@ impl SessionStore {
         let session = Session {
             id: nanoid::nanoid!(32),
             protocol_version: protocol_version.to_string(),
+            state: Arc::default(),
         };
         let mut sessions = self
             .sessions

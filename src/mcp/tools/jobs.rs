@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::args::{id_property, invalid, list_limit, one_of, parse};
-use super::{internal, Caller, ToolContext, ToolError};
+use super::{internal, Caller, ProgressSink, ProgressUpdate, ToolContext, ToolError};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
 use crate::ids::{self, Ident};
@@ -161,6 +161,7 @@ pub async fn run_eval(
     ctx: &ToolContext,
     caller: &Caller,
     arguments: Value,
+    progress: Option<&ProgressSink>,
 ) -> Result<Value, ToolError> {
     let args: RunEvalArgs = parse(arguments.clone(), RUN_EVAL_EXAMPLE)?;
     let Some(task) = ctx.catalog.get(args.task_id.as_str()) else {
@@ -240,8 +241,20 @@ pub async fn run_eval(
         Err(e) => return Err(internal(e)),
     }
     if let Some(watch) = watch {
+        if let Some(sink) = progress {
+            let _ = sink.send(ProgressUpdate::Job(job_id.clone()));
+        }
         watch
-            .until_terminal(timeout + ctx.kill_grace + WAIT_MARGIN)
+            .until_terminal_with(timeout + ctx.kill_grace + WAIT_MARGIN, |frame| {
+                if let (Some(sink), "progress") = (progress, frame.event.as_str()) {
+                    if let Ok(data) = serde_json::from_str::<Value>(frame.data()) {
+                        let _ = sink.send(ProgressUpdate::Step {
+                            progress: data["progress"].as_f64().unwrap_or(0.0),
+                            message: data["message"].as_str().map(String::from),
+                        });
+                    }
+                }
+            })
             .await;
         return load_job(ctx, &job_id).await;
     }

@@ -9,6 +9,10 @@ mod jobs;
 mod models;
 mod notes;
 
+pub use canaries::canary_view;
+pub use jobs::job_view;
+pub use models::gate_view;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +44,19 @@ pub struct ToolContext {
     pub kill_grace: Duration,
     pub subscriber_queue: usize,
 }
+
+/// What a waiting `run_eval` tells a caller that asked for progress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProgressUpdate {
+    /// The job it waits on (so `notifications/cancelled` can cancel it).
+    Job(String),
+    Step {
+        progress: f64,
+        message: Option<String>,
+    },
+}
+
+pub type ProgressSink = tokio::sync::mpsc::UnboundedSender<ProgressUpdate>;
 
 /// Who is calling, as recorded in `audit` (a keyed fingerprint, never the key).
 #[derive(Debug, Clone)]
@@ -77,7 +94,14 @@ pub fn definitions() -> Vec<Value> {
 
 impl ToolContext {
     /// `tools/call`: `params` must be an object with a known `name`; `arguments` default to `{}`.
-    pub async fn call(&self, params: Option<Value>, caller: &Caller) -> Result<Value, RpcError> {
+    /// `progress`, when the request carried a progress token, hears the job of a waiting `run_eval` and its
+    /// progress.
+    pub async fn call(
+        &self,
+        params: Option<Value>,
+        caller: &Caller,
+        progress: Option<&ProgressSink>,
+    ) -> Result<Value, RpcError> {
         let Some(Value::Object(mut params)) = params else {
             return Err(RpcError::new(
                 jsonrpc::INVALID_PARAMS,
@@ -92,7 +116,7 @@ impl ToolContext {
         };
         let arguments = params.remove("arguments").unwrap_or_else(|| json!({}));
         let outcome = match name.as_str() {
-            "run_eval" => jobs::run_eval(self, caller, arguments).await,
+            "run_eval" => jobs::run_eval(self, caller, arguments, progress).await,
             "job_status" | "status" => jobs::job_status(self, arguments).await,
             "list_jobs" => jobs::list_jobs(self, arguments).await,
             "cancel_job" => jobs::cancel_job(self, caller, arguments).await,

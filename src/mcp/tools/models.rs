@@ -67,7 +67,7 @@ pub fn definitions() -> Vec<Value> {
     ]
 }
 
-fn gate_view(row: &ModelGateRow) -> Value {
+pub fn gate_view(row: &ModelGateRow) -> Value {
     json!({"modelId": row.model_id, "gate": row.gate, "canaryId": row.canary_id, "updatedAt": row.updated_at})
 }
 

@@ -1,0 +1,205 @@
+//! `GET /mcp`: a session's server-to-client stream (log messages, resource updates). It is a projection of
+//! the event log through the session's level and subscriptions, so its event ids (`<seq>-<n>`) resume
+//! exactly: `Last-Event-ID` replays from the log what the session's stream would have carried since.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::Value;
+use tokio::time::{interval_at, Instant, Interval};
+
+use crate::broker::{self, Frame, Subscription};
+use crate::mcp::notify::{self, Happening};
+use crate::mcp::session::SessionState;
+use crate::storage::events::{EventRow, Scope};
+use crate::storage::{self, DbPool};
+
+const REPLAY_PAGE: i64 = 500;
+
+/// A position in a session stream: the event's seq and the index of the notification it produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    seq: i64,
+    index: i64,
+}
+
+impl Position {
+    /// Reads `<seq>-<n>` (or a bare `<seq>`).
+    pub fn parse(text: &str) -> Option<Position> {
+        let (seq, index) = match text.trim().split_once('-') {
+            Some((seq, index)) => (seq.parse().ok()?, index.parse().ok()?),
+            None => (text.trim().parse().ok()?, i64::MAX),
+        };
+        Some(Position { seq, index })
+    }
+}
+
+pub struct Setup {
+    pub session: Arc<SessionState>,
+    pub live: Subscription,
+    pub pool: DbPool,
+    /// From `Last-Event-ID`: replay what came after it.
+    pub resume: Option<Position>,
+    pub retry_ms: u64,
+    pub keep_alive: Duration,
+}
+
+struct SessionStream {
+    session: Arc<SessionState>,
+    live: Subscription,
+    pool: DbPool,
+    prelude: Option<Bytes>,
+    retry: Bytes,
+    /// Log rows still to replay from, and the seq read up to.
+    replay_from: Option<i64>,
+    pending: VecDeque<Bytes>,
+    after: Position,
+    keep_alive: Interval,
+    done: bool,
+}
+
+/// The narrative in an event's data line (read only when a log message is due).
+fn narrative_of(data: &str) -> String {
+    serde_json::from_str::<Value>(data)
+        .ok()
+        .and_then(|v| v["narrative"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+pub fn session_stream(setup: Setup) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let start = Position {
+        seq: setup.live.live_after,
+        index: i64::MAX,
+    };
+    let after = setup.resume.unwrap_or(start);
+    // 2025-11-25 priming event: an id to resume from, and no data to act on.
+    let prelude = format!(
+        "retry: {}\n\nid: {}-{}\ndata: \n\n",
+        setup.retry_ms, after.seq, after.index
+    );
+    let state = SessionStream {
+        session: setup.session,
+        live: setup.live,
+        pool: setup.pool,
+        prelude: Some(Bytes::from(prelude)),
+        retry: broker::retry(setup.retry_ms),
+        replay_from: setup.resume.map(|p| p.seq - 1),
+        pending: VecDeque::new(),
+        after,
+        keep_alive: interval_at(Instant::now() + setup.keep_alive, setup.keep_alive),
+        done: false,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        let bytes = state.next_chunk().await?;
+        Some((Ok(bytes), state))
+    })
+}
+
+impl SessionStream {
+    /// Queues the notifications one event produces for this session, past the resume position.
+    fn take(&mut self, seq: i64, topic: &str, event: &str, data: &str) {
+        if seq < self.after.seq {
+            return;
+        }
+        let narrative = || narrative_of(data);
+        let happening = Happening {
+            topic,
+            event,
+            narrative: &narrative,
+        };
+        for (index, message) in notify::notifications(&self.session, &happening)
+            .into_iter()
+            .enumerate()
+        {
+            let position = Position {
+                seq,
+                index: index as i64,
+            };
+            if position <= self.after {
+                continue;
+            }
+            self.after = position;
+            self.pending.push_back(Bytes::from(format!(
+                "id: {seq}-{index}\ndata: {message}\n\n"
+            )));
+        }
+        // Nothing more from this event, whatever it produced.
+        self.after = self.after.max(Position {
+            seq,
+            index: i64::MAX,
+        });
+    }
+
+    async fn replay_page(&mut self) {
+        let Some(from) = self.replay_from.take() else {
+            return;
+        };
+        let page = storage::blocking(&self.pool, move |conn| {
+            storage::events::page(conn, &[(Scope::All, from)], from, REPLAY_PAGE)
+        })
+        .await;
+        match page {
+            Ok(rows) => {
+                if rows.len() as i64 == REPLAY_PAGE {
+                    self.replay_from = rows.last().map(|r: &EventRow| r.seq);
+                }
+                for row in &rows {
+                    self.take(row.seq, &row.topic, &row.event, &row.data);
+                }
+            }
+            Err(e) => {
+                log::error!("MCP stream replay failed: {e}");
+                self.done = true;
+            }
+        }
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(prelude) = self.prelude.take() {
+                return Some(prelude);
+            }
+            if let Some(bytes) = self.pending.pop_front() {
+                return Some(bytes);
+            }
+            if self.replay_from.is_some() {
+                self.replay_page().await;
+                continue;
+            }
+            tokio::select! {
+                frame = self.live.rx.recv() => match frame {
+                    Some(frame) => {
+                        let frame: Arc<Frame> = frame;
+                        self.take(frame.seq, &frame.topic, &frame.event, frame.data());
+                    }
+                    None => {
+                        self.done = true;
+                        return Some(self.retry.clone());
+                    }
+                },
+                _ = self.keep_alive.tick() => return Some(broker::comment("keep-alive")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_read_and_order_like_the_stream() {
+        let a = Position::parse("12-0").expect("valid");
+        let b = Position::parse("12-1").expect("valid");
+        assert!(a < b && b < Position::parse("13-0").expect("valid"));
+        assert!(Position::parse("12").expect("bare seq") > b);
+        assert_eq!(Position::parse("x-1"), None);
+    }
+}

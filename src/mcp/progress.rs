@@ -1,0 +1,124 @@
+//! A `tools/call` with `_meta.progressToken` that waits (`run_eval` with `wait: true`) is answered as a
+//! stream: increasing `notifications/progress` from the job's real progress, then the result. While it
+//! waits, `notifications/cancelled` naming the request cancels the job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::stream::LocalBoxStream;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::jsonrpc::{self, RpcError};
+use super::tools::{Caller, ProgressUpdate, ToolContext};
+use crate::jobs::CancelJob;
+
+/// Waiting calls by `<session>/<request id>`, with the job each waits on.
+#[derive(Default, Clone)]
+pub struct InFlight(Arc<Mutex<HashMap<String, String>>>);
+
+impl InFlight {
+    pub fn key(session: Option<&str>, request_id: &Value) -> String {
+        format!("{}/{request_id}", session.unwrap_or("-"))
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `notifications/cancelled`: cancels the job the named request waits on, if any.
+    pub fn cancel(&self, tools: &ToolContext, session: Option<&str>, params: Option<&Value>) {
+        let Some(request_id) = params.and_then(|p| p.get("requestId")) else {
+            return;
+        };
+        let job = self.map().get(&Self::key(session, request_id)).cloned();
+        if let Some(job_id) = job {
+            let reason = params
+                .and_then(|p| p.get("reason"))
+                .and_then(Value::as_str)
+                .unwrap_or("cancelled by the client (notifications/cancelled)")
+                .chars()
+                .take(500)
+                .collect();
+            tools.registry.do_send(CancelJob { job_id, reason });
+        }
+    }
+}
+
+/// Whether this `tools/call` asks for progress on a call that waits: its progress token.
+pub fn progress_token(params: Option<&Value>) -> Option<Value> {
+    let params = params?;
+    let waits = params["name"] == "run_eval" && params["arguments"]["wait"] == true;
+    let token = params.get("_meta")?.get("progressToken")?;
+    (waits && (token.is_string() || token.is_number())).then(|| token.clone())
+}
+
+/// Runs the call in the background and streams its progress notifications, then its response.
+pub fn stream_call(
+    tools: ToolContext,
+    in_flight: InFlight,
+    key: String,
+    (id, params, token): (Value, Option<Value>, Value),
+    caller: Caller,
+) -> LocalBoxStream<'static, Value> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = oneshot::channel::<Result<Value, RpcError>>();
+    let forget = in_flight.clone();
+    let forget_key = key.clone();
+    actix_web::rt::spawn(async move {
+        let outcome = tools.call(params, &caller, Some(&tx)).await;
+        drop(tx);
+        forget.map().remove(&forget_key);
+        let _ = done_tx.send(outcome);
+    });
+    struct State {
+        rx: mpsc::UnboundedReceiver<ProgressUpdate>,
+        done: Option<oneshot::Receiver<Result<Value, RpcError>>>,
+        last: f64,
+    }
+    let state = State {
+        rx,
+        done: Some(done_rx),
+        last: -1.0,
+    };
+    Box::pin(futures_util::stream::unfold(state, move |mut state| {
+        let (in_flight, key, id, token) =
+            (in_flight.clone(), key.clone(), id.clone(), token.clone());
+        async move {
+            while let Some(update) = state.rx.recv().await {
+                match update {
+                    ProgressUpdate::Job(job_id) => {
+                        in_flight.map().insert(key.clone(), job_id);
+                    }
+                    // Progress only ever increases.
+                    ProgressUpdate::Step { progress, message } if progress > state.last => {
+                        state.last = progress;
+                        let mut params =
+                            json!({"progressToken": token, "progress": progress, "total": 1.0});
+                        if let Some(message) = message {
+                            params["message"] = json!(message);
+                        }
+                        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
+                        return Some((note, state));
+                    }
+                    ProgressUpdate::Step { .. } => {}
+                }
+            }
+            let done = state.done.take()?;
+            let reply = match done.await {
+                Ok(Ok(result)) => jsonrpc::success(id, result),
+                Ok(Err(error)) => jsonrpc::failure(id, &error),
+                Err(_) => jsonrpc::failure(
+                    id,
+                    &RpcError::new(
+                        jsonrpc::INTERNAL_ERROR,
+                        "Internal error: the call was dropped",
+                    ),
+                ),
+            };
+            Some((reply, state))
+        }
+    }))
+}

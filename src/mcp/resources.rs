@@ -1,0 +1,205 @@
+//! MCP resources: every job, canary and model as `cockpit://job/{jobId}`, `cockpit://canary/{canaryId}` and
+//! `cockpit://model/{modelId}` — listed with cursor paging, read as the JSON the tools return, and
+//! subscribable: a subscribed session hears `notifications/resources/updated` when the entity changes.
+
+use serde_json::{json, Value};
+
+use super::jsonrpc::{self, RpcError};
+use super::tools::{canary_view, gate_view, job_view};
+use super::ToolContext;
+use crate::events::EntityKind;
+use crate::ids::Ident;
+use crate::storage::canaries::{self, CanaryFilter};
+use crate::storage::jobs::{self, JobFilter};
+use crate::storage::{self, StoreError};
+
+/// Resources per `resources/list` page.
+const PAGE: usize = 50;
+/// MCP's "resource not found".
+pub const RESOURCE_NOT_FOUND: i64 = -32002;
+
+const KINDS: [EntityKind; 3] = [EntityKind::Job, EntityKind::Canary, EntityKind::Model];
+
+pub fn uri(kind: EntityKind, id: &str) -> String {
+    format!("cockpit://{}/{id}", kind.prefix())
+}
+
+/// The entity a resource URI names, if it is one of ours and the id is valid.
+pub fn parse_uri(uri: &str) -> Option<(EntityKind, Ident)> {
+    let rest = uri.strip_prefix("cockpit://")?;
+    let (kind, id) = rest.split_once('/')?;
+    let kind = EntityKind::from_prefix(kind).filter(|k| KINDS.contains(k))?;
+    Some((kind, Ident::parse(id).ok()?))
+}
+
+pub fn templates() -> Value {
+    let template = |kind: EntityKind, id: &str, title: &str, description: &str| {
+        json!({
+            "uriTemplate": format!("cockpit://{}/{{{id}}}", kind.prefix()),
+            "name": kind.prefix(),
+            "title": title,
+            "description": description,
+            "mimeType": "application/json",
+        })
+    };
+    json!({"resourceTemplates": [
+        template(EntityKind::Job, "jobId", "Eval job", "A job: status, progress, result, timings"),
+        template(EntityKind::Canary, "canaryId", "Canary", "A canary: policy, status, counters, recent checks"),
+        template(EntityKind::Model, "modelId", "Model", "A model's gate and the canary that put it there"),
+    ]})
+}
+
+fn entry(kind: EntityKind, id: &str, title: String) -> Value {
+    json!({"uri": uri(kind, id), "name": id, "title": title, "mimeType": "application/json"})
+}
+
+fn invalid_params(message: String) -> RpcError {
+    RpcError::new(jsonrpc::INVALID_PARAMS, message)
+}
+
+/// `resources/list`: jobs (newest first), then canaries, then models; `cursor` is the offset of the page.
+pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
+    let offset = match params.and_then(|p| p.get("cursor")) {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => c
+            .parse::<usize>()
+            .map_err(|_| invalid_params(format!("Invalid params: unknown cursor `{c}`")))?,
+        Some(_) => {
+            return Err(invalid_params(
+                "Invalid params: `cursor` must be a string".into(),
+            ))
+        }
+    };
+    let wanted = i64::try_from(offset + PAGE + 1).unwrap_or(i64::MAX);
+    let all = storage::blocking(&ctx.pool, move |conn| {
+        let jobs = jobs::list(
+            conn,
+            &JobFilter {
+                limit: wanted,
+                ..JobFilter::default()
+            },
+        )?;
+        let canaries = canaries::list(
+            conn,
+            &CanaryFilter {
+                limit: wanted,
+                ..CanaryFilter::default()
+            },
+        )?;
+        let models = canaries::model_gates(conn)?;
+        let mut all: Vec<Value> = jobs
+            .iter()
+            .map(|j| {
+                entry(
+                    EntityKind::Job,
+                    &j.job_id,
+                    format!("{} {} ({})", j.task_id, j.config_id, j.status),
+                )
+            })
+            .collect();
+        all.extend(canaries.iter().map(|c| {
+            let title = format!(
+                "{} {} → {} ({})",
+                c.model_id, c.from_gate, c.to_gate, c.status
+            );
+            entry(EntityKind::Canary, &c.id, title)
+        }));
+        all.extend(models.iter().map(|m| {
+            entry(
+                EntityKind::Model,
+                &m.model_id,
+                format!("{} at {}", m.model_id, m.gate),
+            )
+        }));
+        Ok::<_, StoreError>(all)
+    })
+    .await
+    .map_err(internal)?;
+    let page: Vec<Value> = all.iter().skip(offset).take(PAGE).cloned().collect();
+    let mut result = json!({"resources": page});
+    if all.len() > offset + PAGE {
+        result["nextCursor"] = json!((offset + PAGE).to_string());
+    }
+    Ok(result)
+}
+
+fn internal(e: StoreError) -> RpcError {
+    log::error!("resources: {e}");
+    RpcError::new(
+        jsonrpc::INTERNAL_ERROR,
+        "Internal error; the server log has the details",
+    )
+}
+
+/// The `uri` param, parsed.
+pub fn uri_param(params: Option<&Value>) -> Result<(String, EntityKind, Ident), RpcError> {
+    let uri = params
+        .and_then(|p| p.get("uri"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid_params("Invalid params: `uri` (a string) is required".into()))?;
+    let (kind, id) = parse_uri(uri).ok_or_else(|| {
+        invalid_params(format!(
+            "Invalid params: `{uri}` is not a cockpit resource; use cockpit://job/<jobId>, cockpit://canary/<canaryId> or cockpit://model/<modelId>"
+        ))
+    })?;
+    Ok((uri.to_string(), kind, id))
+}
+
+/// `resources/read`: the entity as JSON text.
+pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
+    let (uri, kind, id) = uri_param(params)?;
+    let key = id.to_string();
+    let view = storage::blocking(&ctx.pool, move |conn| {
+        Ok::<_, StoreError>(match kind {
+            EntityKind::Job => jobs::get(conn, &key)?.map(|row| job_view(&row)),
+            EntityKind::Canary => match canaries::get(conn, &key)? {
+                Some(row) => Some(canary_view(&row, Some(&canaries::metrics_of(conn, &key)?))),
+                None => None,
+            },
+            _ => canaries::model_gate(conn, &key)?.map(|row| gate_view(&row)),
+        })
+    })
+    .await
+    .map_err(internal)?;
+    match view {
+        Some(view) => Ok(
+            json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": view.to_string()}]}),
+        ),
+        None => Err(RpcError::new(
+            RESOURCE_NOT_FOUND,
+            format!("Resource not found: {uri}; resources/list shows what exists"),
+        )),
+    }
+}
+
+/// The resource an event's topic belongs to (jobs, canaries and models have one; ops topics do not).
+pub fn uri_of_topic(topic: &str) -> Option<String> {
+    let (kind, id) = topic.split_once('/')?;
+    let kind = EntityKind::from_prefix(kind).filter(|k| KINDS.contains(k))?;
+    Some(uri(kind, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_name_jobs_canaries_and_models_only() {
+        assert!(matches!(
+            parse_uri("cockpit://job/job_abc"),
+            Some((EntityKind::Job, _))
+        ));
+        assert!(matches!(
+            parse_uri("cockpit://model/lukhas-v2"),
+            Some((EntityKind::Model, _))
+        ));
+        assert!(parse_uri("cockpit://ops/deploys").is_none());
+        assert!(parse_uri("cockpit://job/a b").is_none());
+        assert!(parse_uri("file:///etc/passwd").is_none());
+        assert_eq!(
+            uri_of_topic("canary/canary_x").as_deref(),
+            Some("cockpit://canary/canary_x")
+        );
+        assert_eq!(uri_of_topic("ops/x"), None);
+    }
+}
