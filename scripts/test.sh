@@ -8,8 +8,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # System tools: curl/jq/sqlite3 for the kit smoke suite (the kit's lines, verbatim), Debian's prometheus for the
 # real-Prometheus test (started by the test itself on its own port, never as a service), openssl for a test CA.
+# python3-venv and nodejs/npm carry the official MCP SDK clients (installed into tests/sdk by sdk_clients.sh).
 missing=()
 for tool in curl jq sqlite3 prometheus openssl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if ((${#missing[@]})); then
   echo "== installing: ${missing[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -31,3 +35,6 @@ fi
 echo "== Kit smoke: the kit's own commands against the real binary"
 cargo build --features failpoints --quiet
 bash scripts/kit_smoke.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
+
+echo "== MCP SDK clients: the official Python and TypeScript clients against the real binary"
+bash scripts/sdk_clients.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"

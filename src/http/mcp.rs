@@ -165,7 +165,10 @@ pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) 
             "Session not found: it ended or never existed; send initialize for a new one".into(),
         );
     };
-    let resume = header_str(&req, "last-event-id").and_then(Position::parse);
+    // Without Last-Event-ID the stream starts where the session did, so nothing since initialize is missed.
+    let resume = header_str(&req, "last-event-id")
+        .and_then(Position::parse)
+        .or(Some(Position::after(session.since)));
     let live =
         match Subscription::open(&state.broker, vec![TopicFilter::All], state.sse.queue).await {
             Ok(live) => live,

@@ -28,6 +28,14 @@ pub struct Position {
 }
 
 impl Position {
+    /// Everything after event `seq`.
+    pub fn after(seq: i64) -> Position {
+        Position {
+            seq,
+            index: i64::MAX,
+        }
+    }
+
     /// Reads `<seq>-<n>` (or a bare `<seq>`).
     pub fn parse(text: &str) -> Option<Position> {
         let (seq, index) = match text.trim().split_once('-') {

@@ -124,11 +124,13 @@ impl McpServer {
             Incoming::Request { id, method, params } => {
                 let mut new_session = None;
                 let outcome = match method.as_str() {
-                    "initialize" => {
-                        let (result, session) = self.initialize(params.as_ref());
-                        new_session = Some(session.id);
-                        Ok(result)
-                    }
+                    "initialize" => match self.initialize(params.as_ref()).await {
+                        Ok((result, session)) => {
+                            new_session = Some(session.id);
+                            Ok(result)
+                        }
+                        Err(e) => Err(e),
+                    },
                     "ping" => Ok(json!({})),
                     "tools/list" => Ok(json!({ "tools": tools::definitions() })),
                     "tools/call" => self.tools.call(params, post.caller, None).await,
@@ -178,7 +180,7 @@ impl McpServer {
         ))
     }
 
-    fn initialize(&self, params: Option<&Value>) -> (Value, Session) {
+    async fn initialize(&self, params: Option<&Value>) -> Result<(Value, Session), RpcError> {
         let requested = params
             .and_then(|p| p.get("protocolVersion"))
             .and_then(Value::as_str)
@@ -188,7 +190,16 @@ impl McpServer {
         } else {
             SUPPORTED_VERSIONS[0]
         };
-        let session = self.sessions.create(version);
+        let since = crate::storage::blocking(&self.tools.pool, crate::storage::events::latest_seq)
+            .await
+            .map_err(|e| {
+                log::error!("initialize: {e}");
+                RpcError::new(
+                    jsonrpc::INTERNAL_ERROR,
+                    "Internal error; the server log has the details",
+                )
+            })?;
+        let session = self.sessions.create(version, since);
         let result = json!({
             "protocolVersion": version,
             "capabilities": {
@@ -200,7 +211,7 @@ impl McpServer {
             "instructions": "Run model evaluations with run_eval and follow them with job_status, or live over \
                 SSE at /sse?topic=job/<jobId>. Every result is also JSON text in content[0].text."
         });
-        (result, session)
+        Ok((result, session))
     }
 }
 

@@ -16,6 +16,8 @@ const MAX_SESSIONS: usize = 10_000;
 pub struct Session {
     pub id: String,
     pub protocol_version: String,
+    /// The newest event seq when the session began: its stream carries what happened since.
+    pub since: i64,
     pub state: Arc<SessionState>,
 }
 
@@ -60,10 +62,11 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    pub fn create(&self, protocol_version: &str) -> Session {
+    pub fn create(&self, protocol_version: &str, since: i64) -> Session {
         let session = Session {
             id: nanoid::nanoid!(32),
             protocol_version: protocol_version.to_string(),
+            since,
             state: Arc::default(),
         };
         let mut sessions = self

@@ -123,3 +123,11 @@ pub fn get(conn: &mut SqliteConnection, seq: i64) -> Result<Option<EventRow>, St
         .first(conn)
         .optional()?)
 }
+
+/// The newest seq in the log (0 when empty).
+pub fn latest_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(events::table
+        .select(diesel::dsl::max(events::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}

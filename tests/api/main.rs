@@ -7,6 +7,7 @@ mod crash;
 mod helpers;
 mod jobs;
 mod mcp;
+mod mcp_stream;
 mod notes;
 mod prometheus_fake;
 mod prometheus_real;

@@ -220,6 +220,10 @@ pub async fn run_eval(
     } else {
         None
     };
+    if let (Some(sink), Some(_)) = (progress, &watch) {
+        // Before the job exists, so a cancellation can never arrive before the caller knows the job.
+        let _ = sink.send(ProgressUpdate::Job(job_id.clone()));
+    }
     let audit_entry = AuditEntry {
         actor: caller.actor.clone(),
         action: "run_eval",
@@ -241,9 +245,6 @@ pub async fn run_eval(
         Err(e) => return Err(internal(e)),
     }
     if let Some(watch) = watch {
-        if let Some(sink) = progress {
-            let _ = sink.send(ProgressUpdate::Job(job_id.clone()));
-        }
         watch
             .until_terminal_with(timeout + ctx.kill_grace + WAIT_MARGIN, |frame| {
                 if let (Some(sink), "progress") = (progress, frame.event.as_str()) {

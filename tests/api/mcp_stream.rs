@@ -1,0 +1,236 @@
+//! The MCP server-to-client side over raw HTTP: the session stream (GET /mcp) with its status rules, log
+//! messages, resource updates and Last-Event-ID resumption; progress as text/event-stream; cancellation.
+
+use awc::http::StatusCode;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::helpers::{gated_task, spawn_app_with, TestApp};
+
+async fn initialize(app: &TestApp) -> String {
+    let init = app
+        .rpc(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}))
+        .await;
+    init.headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_string()
+}
+
+async fn in_session(app: &TestApp, session: &str, message: Value) -> Value {
+    app.post_mcp_raw(
+        &message.to_string(),
+        &[
+            ("Mcp-Session-Id", session),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+    )
+    .await
+    .body
+}
+
+/// `data:` payloads and `id:`s of an SSE body read until `count` data events have arrived.
+async fn sse_messages(
+    response: &mut awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+    >,
+    count: usize,
+) -> Vec<(Option<String>, Value)> {
+    let mut text = String::new();
+    let mut messages = Vec::new();
+    while messages.len() < count {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), response.next())
+            .await
+            .expect("an SSE chunk in time")
+            .expect("the stream goes on")
+            .expect("chunk");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let id = block
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(String::from);
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                if let Ok(value) = serde_json::from_str::<Value>(data) {
+                    messages.push((id, value));
+                }
+            }
+        }
+    }
+    messages
+}
+
+#[actix_web::test]
+async fn get_mcp_follows_the_status_rules() {
+    let app = spawn_app_with(|_| {}).await;
+    let client = awc::Client::default();
+    let url = format!("{}/mcp", app.address);
+    let no_accept = client.get(&url).send().await.expect("GET");
+    assert_eq!(no_accept.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let sse = ("Accept", "text/event-stream");
+    let no_session = client
+        .get(&url)
+        .insert_header(sse)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(no_session.status(), StatusCode::BAD_REQUEST);
+    let unknown = client
+        .get(&url)
+        .insert_header(sse)
+        .insert_header(("Mcp-Session-Id", "nope"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let session = initialize(&app).await;
+    let bad_version = client
+        .get(&url)
+        .insert_header(sse)
+        .insert_header(("Mcp-Session-Id", session.as_str()))
+        .insert_header(("MCP-Protocol-Version", "1999-01-01"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(bad_version.status(), StatusCode::BAD_REQUEST);
+    let no_session_level = app
+        .rpc(json!({"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"debug"}}))
+        .await;
+    assert_eq!(no_session_level.body["error"]["code"], -32600);
+    let bad_level = in_session(
+        &app,
+        &session,
+        json!({"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"loud"}}),
+    )
+    .await;
+    assert_eq!(bad_level["error"]["code"], -32602);
+    let missing = in_session(&app, &session, json!({"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"cockpit://job/job_000000000000"}})).await;
+    assert_eq!(missing["error"]["code"], -32002);
+    let foreign = in_session(&app, &session, json!({"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"file:///etc/passwd"}})).await;
+    assert_eq!(foreign["error"]["code"], -32602);
+}
+
+#[actix_web::test]
+async fn the_session_stream_carries_updates_and_resumes_from_its_last_event_id() {
+    let app = spawn_app_with(|_| {}).await;
+    let session = initialize(&app).await;
+    let note = |n: u32| json!({"jsonrpc":"2.0","id":10+n,"method":"tools/call","params":{"name":"publish_note","arguments":{"topic":"ops/deploys","message":format!("note {n}")}}});
+    in_session(
+        &app,
+        &session,
+        json!({"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"info"}}),
+    )
+    .await;
+    let client = awc::Client::default();
+    let open = |last: Option<String>| {
+        let mut request = client
+            .get(format!("{}/mcp", app.address))
+            .insert_header(("Accept", "text/event-stream"))
+            .insert_header(("Mcp-Session-Id", session.clone()));
+        if let Some(last) = last {
+            request = request.insert_header(("Last-Event-ID", last));
+        }
+        request.send()
+    };
+    let mut stream = open(None).await.expect("GET");
+    assert_eq!(stream.status(), StatusCode::OK);
+    in_session(&app, &session, note(1)).await;
+    in_session(&app, &session, note(2)).await;
+    let first = sse_messages(&mut stream, 2).await;
+    assert_eq!(first[0].1["method"], "notifications/message");
+    assert!(first[0].1["params"]["data"]["narrative"]
+        .as_str()
+        .expect("narrative")
+        .ends_with("note 1"));
+    let resume_from = first[0].0.clone().expect("event id");
+    drop(stream);
+
+    // Resuming after the first message replays the second, and then goes on live.
+    let mut resumed = open(Some(resume_from)).await.expect("GET");
+    in_session(&app, &session, note(3)).await;
+    let replayed = sse_messages(&mut resumed, 2).await;
+    let texts: Vec<&str> = replayed
+        .iter()
+        .map(|(_, m)| {
+            m["params"]["data"]["narrative"]
+                .as_str()
+                .expect("narrative")
+        })
+        .collect();
+    assert!(
+        texts[0].ends_with("note 2") && texts[1].ends_with("note 3"),
+        "{texts:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_waiting_run_eval_with_a_progress_token_streams_progress_then_its_result() {
+    let app = spawn_app_with(|_| {}).await;
+    let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"demo","configId":"p","wait":true},"_meta":{"progressToken":"tok-1"}}});
+    let mut response = awc::Client::default()
+        .post(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "application/json, text/event-stream"))
+        .send_body(body.to_string())
+        .await
+        .expect("POST");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let messages = sse_messages(&mut response, 6).await;
+    let progress: Vec<f64> = messages[..5]
+        .iter()
+        .map(|(_, m)| {
+            assert_eq!(m["method"], "notifications/progress");
+            assert_eq!(m["params"]["progressToken"], "tok-1");
+            assert!(m["params"]["message"].is_string());
+            m["params"]["progress"].as_f64().expect("progress")
+        })
+        .collect();
+    assert_eq!(progress, [0.2, 0.4, 0.6, 0.8, 1.0]);
+    let (_, reply) = &messages[5];
+    assert_eq!(reply["id"], 7);
+    assert_eq!(reply["result"]["structuredContent"]["status"], "completed");
+}
+
+#[actix_web::test]
+async fn notifications_cancelled_cancels_the_job_the_request_waits_on() {
+    let app = spawn_app_with(|s| {
+        s.evals.tasks.insert("hold".into(), gated_task("never"));
+    })
+    .await;
+    let session = initialize(&app).await;
+    let body = json!({"jsonrpc":"2.0","id":"wait-1","method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"hold","configId":"c","wait":true},"_meta":{"progressToken":5}}});
+    let mut jobs = app.sse("topic=job/*", &[]).await;
+    let waiting = awc::Client::default()
+        .post(format!("{}/mcp", app.address))
+        .insert_header(("Mcp-Session-Id", session.as_str()))
+        .send_body(body.to_string());
+    let waiting = actix_web::rt::spawn(async move {
+        let mut response = waiting.await.expect("POST");
+        sse_messages(&mut response, 1).await
+    });
+    let started = jobs.until_event("started").await;
+    let job_id = started.last().expect("event").data["jobId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let cancel = app
+        .post_mcp_raw(
+            &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"wait-1","reason":"user gave up"}}).to_string(),
+            &[("Mcp-Session-Id", session.as_str())],
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED);
+    let reply = waiting.await.expect("task");
+    assert_eq!(
+        reply[0].1["result"]["structuredContent"]["status"],
+        "cancelled"
+    );
+    assert_eq!(app.job(&job_id).await["error"], "user gave up");
+}
