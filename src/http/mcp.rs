@@ -102,11 +102,7 @@ pub async fn post(
             let frames = messages.map(|message| {
                 Ok::<_, std::convert::Infallible>(web::Bytes::from(format!("data: {message}\n\n")))
             });
-            HttpResponse::Ok()
-                .content_type("text/event-stream")
-                .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .insert_header(("X-Accel-Buffering", "no"))
-                .streaming(frames)
+            super::event_stream(frames)
         }
         PostReply::Json { body, new_session } => {
             let mut response = HttpResponse::Ok();
@@ -188,9 +184,5 @@ pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) 
         retry_ms: state.sse.retry_ms,
         keep_alive: state.sse.keep_alive,
     });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream)
+    super::event_stream(stream)
 }

@@ -53,3 +53,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::alive))
     .route("/readyz", web::get().to(health::ready));
 }
+
+/// A `text/event-stream` response with the headers every stream needs: no caching, no proxy buffering.
+pub(crate) fn event_stream<S>(stream: S) -> actix_web::HttpResponse
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + 'static,
+{
+    actix_web::HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream)
+}

@@ -6,7 +6,6 @@ mod stream;
 
 use std::collections::HashSet;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -125,11 +124,7 @@ pub async fn stream(req: HttpRequest, _caller: Caller, state: web::Data<AppState
         retry_ms: state.sse.retry_ms,
         keep_alive: state.sse.keep_alive,
     };
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(sse_stream(plan, live, state.pool.clone()))
+    super::event_stream(sse_stream(plan, live, state.pool.clone()))
 }
 
 /// Single entities replay their history (after `Last-Event-ID` if given); patterns replay what came after
