@@ -2,6 +2,7 @@
 //! [`gate`] (host, origin, key, rate). Handlers reach storage only through the storage module, the actors,
 //! or the MCP layer.
 
+mod assets;
 mod auth;
 mod guard;
 mod health;
@@ -50,6 +51,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(mcp::get)),
     )
     .route("/sse", web::get().to(sse::stream))
+    .route("/", web::get().to(assets::cockpit))
+    .route("/probe", web::get().to(assets::probe))
+    .route("/sseClient.js", web::get().to(assets::client))
     .route("/healthz", web::get().to(health::alive))
     .route("/readyz", web::get().to(health::ready));
 }

@@ -1,0 +1,30 @@
+//! The web assets, embedded in the binary (SPEC §11): the cockpit page at `/`, the kit's SSE probe at
+//! `/probe` (also shipped as `docs/mcp/sse_probe.html`) and the client library at `/sseClient.js`. Public
+//! (no key): the pages hold no data; they ask the API with the key the operator types in.
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+const COCKPIT: &str = include_str!("../../dashboard/index.html");
+const PROBE: &str = include_str!("../../docs/mcp/sse_probe.html");
+const CLIENT: &str = include_str!("../../dashboard/sseClient.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(body)
+}
+
+pub async fn cockpit() -> HttpResponse {
+    asset("text/html; charset=utf-8", COCKPIT)
+}
+
+pub async fn probe() -> HttpResponse {
+    asset("text/html; charset=utf-8", PROBE)
+}
+
+pub async fn client() -> HttpResponse {
+    asset("application/javascript; charset=utf-8", CLIENT)
+}
