@@ -8,10 +8,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # System tools: curl/jq/sqlite3 for the kit smoke suite (the kit's lines, verbatim), Debian's prometheus for the
 # real-Prometheus test (started by the test itself on its own port, never as a service), openssl for a test CA.
-# python3-venv and nodejs/npm carry the official MCP SDK clients (installed into tests/sdk by sdk_clients.sh).
+# python3-venv and nodejs/npm carry the official MCP SDK clients (installed into tests/sdk by sdk_clients.sh);
+# chromium (Debian's, driven by playwright-core: browser downloads fail here) runs the page tests.
 missing=()
 for tool in curl jq sqlite3 prometheus openssl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if ((${#missing[@]})); then
@@ -38,3 +40,9 @@ bash scripts/kit_smoke.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
 
 echo "== MCP SDK clients: the official Python and TypeScript clients against the real binary"
 bash scripts/sdk_clients.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
+
+echo "== Web: sseClient.js under node --test, and the pages in headless Chromium"
+if [ ! -d tests/web/node_modules/playwright-core ]; then
+  (cd tests/web && npm install --no-audit --no-fund --silent)
+fi
+COCKPIT_BIN="$CARGO_TARGET_DIR/debug/mcp-cockpit" node --test tests/web/sseClient.test.mjs tests/web/browser.test.mjs

@@ -1,0 +1,107 @@
+// The probe and the cockpit page in Debian's headless Chromium (playwright-core, the system browser; no
+// browser download), against the real binary. Screenshots go to docs/screenshots/ for the README.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { startCockpit } from './cockpit.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHOTS = join(ROOT, 'docs', 'screenshots');
+const CONFIG = `
+[policies."*"."*"]
+interval = "400ms"
+successesToPromote = 4
+[slo.stub.gates.production]
+latency_p95_ms = 420.0
+[evals.slow]
+command = ["{self}", "demo-eval", "--steps", "4", "--step-ms", "300", "--config-id", "{configId}"]
+`;
+
+let browser;
+let server;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  server = await startCockpit({ config: CONFIG });
+  mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function probeShowsAJob(page, url) {
+  await page.goto(url);
+  await page.fill('#base', server.base);
+  await page.fill('#topic', 'job/*');
+  await page.click('#connect');
+  await page.waitForSelector('.line.success');
+  const job = await server.tool('run_eval', { taskId: 'slow', configId: 'browser' });
+  await page.waitForSelector(`.line.success:has-text("${job.jobId} → completed")`);
+  const colours = await page.$$eval('.line', (lines) =>
+    lines.map((l) => [l.className.split(' ')[1], getComputedStyle(l).color]),
+  );
+  const colourOf = (kind) => colours.find(([k]) => k === kind)?.[1];
+  assert.equal(colourOf('success'), 'rgb(63, 185, 80)', 'green for success');
+  assert.equal(colourOf('progress'), 'rgb(240, 136, 62)', 'orange for progress');
+  const texts = await page.$$eval('.line', (lines) => lines.map((l) => l.textContent));
+  for (const event of ['queued', 'started', 'progress', 'completed']) {
+    assert.ok(texts.some((t) => t.includes(`  ${event}  `) && t.includes(job.jobId)), `${event} in ${texts.join('\n')}`);
+  }
+}
+
+test('the probe served by the cockpit shows a real job in colour', async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 520 } });
+  await probeShowsAJob(page, `${server.base}/probe`);
+  const errors = await page.$$eval('.line.error', (lines) => lines.length);
+  assert.equal(errors, 0);
+  await page.screenshot({ path: join(SHOTS, 'probe.png') });
+  await page.close();
+});
+
+test('the probe opened from a file works too (Origin: null may read /sse)', async () => {
+  const page = await browser.newPage();
+  await probeShowsAJob(page, pathToFileURL(join(ROOT, 'docs', 'mcp', 'sse_probe.html')).href);
+  await page.close();
+});
+
+test('the cockpit charts a canary to its promoted badge, and its abort button rolls one back', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${server.base}/`);
+  await page.waitForSelector('#conn:has-text("live")');
+  await page.fill('#canaryform input[name=modelId]', 'lukhas-v2');
+  await page.click('#canaryform button');
+  const card = page.locator('.card', { hasText: 'lukhas-v2 stage → production' });
+  await card.waitFor();
+  // The chart grows with each check.
+  await page.waitForFunction(() => {
+    const svg = document.querySelector('.card svg[data-series="p95 ms"]');
+    return svg && Number(svg.dataset.points) >= 2;
+  });
+  await card.locator('.badge.promoted').waitFor({ timeout: 30000 });
+  assert.equal(await card.locator('.badge').textContent(), 'promoted');
+  assert.ok(Number(await card.locator('svg[data-series="p95 ms"]').getAttribute('data-points')) >= 4);
+  await page.click('#evalform button');
+  await page.waitForSelector('.job .st:has-text("completed")', { timeout: 30000 });
+
+  // A second canary, aborted from its card.
+  await page.fill('#canaryform input[name=modelId]', 'lukhas-v3');
+  await page.click('#canaryform button');
+  const second = page.locator('.card', { hasText: 'lukhas-v3 stage → production' });
+  await second.locator('.badge', { hasText: 'running' }).waitFor();
+  await page.screenshot({ path: join(SHOTS, 'cockpit.png') });
+  await second.locator('button.abort').click();
+  await second.locator('.badge.rolled_back').waitFor({ timeout: 30000 });
+  const ledger = await page.locator('#ledger').textContent();
+  assert.ok(ledger.includes('rolled back: aborted from the cockpit'), ledger);
+  await page.close();
+});
