@@ -1,6 +1,7 @@
 // The probe and the cockpit page in Debian's headless Chromium (playwright-core, the system browser; no
 // browser download), against the real binary. Screenshots go to docs/screenshots/ for the README.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -8,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-import { startCockpit } from './cockpit.mjs';
+import { freePort, startCockpit } from './cockpit.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'docs', 'screenshots');
@@ -72,6 +73,27 @@ test('the probe opened from a file works too (Origin: null may read /sse)', asyn
   const page = await browser.newPage();
   await probeShowsAJob(page, pathToFileURL(join(ROOT, 'docs', 'mcp', 'sse_probe.html')).href);
   await page.close();
+});
+
+test('the probe served by python -m http.server -d docs/mcp/ (the kit's command, on a free port) works', async () => {
+  const port = await freePort();
+  const web = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '-d', join(ROOT, 'docs', 'mcp')], {
+    stdio: 'ignore',
+  });
+  try {
+    // Ready when it answers (bounded).
+    for (let tries = 0; ; tries += 1) {
+      const up = await fetch(`http://127.0.0.1:${port}/sse_probe.html`).then((r) => r.ok, () => false);
+      if (up) break;
+      assert.ok(tries < 100, 'python -m http.server never answered');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const page = await browser.newPage();
+    await probeShowsAJob(page, `http://127.0.0.1:${port}/sse_probe.html`);
+    await page.close();
+  } finally {
+    web.kill();
+  }
 });
 
 test('the cockpit charts a canary to its promoted badge, and its abort button rolls one back', async () => {

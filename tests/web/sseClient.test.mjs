@@ -99,3 +99,36 @@ test('a wrong key is an error event and the client stops instead of retrying', a
     await server.stop();
   }
 });
+
+test("the kit's Example Integration runs unchanged in Node", async () => {
+  const server = await startCockpit({ config: '[policies."*"."*"]\ninterval = "200ms"\n' });
+  const latencies = [];
+  const errorRates = [];
+  const updateLatencyChart = (v) => latencies.push(v);
+  const updateErrorChart = (v) => errorRates.push(v);
+  try {
+    // The kit's snippet, verbatim but for the base URL.
+    const cockpit = new LukhasMCPCockpit(server.base, 'your-api-key');
+    cockpit.on('completed', (event) => {
+      console.log(event.narrative);
+    });
+    cockpit.on('metric', (event) => {
+      updateLatencyChart(event.data.latency_p95_ms);
+      updateErrorChart(event.data.error_rate);
+    });
+    cockpit.subscribe('canary/*');
+
+    const promoted = waitFor(cockpit, 'promoted');
+    await waitFor(cockpit, 'open');
+    await server.tool('start_canary', {
+      modelId: 'lukhas-v2', fromGate: 'stage', toGate: 'production',
+      sloPolicy: { latency_p95_ms: 800, error_rate: 0.01 },
+    });
+    await promoted;
+    assert.equal(latencies.length, 3);
+    assert.ok(latencies.every((v) => v > 0 && v < 800) && errorRates.every((v) => v >= 0 && v < 0.01));
+    cockpit.close();
+  } finally {
+    await server.stop();
+  }
+});
