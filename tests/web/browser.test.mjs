@@ -75,7 +75,7 @@ test('the probe opened from a file works too (Origin: null may read /sse)', asyn
   await page.close();
 });
 
-test('the probe served by python -m http.server -d docs/mcp/ (the kit's command, on a free port) works', async () => {
+test("the probe served by python -m http.server -d docs/mcp/ (the kit's command, on a free port) works", async () => {
   const port = await freePort();
   const web = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '-d', join(ROOT, 'docs', 'mcp')], {
     stdio: 'ignore',
