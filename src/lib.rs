@@ -18,6 +18,7 @@ pub mod ids;
 pub mod jobs;
 mod logging;
 pub mod mcp;
+pub mod metrics;
 pub mod recorder;
 pub mod slo;
 pub mod startup;

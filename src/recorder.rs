@@ -105,6 +105,9 @@ impl<R: Send + 'static> Handler<Record<R>> for Recorder {
             failpoints::crash(Failpoint::AfterCommit);
         }
         if !frames.is_empty() {
+            crate::metrics::METRICS
+                .events_published
+                .inc_by(frames.len() as u64);
             self.broker.do_send(Deliver(frames));
         }
         Ok(value)

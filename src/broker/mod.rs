@@ -50,6 +50,12 @@ impl Broker {
         }
     }
 
+    fn count_subscribers(&self) {
+        crate::metrics::METRICS
+            .sse_subscribers
+            .set(i64::try_from(self.subscribers.len()).unwrap_or(i64::MAX));
+    }
+
     fn remove(&mut self, id: SubId) {
         if let Some(sub) = self.subscribers.remove(&id) {
             for key in sub.keys {
@@ -113,6 +119,7 @@ impl Handler<Subscribe> for Broker {
                 last_seq: 0,
             },
         );
+        self.count_subscribers();
         MessageResult((id, self.delivered))
     }
 }
@@ -130,6 +137,7 @@ impl Handler<Shutdown> for Broker {
         self.closed = true;
         self.subscribers.clear();
         self.index.clear();
+        self.count_subscribers();
     }
 }
 
@@ -143,6 +151,7 @@ impl Handler<Unsubscribe> for Broker {
 
     fn handle(&mut self, msg: Unsubscribe, _ctx: &mut Context<Self>) {
         self.remove(msg.0);
+        self.count_subscribers();
     }
 }
 
@@ -173,6 +182,7 @@ impl Handler<Deliver> for Broker {
                     match sub.tx.try_send(frame.clone()) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
+                            crate::metrics::METRICS.events_dropped.inc();
                             log::warn!(
                                 "SSE subscriber {id} fell {} events behind; disconnecting it",
                                 sub.tx.max_capacity()
@@ -185,6 +195,7 @@ impl Handler<Deliver> for Broker {
             }
         }
         dropped.into_iter().for_each(|id| self.remove(id));
+        self.count_subscribers();
     }
 }
 

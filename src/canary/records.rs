@@ -130,6 +130,10 @@ pub fn checked(
         },
     )?;
     tx.emit(events::metric(state, observed, check, state.counters))?;
+    crate::metrics::METRICS
+        .canary_checks
+        .with_label_values(&[check.verdict.as_str(), check.reason.as_str()])
+        .inc();
     if newly_held {
         tx.emit(events::held(state, check.reason))?;
     }
@@ -164,6 +168,10 @@ pub fn ended(
         _ => events::rolled_back(state, reason, why, age),
     };
     let seq = tx.emit(event)?;
+    crate::metrics::METRICS
+        .canary_decisions
+        .with_label_values(&[state.status.as_str(), reason.as_str()])
+        .inc();
     if state.status == Status::Promoted {
         move_model(
             tx,

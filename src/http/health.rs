@@ -9,6 +9,13 @@ use crate::canary::Probe;
 use crate::slo::Reachability;
 use crate::storage;
 
+/// `/metrics` (needs the key when keys are configured; never rate limited).
+pub async fn metrics(_caller: crate::mcp::Caller) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render())
+}
+
 pub async fn alive() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }

@@ -155,6 +155,9 @@ impl SessionStream {
                 if rows.len() as i64 == REPLAY_PAGE {
                     self.replay_from = rows.last().map(|r: &EventRow| r.seq);
                 }
+                crate::metrics::METRICS
+                    .events_replayed
+                    .inc_by(rows.len() as u64);
                 for row in &rows {
                     self.take(row.seq, &row.topic, &row.event, &row.data);
                 }

@@ -55,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/probe", web::get().to(assets::probe))
     .route("/sseClient.js", web::get().to(assets::client))
     .route("/healthz", web::get().to(health::alive))
+    .route("/metrics", web::get().to(health::metrics))
     .route("/readyz", web::get().to(health::ready));
 }
 

@@ -144,5 +144,11 @@ pub fn ended(
         return Ok(false);
     }
     tx.emit(event)?;
+    let metrics = &crate::metrics::METRICS;
+    metrics.jobs_ended.with_label_values(&[end.status]).inc();
+    metrics
+        .job_duration
+        .with_label_values(&[end.status])
+        .observe(duration_ms as f64 / 1000.0);
     Ok(true)
 }

@@ -122,6 +122,30 @@ impl PrometheusSource {
     }
 }
 
+/// Query metrics: latency by outcome, no-value reasons, and whether Prometheus answered at all.
+fn record_query(sample: Sample, took: Duration) {
+    let metrics = &crate::metrics::METRICS;
+    let outcome = match sample {
+        Sample::Value(_) => "value",
+        Sample::Missing(reason) => {
+            metrics
+                .prometheus_errors
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            "no_value"
+        }
+    };
+    metrics
+        .prometheus_queries
+        .with_label_values(&[outcome])
+        .observe(took.as_secs_f64());
+    let unreachable = matches!(
+        sample,
+        Sample::Missing(ReasonCode::HttpError | ReasonCode::QueryTimeout)
+    );
+    metrics.prometheus_up.set(i64::from(!unreachable));
+}
+
 /// Substitutes the validated `$__gate`, `$__window` and `$__model`, and nothing else.
 pub fn render(template: &str, query: &SloQuery) -> String {
     template
@@ -241,10 +265,13 @@ impl PrometheusSource {
                 }
             };
             // A hard bound on the whole exchange, body included.
-            tokio::time::timeout(limit, exchange).await.unwrap_or((
+            let started = std::time::Instant::now();
+            let answer = tokio::time::timeout(limit, exchange).await.unwrap_or((
                 Sample::Missing(ReasonCode::QueryTimeout),
                 "timeout".to_string(),
-            ))
+            ));
+            record_query(answer.0, started.elapsed());
+            answer
         })
     }
 }
@@ -286,11 +313,15 @@ impl SloSource for PrometheusSource {
             request = request.bearer_auth(token);
         }
         Box::pin(async move {
-            match request.send().await {
+            let reachability = match request.send().await {
                 Ok(response) if response.status().is_success() => Reachability::Up,
                 Ok(response) => Reachability::Down(format!("HTTP {}", response.status())),
                 Err(e) => Reachability::Down(e.to_string()),
-            }
+            };
+            crate::metrics::METRICS
+                .prometheus_up
+                .set(i64::from(reachability == Reachability::Up));
+            reachability
         })
     }
 }

@@ -9,6 +9,7 @@ mod jobs;
 mod mcp;
 mod mcp_stream;
 mod notes;
+mod operations;
 mod prometheus_fake;
 mod prometheus_real;
 mod restart;

@@ -54,6 +54,17 @@ enum Route {
 }
 
 impl Route {
+    /// The `route` label of the request metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Route::Mcp => "mcp",
+            Route::Sse => "sse",
+            Route::Public => "public",
+            Route::Metrics => "metrics",
+            Route::Other => "other",
+        }
+    }
+
     fn of(path: &str) -> Self {
         match path {
             "/mcp" => Route::Mcp,
@@ -247,12 +258,26 @@ impl Guard {
 
     fn limit(&self, client: &str) -> Result<(), Rejection> {
         match &self.limiter {
-            Some(limiter) => limiter
-                .check(client, Instant::now())
-                .map_err(Rejection::RateLimited),
+            Some(limiter) => limiter.check(client, Instant::now()).map_err(|wait| {
+                crate::metrics::METRICS.rate_limited.inc();
+                Rejection::RateLimited(wait)
+            }),
             None => Ok(()),
         }
     }
+}
+
+/// Counts a request and its time to the response head.
+fn observe(route: Route, status: StatusCode, started: Instant) {
+    let metrics = &crate::metrics::METRICS;
+    metrics
+        .http_requests
+        .with_label_values(&[route.label(), status.as_str()])
+        .inc();
+    metrics
+        .http_duration
+        .with_label_values(&[route.label()])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// The middleware (`actix_web::middleware::from_fn`).
@@ -267,6 +292,7 @@ pub async fn gate(
     };
     let guard = &state.guard;
     let route = Route::of(req.path());
+    let started = Instant::now();
     let site = guard
         .proxies
         .client_site(req.peer_addr().map(|a| a.ip()), req.headers());
@@ -294,6 +320,7 @@ pub async fn gate(
             if let Some(origin) = cors_origin {
                 add_cors(response.headers_mut(), origin);
             }
+            observe(route, response.status(), started);
             Ok(req.into_response(response).map_into_right_body())
         }
         Ok(caller) => {
@@ -305,6 +332,7 @@ pub async fn gate(
             if let Some(origin) = &cors_origin {
                 add_cors(response.headers_mut(), origin);
             }
+            observe(route, response.status(), started);
             Ok(response.map_into_left_body())
         }
     }

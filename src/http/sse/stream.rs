@@ -115,6 +115,9 @@ impl SseStream {
                         self.replay = Some((scopes, last.seq));
                     }
                 }
+                crate::metrics::METRICS
+                    .events_replayed
+                    .inc_by(rows.len() as u64);
                 self.pending.extend(rows.iter().filter_map(Frame::from_row));
             }
             Err(e) => {

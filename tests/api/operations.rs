@@ -1,0 +1,114 @@
+//! Operations: /metrics moves with real traffic and needs the key; the alert rules pass promtool; the CI
+//! smoke workflow's probe script passes against the real binary.
+
+use awc::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, Binary};
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).map(str::trim))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[actix_web::test]
+async fn metrics_need_the_key_and_count_real_traffic() {
+    let app = spawn_app_with(|s| {
+        s.auth.api_keys = vec!["metrics-key".into()];
+        s.rate_limit.bucket = 2;
+    })
+    .await;
+    assert_eq!(
+        app.get("/metrics", &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let key = [("X-API-Key", "metrics-key")];
+    let read = |mut r: awc::ClientResponse<_>| async move {
+        String::from_utf8(r.body().await.expect("body").to_vec()).expect("utf-8")
+    };
+    let before = read(app.get("/metrics", &key).await).await;
+    let run = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"probe","configId":"m","wait":true}}});
+    let reply = app.post_mcp_raw(&run.to_string(), &key).await;
+    assert_eq!(
+        reply.body["result"]["structuredContent"]["status"],
+        "completed"
+    );
+    // Over the rate of 2: the third request is refused and counted; /metrics itself is exempt.
+    let limited = app.post_mcp_raw(&run.to_string(), &key).await;
+    let limited = if limited.status == StatusCode::TOO_MANY_REQUESTS {
+        limited
+    } else {
+        app.post_mcp_raw(&run.to_string(), &key).await
+    };
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let metrics = app.get("/metrics", &key).await;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let after = read(metrics).await;
+    for (series, at_least) in [
+        ("cockpit_jobs_ended_total{status=\"completed\"}", 1.0),
+        (
+            "cockpit_http_requests_total{route=\"mcp\",status=\"200\"}",
+            1.0,
+        ),
+        ("cockpit_rate_limited_total", 1.0),
+        (
+            "cockpit_job_duration_seconds_count{status=\"completed\"}",
+            1.0,
+        ),
+    ] {
+        assert!(
+            value(&after, series) - value(&before, series) >= at_least,
+            "{series} did not move:\n{after}"
+        );
+    }
+    assert!(
+        value(&after, "cockpit_events_published_total") >= 4.0,
+        "{after}"
+    );
+    assert!(after.contains("# TYPE cockpit_http_request_duration_seconds histogram"));
+    assert!(!after.contains("metrics-key"));
+}
+
+#[test]
+fn the_alert_rules_pass_promtool() {
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/cockpit-alerts.yml"
+    );
+    let output = std::process::Command::new("promtool")
+        .args(["check", "rules", rules])
+        .output()
+        .expect("promtool runs (the test command installs Debian's prometheus)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("SUCCESS: 5 rules found"), "{text}");
+}
+
+#[test]
+fn the_ci_smoke_probe_script_passes_against_the_real_binary() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Binary::start(dir.path(), "", &[("LUKHAS_MCP_API_KEYS", "ci-test-key")]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ci_probe.sh");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .env("MCP_URL", &server.address)
+        .env("MCP_API_KEY", "ci-test-key")
+        .env("PROBE_TIMEOUT", "60")
+        .output()
+        .expect("bash runs");
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("SSE probe passed"), "{stdout}");
+}
