@@ -31,6 +31,11 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy the database to FILE while the service runs (a consistent online snapshot), then exit.
+    Backup {
+        /// The new file to write (must not exist).
+        file: std::path::PathBuf,
+    },
     /// Load and validate the configuration, print the effective values, and exit.
     CheckConfig,
     /// Print the version.
@@ -88,6 +93,18 @@ pub fn main() -> ExitCode {
                     println!(
                         "database {} is up to date",
                         settings.database_path().display()
+                    )
+                })
+                .map_err(|e| e.to_string()),
+        ),
+        Command::Backup { file } => exit(
+            storage::open(&settings.database_path(), 1, false)
+                .and_then(|(pool, _)| storage::backup(&mut *pool.get()?, &file))
+                .map(|()| {
+                    println!(
+                        "backed up {} to {}",
+                        settings.database_path().display(),
+                        file.display()
                     )
                 })
                 .map_err(|e| e.to_string()),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::events::EntityKind;
@@ -124,6 +124,21 @@ pub fn entity_exists(
         EntityKind::Canary => canaries::get(conn, id)?.is_some(),
         EntityKind::Model => canaries::model_known(conn, id)?,
     })
+}
+
+/// An online, consistent copy of the database into `target` (which must not exist), taken while the
+/// service runs: SQLite's `VACUUM INTO` reads one snapshot and writes a compact file.
+pub fn backup(conn: &mut SqliteConnection, target: &Path) -> Result<(), StoreError> {
+    if target.exists() {
+        return Err(StoreError::Migration(format!(
+            "{} exists already; choose a new file",
+            target.display()
+        )));
+    }
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(target.to_string_lossy().to_string())
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {

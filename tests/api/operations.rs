@@ -112,3 +112,53 @@ fn the_ci_smoke_probe_script_passes_against_the_real_binary() {
     );
     assert!(stdout.contains("SSE probe passed"), "{stdout}");
 }
+
+#[actix_web::test]
+async fn backup_copies_the_database_while_the_service_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Binary::start(dir.path(), "", &[]);
+    let app = crate::helpers::TestApp::attach(
+        &server.address,
+        dir.path(),
+        &dir.path().join(".mcp-state.db"),
+    );
+    let job = app.run_eval_and_wait("probe", "backup").await;
+    let target = dir.path().join("copy.db");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
+        .arg("backup")
+        .arg(&target)
+        .env("LUKHAS_REPO_ROOT", dir.path())
+        .output()
+        .expect("backup runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The service goes on serving while and after the copy is taken.
+    assert_eq!(
+        app.run_eval_and_wait("probe", "after").await["status"],
+        "completed"
+    );
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+    let copy = crate::helpers::TestApp::attach(&server.address, dir.path(), &target);
+    assert_eq!(copy.sql_rows("PRAGMA integrity_check"), [["ok"]]);
+    let job_id = job["jobId"].as_str().expect("id");
+    assert_eq!(
+        copy.sql_rows(&format!(
+            "SELECT status FROM jobs WHERE job_id = '{job_id}'"
+        )),
+        [["completed"]]
+    );
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
+        .arg("backup")
+        .arg(&target)
+        .env("LUKHAS_REPO_ROOT", dir.path())
+        .output()
+        .expect("backup runs");
+    assert!(
+        !again.status.success(),
+        "an existing file is never overwritten"
+    );
+}
