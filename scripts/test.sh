@@ -7,11 +7,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-cockpit/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # System tools: curl/jq/sqlite3 for the kit smoke suite (the kit's lines, verbatim), Debian's prometheus for the
-# real-Prometheus test (started by the test itself on its own port, never as a service), openssl for a test CA.
+# real-Prometheus test and nginx for the proxy test (both started by the tests on their own ports, never as
+# services), openssl for a test CA.
 # python3-venv and nodejs/npm carry the official MCP SDK clients (installed into tests/sdk by sdk_clients.sh);
 # chromium (Debian's, driven by playwright-core: browser downloads fail here) runs the page tests.
 missing=()
-for tool in curl jq sqlite3 prometheus openssl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in curl jq sqlite3 prometheus openssl nginx; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)

@@ -8,6 +8,7 @@ mod helpers;
 mod jobs;
 mod mcp;
 mod mcp_stream;
+mod nginx;
 mod notes;
 mod operations;
 mod prometheus_fake;

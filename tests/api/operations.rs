@@ -162,3 +162,78 @@ async fn backup_copies_the_database_while_the_service_runs() {
         "an existing file is never overwritten"
     );
 }
+
+#[actix_web::test]
+async fn json_logs_are_one_object_per_line_and_hold_no_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = "json-log-key-7f3a";
+    let mut server = Binary::start(
+        dir.path(),
+        "",
+        &[("LUKHAS_MCP_API_KEYS", key), ("COCKPIT_LOG_FORMAT", "json")],
+    );
+    let app = crate::helpers::TestApp::attach(
+        &server.address,
+        dir.path(),
+        &dir.path().join(".mcp-state.db"),
+    );
+    let job = app
+        .post_mcp_raw(
+            &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"probe","configId":"j","wait":true}}}).to_string(),
+            &[("X-API-Key", key)],
+        )
+        .await;
+    let job_id = job.body["result"]["structuredContent"]["jobId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.sse(&format!("topic=job/{job_id}&key={key}"), &[])
+        .await
+        .until_end()
+        .await;
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+    let log = server.log.lock().expect("log").clone();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["message"].is_string() && l["ts"].is_string()));
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("key=REDACTED"))));
+    assert!(!log.contains(key), "the key is in the log:\n{log}");
+}
+
+#[test]
+fn the_grafana_dashboard_uses_only_metrics_the_service_exposes() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../deploy/grafana/mcp-cockpit.json"))
+            .expect("valid JSON");
+    let declared = include_str!("../../src/metrics.rs");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 9);
+    for expr in exprs {
+        for name in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("cockpit_"))
+        {
+            let family = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_count")
+                .trim_end_matches("_sum");
+            assert!(
+                declared.contains(&format!("\"{family}\"")),
+                "{family} (in {expr}) is not a cockpit metric"
+            );
+        }
+    }
+}
