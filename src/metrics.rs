@@ -18,6 +18,7 @@ pub struct Metrics {
     pub events_published: IntCounter,
     pub events_dropped: IntCounter,
     pub events_replayed: IntCounter,
+    pub jobs: prometheus::IntGaugeVec,
     pub jobs_ended: IntCounterVec,
     pub job_duration: HistogramVec,
     pub canary_checks: IntCounterVec,
@@ -113,6 +114,16 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "cockpit_events_replayed_total",
             "Events read back from the log for a stream (replay, Last-Event-ID)",
         ),
+        jobs: {
+            let metric = prometheus::IntGaugeVec::new(
+                Opts::new("cockpit_jobs", "Jobs queued and running now"),
+                &["state"],
+            )
+            .unwrap_or_else(|e| unreachable!("metric cockpit_jobs: {e}"));
+            r.register(Box::new(metric.clone()))
+                .unwrap_or_else(|e| unreachable!("register cockpit_jobs: {e}"));
+            metric
+        },
         jobs_ended: counters(
             &r,
             "cockpit_jobs_ended_total",

@@ -55,6 +55,15 @@ impl Registry {
 
     /// Starts queued jobs, oldest first, while there is room.
     fn start_ready(&mut self, ctx: &mut Context<Self>) {
+        self.start_waiting(ctx);
+        let jobs = &crate::metrics::METRICS.jobs;
+        jobs.with_label_values(&["queued"])
+            .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
+        jobs.with_label_values(&["running"])
+            .set(i64::try_from(self.running.len()).unwrap_or(i64::MAX));
+    }
+
+    fn start_waiting(&mut self, ctx: &mut Context<Self>) {
         if self.stopping {
             // Shutting down: queued jobs stay queued, and are queued again at the next start.
             self.notify_drained();

@@ -68,6 +68,10 @@ async fn metrics_need_the_key_and_count_real_traffic() {
         "{after}"
     );
     assert!(after.contains("# TYPE cockpit_http_request_duration_seconds histogram"));
+    assert!(
+        after.contains("cockpit_jobs{state=\"running\"} 0"),
+        "{after}"
+    );
     assert!(!after.contains("metrics-key"));
 }
 
