@@ -113,7 +113,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Every stream holds a socket: lift the soft open-file limit to the hard one, where the system allows.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => log::info!("open-file limit raised from {soft} to {hard}"),
+            Err(e) => log::warn!("cannot raise the open-file limit from {soft}: {e}"),
+        },
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot read the open-file limit: {e}"),
+    }
+}
+
 fn serve(settings: Settings) -> Result<(), String> {
+    raise_open_file_limit();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)
             .await

@@ -240,7 +240,7 @@ impl TestApp {
         );
         SseReader {
             body: Box::pin(response),
-            buffer: String::new(),
+            buffer: Vec::new(),
             ended: false,
             deadline: std::time::Instant::now() + STREAM_LIMIT,
         }
@@ -285,7 +285,8 @@ pub struct SseReader {
     body: std::pin::Pin<
         Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>>>,
     >,
-    buffer: String,
+    /// Bytes, not text: a chunk may end inside a multi-byte character.
+    buffer: Vec<u8>,
     pub ended: bool,
     deadline: std::time::Instant,
 }
@@ -316,8 +317,9 @@ impl SseReader {
 
     async fn read_event(&mut self, cut_is_end: bool) -> Option<SseEvent> {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let bytes: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(bytes).expect("an SSE block is utf-8");
                 let mut event = SseEvent {
                     id: -1,
                     event: String::new(),
@@ -345,9 +347,7 @@ impl SseReader {
                 .await
                 .expect("SSE read timed out")
             {
-                Some(Ok(chunk)) => self
-                    .buffer
-                    .push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
                 Some(Err(_)) if cut_is_end => {
                     self.ended = true;
                     return None;

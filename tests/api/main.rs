@@ -16,4 +16,5 @@ mod prometheus_real;
 mod restart;
 mod security;
 mod sse;
+mod streams;
 mod webhooks;
