@@ -25,6 +25,18 @@ command = ["sh", "-c", "while [ ! -e open ]; do sleep 0.05; done", "sh", "{jobId
 requeue_on_restart = true
 "#;
 
+/// A canary that checks once an hour: it stays running for as long as a test needs.
+async fn idle_canary(app: &TestApp) -> String {
+    let started = app
+        .tool_ok(
+            "start_canary",
+            json!({"modelId": "m", "fromGate": "stage", "toGate": "production",
+                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"}}),
+        )
+        .await;
+    started["canaryId"].as_str().expect("id").to_string()
+}
+
 fn start(root: &std::path::Path, failpoint: Option<&str>) -> (Binary, TestApp) {
     let env: Vec<(&str, &str)> = failpoint
         .map(|f| ("COCKPIT_FAILPOINT", f))
@@ -219,16 +231,7 @@ async fn sigterm_ends_streams_with_a_retry_hint_stops_jobs_and_exits_0() {
     let job = app.run_eval("hold").await;
     let mut job_stream = app.sse(&format!("topic=job/{job}"), &[]).await;
     job_stream.until_event("started").await;
-    let canary_id = {
-        let started = app
-            .tool_ok(
-                "start_canary",
-                json!({"modelId": "m", "fromGate": "stage", "toGate": "production",
-                       "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"}}),
-            )
-            .await;
-        started["canaryId"].as_str().expect("id").to_string()
-    };
+    let canary_id = idle_canary(&app).await;
     let mut raw = app.get("/sse?topic=*", &[]).await;
     let grandchild: i32 = std::fs::read_to_string(dir.path().join(format!("grandchild-{job}.pid")))
         .expect("pid file")
@@ -284,14 +287,7 @@ async fn sigterm_ends_streams_with_a_retry_hint_stops_jobs_and_exits_0() {
 async fn a_canary_whose_deadline_passed_while_the_service_was_down_is_rolled_back_at_start() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut server, app) = start(dir.path(), None);
-    let started = app
-        .tool_ok(
-            "start_canary",
-            json!({"modelId": "m", "fromGate": "stage", "toGate": "production",
-                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"}}),
-        )
-        .await;
-    let id = started["canaryId"].as_str().expect("id").to_string();
+    let id = idle_canary(&app).await;
     server.child.kill().expect("SIGKILL");
     server.child.wait().expect("reaped");
     // While it is down, its deadline passes.

@@ -6,6 +6,18 @@ use serde_json::json;
 
 use crate::helpers::{spawn_app_with, Binary};
 
+/// Runs a command that must succeed; its stdout.
+fn succeeds(command: &mut std::process::Command) -> String {
+    let output = command.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{command:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series).map(str::trim))
@@ -81,16 +93,8 @@ fn the_alert_rules_pass_promtool() {
         env!("CARGO_MANIFEST_DIR"),
         "/deploy/prometheus/cockpit-alerts.yml"
     );
-    let output = std::process::Command::new("promtool")
-        .args(["check", "rules", rules])
-        .output()
-        .expect("promtool runs (the test command installs Debian's prometheus)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // promtool comes with Debian's prometheus, which the test command installs.
+    let text = succeeds(std::process::Command::new("promtool").args(["check", "rules", rules]));
     assert!(text.contains("SUCCESS: 5 rules found"), "{text}");
 }
 
@@ -99,21 +103,15 @@ fn the_ci_smoke_probe_script_passes_against_the_real_binary() {
     let dir = tempfile::tempdir().expect("dir");
     let mut server = Binary::start(dir.path(), "", &[("LUKHAS_MCP_API_KEYS", "ci-test-key")]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ci_probe.sh");
-    let output = std::process::Command::new("bash")
-        .arg(script)
-        .env("MCP_URL", &server.address)
-        .env("MCP_API_KEY", "ci-test-key")
-        .env("PROBE_TIMEOUT", "60")
-        .output()
-        .expect("bash runs");
+    let stdout = succeeds(
+        std::process::Command::new("bash")
+            .arg(script)
+            .env("MCP_URL", &server.address)
+            .env("MCP_API_KEY", "ci-test-key")
+            .env("PROBE_TIMEOUT", "60"),
+    );
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert!(stdout.contains("SSE probe passed"), "{stdout}");
 }
 
@@ -128,17 +126,15 @@ async fn backup_copies_the_database_while_the_service_runs() {
     );
     let job = app.run_eval_and_wait("probe", "backup").await;
     let target = dir.path().join("copy.db");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
-        .arg("backup")
-        .arg(&target)
-        .env("LUKHAS_REPO_ROOT", dir.path())
-        .output()
-        .expect("backup runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let backup = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"));
+        command
+            .arg("backup")
+            .arg(&target)
+            .env("LUKHAS_REPO_ROOT", dir.path());
+        command
+    };
+    succeeds(&mut backup());
     // The service goes on serving while and after the copy is taken.
     assert_eq!(
         app.run_eval_and_wait("probe", "after").await["status"],
@@ -155,12 +151,7 @@ async fn backup_copies_the_database_while_the_service_runs() {
         )),
         [["completed"]]
     );
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
-        .arg("backup")
-        .arg(&target)
-        .env("LUKHAS_REPO_ROOT", dir.path())
-        .output()
-        .expect("backup runs");
+    let again = backup().output().expect("backup runs");
     assert!(
         !again.status.success(),
         "an existing file is never overwritten"
