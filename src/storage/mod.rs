@@ -33,6 +33,10 @@ pub enum StoreError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("database migrations: {0}")]
     Migration(String),
+    #[error("cannot open the database: {0}")]
+    Open(String),
+    #[error("backup refused: {0}")]
+    BackupTarget(String),
     #[error("cannot create the database directory {path}: {source}")]
     Directory {
         path: String,
@@ -76,9 +80,8 @@ pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, Str
             source,
         })?;
     }
-    let cannot_open = |e: &dyn std::fmt::Display| {
-        StoreError::Migration(format!("cannot open {}: {e}", path.display()))
-    };
+    let cannot_open =
+        |e: &dyn std::fmt::Display| StoreError::Open(format!("{}: {e}", path.display()));
     // One connection first switches a new file to WAL (which persists) and migrates it, so the pool's
     // connections, opened in parallel, never race for that switch ("database is locked").
     let mut first =
@@ -130,7 +133,7 @@ pub fn entity_exists(
 /// service runs: SQLite's `VACUUM INTO` reads one snapshot and writes a compact file.
 pub fn backup(conn: &mut SqliteConnection, target: &Path) -> Result<(), StoreError> {
     if target.exists() {
-        return Err(StoreError::Migration(format!(
+        return Err(StoreError::BackupTarget(format!(
             "{} exists already; choose a new file",
             target.display()
         )));
