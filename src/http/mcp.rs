@@ -13,7 +13,7 @@ use super::AppState;
 use crate::broker::Subscription;
 use crate::events::TopicFilter;
 use crate::mcp::jsonrpc::{self, RpcError};
-use crate::mcp::{self as protocol, Caller, PostContext, PostReply};
+use crate::mcp::{self as protocol, Caller, PostContext, PostReply, Session};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -60,32 +60,57 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A request refused before JSON-RPC: its HTTP status and message (sent as a JSON-RPC error object).
+struct Refusal(StatusCode, String);
+
+impl Refusal {
+    fn response(self) -> HttpResponse {
+        rpc_error(self.0, jsonrpc::INVALID_REQUEST, self.1)
+    }
+}
+
+/// 400 for an `MCP-Protocol-Version` we do not speak.
+fn check_version(req: &HttpRequest) -> Result<Option<&str>, Refusal> {
+    let version = header_str(req, VERSION_HEADER);
+    match version.filter(|v| !protocol::is_supported(v)) {
+        None => Ok(version),
+        Some(v) => Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Bad Request: unsupported MCP-Protocol-Version `{}`; supported: {}",
+                v.chars().take(40).collect::<String>(),
+                protocol::SUPPORTED_VERSIONS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// The session the request names (404 if it ended or never existed); `None` when it names none.
+fn named_session(req: &HttpRequest, state: &AppState) -> Result<Option<Session>, Refusal> {
+    let Some(id) = header_str(req, SESSION_HEADER) else {
+        return Ok(None);
+    };
+    state.mcp.sessions.get(id).map(Some).ok_or_else(|| {
+        Refusal(
+            StatusCode::NOT_FOUND,
+            "Session not found: it ended or never existed; send initialize for a new one".into(),
+        )
+    })
+}
+
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let version = header_str(&req, VERSION_HEADER);
-    if let Some(v) = version.filter(|v| !protocol::is_supported(v)) {
-        let message = format!(
-            "Bad Request: unsupported MCP-Protocol-Version `{}`; supported: {}",
-            v.chars().take(40).collect::<String>(),
-            protocol::SUPPORTED_VERSIONS.join(", ")
-        );
-        return rpc_error(StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST, message);
-    }
-    let session = match header_str(&req, SESSION_HEADER) {
-        None => None,
-        Some(id) => {
-            match state.mcp.sessions.get(id) {
-                Some(session) => Some(session),
-                None => {
-                    let message = "Session not found: it ended or never existed; send initialize for a new one".into();
-                    return rpc_error(StatusCode::NOT_FOUND, jsonrpc::INVALID_REQUEST, message);
-                }
-            }
-        }
+    let version = match check_version(&req) {
+        Ok(version) => version,
+        Err(refusal) => return refusal.response(),
+    };
+    let session = match named_session(&req, &state) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.response(),
     };
     let context = PostContext {
         session: session.as_ref(),
@@ -140,26 +165,19 @@ pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) 
             .insert_header((header::ALLOW, "GET, POST, DELETE"))
             .finish();
     }
-    if let Some(v) = header_str(&req, VERSION_HEADER).filter(|v| !protocol::is_supported(v)) {
-        let message = format!(
-            "Bad Request: unsupported MCP-Protocol-Version `{}`",
-            v.chars().take(40).collect::<String>()
-        );
-        return rpc_error(StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST, message);
+    if let Err(refusal) = check_version(&req) {
+        return refusal.response();
     }
-    let Some(id) = header_str(&req, SESSION_HEADER) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            jsonrpc::INVALID_REQUEST,
-            "Bad Request: GET /mcp needs the Mcp-Session-Id from initialize".into(),
-        );
-    };
-    let Some(session) = state.mcp.sessions.get(id) else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            jsonrpc::INVALID_REQUEST,
-            "Session not found: it ended or never existed; send initialize for a new one".into(),
-        );
+    let session = match named_session(&req, &state) {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                jsonrpc::INVALID_REQUEST,
+                "Bad Request: GET /mcp needs the Mcp-Session-Id from initialize".into(),
+            )
+        }
+        Err(refusal) => return refusal.response(),
     };
     // Without Last-Event-ID the stream starts where the session did, so nothing since initialize is missed.
     let resume = header_str(&req, "last-event-id")

@@ -21,19 +21,14 @@ pub fn queued(spec: &JobSpec) -> NewEvent {
     .field("configId", spec.config_id.as_str())
 }
 
+/// `queued` once more, marked as such, for a run a restart cut short.
 pub fn requeued(spec: &JobSpec) -> NewEvent {
-    event(
-        &spec.job_id,
-        "queued",
-        "queued",
-        format!(
-            "queued again after a restart cut its run short ({} with config {})",
-            spec.task_id, spec.config_id
-        ),
-    )
-    .field("taskId", spec.task_id.as_str())
-    .field("configId", spec.config_id.as_str())
-    .field("requeued", true)
+    let mut again = queued(spec).field("requeued", true);
+    again.narrative = format!(
+        "queued again after a restart cut its run short ({} with config {})",
+        spec.task_id, spec.config_id
+    );
+    again
 }
 
 pub fn dry_run(spec: &JobSpec) -> NewEvent {
