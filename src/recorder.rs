@@ -1,11 +1,20 @@
-//! The recorder: the one writer of state changes and the event log. Each change runs in one immediate
-//! transaction; only after it commits are its events handed to the broker, and because there is a single
-//! writer thread they arrive in `seq` order — so an SSE client resuming from `Last-Event-ID` can never skip
-//! an event that committed before one it saw.
+//! The recorder: the one writer of state changes and the event log, on a thread of its own.
+//!
+//! Group commit: the writer takes every change waiting in its queue (up to [`MAX_GROUP`]) and commits them in
+//! one immediate transaction, each change in its own savepoint, so one failing change rolls back alone.
+//! Nobody hears "done" before the commit (durability is as before: WAL, `synchronous=NORMAL`), but eight
+//! concurrent writers pay for one commit instead of eight, and their events reach the broker as one batch,
+//! which each SSE connection then writes with one send.
+//!
+//! Only after a commit are its events handed to the broker, and because there is a single writer they
+//! arrive in `seq` order, so an SSE client resuming from `Last-Event-ID` can never skip an event that
+//! committed before one it saw.
 
+use std::sync::mpsc;
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
+use actix::Addr;
+use diesel::connection::Connection;
 use diesel::sqlite::SqliteConnection;
 
 use crate::broker::{Broker, Deliver, Frame};
@@ -14,33 +23,8 @@ use crate::events::{EntityKind, NewEvent};
 use crate::failpoints::{self, Failpoint};
 use crate::storage::{self, DbPool, StoreError};
 
-pub struct Recorder {
-    pool: DbPool,
-    broker: Addr<Broker>,
-    /// `before_commit` or `after_commit` (tests only): crash around the first transaction that ends a canary.
-    crash: Option<Failpoint>,
-}
-
-impl Actor for Recorder {
-    type Context = SyncContext<Self>;
-}
-
-impl Recorder {
-    /// Starts the writer on a thread of its own.
-    pub fn start(
-        pool: DbPool,
-        broker: Addr<Broker>,
-        failpoint: Option<Failpoint>,
-    ) -> Addr<Recorder> {
-        let crash =
-            failpoint.filter(|f| matches!(f, Failpoint::BeforeCommit | Failpoint::AfterCommit));
-        SyncArbiter::start(1, move || Recorder {
-            pool: pool.clone(),
-            broker: broker.clone(),
-            crash,
-        })
-    }
-}
+/// Most changes committed together: bounds how long the first of them waits for the others' work.
+const MAX_GROUP: usize = 256;
 
 /// A transaction in progress: storage writes plus the events they produce.
 pub struct Tx<'a> {
@@ -63,54 +47,114 @@ impl Tx<'_> {
         ));
         Ok(seq)
     }
-}
 
-type Change<R> = Box<dyn FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send>;
-
-/// A state change to commit atomically with its events. Sent by the job registry, job actors and tools.
-pub struct Record<R> {
-    change: Change<R>,
-}
-
-impl<R> Record<R> {
-    pub fn new(change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static) -> Self {
-        Self {
-            change: Box::new(change),
-        }
-    }
-}
-
-impl<R: Send + 'static> Message for Record<R> {
-    type Result = Result<R, StoreError>;
-}
-
-impl<R: Send + 'static> Handler<Record<R>> for Recorder {
-    type Result = Result<R, StoreError>;
-
-    fn handle(&mut self, msg: Record<R>, _ctx: &mut SyncContext<Self>) -> Self::Result {
-        let mut conn = self.pool.get()?;
-        let crash = self.crash;
-        let (value, frames) = conn.immediate_transaction(|conn| {
-            let mut tx = Tx {
+    /// Runs one change in a savepoint: on error its writes and events are undone, the group's are not.
+    fn savepoint<R>(
+        &mut self,
+        change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (value, frames) = self.conn.transaction(|conn| {
+            let mut inner = Tx {
                 conn,
                 frames: Vec::new(),
             };
-            let value = (msg.change)(&mut tx)?;
-            if crash == Some(Failpoint::BeforeCommit) && ends_a_canary(&tx.frames) {
-                failpoints::crash(Failpoint::BeforeCommit);
-            }
-            Ok::<_, StoreError>((value, tx.frames))
+            let value = change(&mut inner)?;
+            Ok::<_, StoreError>((value, inner.frames))
         })?;
-        if crash == Some(Failpoint::AfterCommit) && ends_a_canary(&frames) {
-            failpoints::crash(Failpoint::AfterCommit);
-        }
-        if !frames.is_empty() {
-            crate::metrics::METRICS
-                .events_published
-                .inc_by(frames.len() as u64);
-            self.broker.do_send(Deliver(frames));
-        }
+        self.frames.extend(frames);
         Ok(value)
+    }
+}
+
+/// What a change leaves for after the commit: the caller's answer, given the commit's outcome.
+type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// A change waiting in the queue, its result type erased.
+type Change = Box<dyn FnOnce(&mut Tx<'_>) -> Answer + Send>;
+
+/// The handle to the writer thread; cheap to clone. The thread ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::Sender<Change>,
+}
+
+impl Recorder {
+    /// Starts the writer on a thread of its own.
+    pub fn start(pool: DbPool, broker: Addr<Broker>, failpoint: Option<Failpoint>) -> Recorder {
+        let crash =
+            failpoint.filter(|f| matches!(f, Failpoint::BeforeCommit | Failpoint::AfterCommit));
+        let (queue, changes) = mpsc::channel();
+        let writer = Writer {
+            pool,
+            broker,
+            crash,
+        };
+        let spawned = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || writer.run(changes));
+        if let Err(e) = spawned {
+            // Every write will then answer WorkerGone, which callers report as an internal error.
+            log::error!("cannot start the recorder thread: {e}");
+        }
+        Recorder { queue }
+    }
+}
+
+struct Writer {
+    pool: DbPool,
+    broker: Addr<Broker>,
+    /// `before_commit` or `after_commit` (tests only): crash around the first transaction that ends a canary.
+    crash: Option<Failpoint>,
+}
+
+impl Writer {
+    fn run(self, changes: mpsc::Receiver<Change>) {
+        while let Ok(first) = changes.recv() {
+            let mut group = vec![first];
+            group.extend(changes.try_iter().take(MAX_GROUP - 1));
+            self.commit(group);
+        }
+    }
+
+    /// Commits a group in one transaction, then answers every caller and hands the events to the broker.
+    fn commit(&self, group: Vec<Change>) {
+        let size = group.len();
+        let mut answers: Vec<Answer> = Vec::with_capacity(size);
+        let committed = self
+            .pool
+            .get()
+            .map_err(StoreError::from)
+            .and_then(|mut conn| {
+                conn.immediate_transaction(|conn| {
+                    let mut tx = Tx {
+                        conn,
+                        frames: Vec::new(),
+                    };
+                    answers.extend(group.into_iter().map(|change| change(&mut tx)));
+                    if self.crash == Some(Failpoint::BeforeCommit) && ends_a_canary(&tx.frames) {
+                        failpoints::crash(Failpoint::BeforeCommit);
+                    }
+                    Ok::<_, StoreError>(tx.frames)
+                })
+            });
+        match committed {
+            Ok(frames) => {
+                if self.crash == Some(Failpoint::AfterCommit) && ends_a_canary(&frames) {
+                    failpoints::crash(Failpoint::AfterCommit);
+                }
+                answers.into_iter().for_each(|answer| answer(None));
+                if !frames.is_empty() {
+                    crate::metrics::METRICS
+                        .events_published
+                        .inc_by(frames.len() as u64);
+                    self.broker.do_send(Deliver(frames));
+                }
+            }
+            Err(e) => {
+                // Changes that never ran (no connection, no BEGIN) are answered by their dropped senders.
+                log::error!("a group of {size} changes did not commit: {e}");
+                answers.into_iter().for_each(|answer| answer(Some(&e)));
+            }
+        }
     }
 }
 
@@ -123,11 +167,105 @@ fn ends_a_canary(frames: &[Arc<Frame>]) -> bool {
 
 /// Sends a change to the recorder and waits for its commit.
 pub async fn record<R: Send + 'static>(
-    recorder: &Addr<Recorder>,
+    recorder: &Recorder,
     change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
+    let (queued, answer) = erase(change);
     recorder
-        .send(Record::new(change))
+        .queue
+        .send(queued)
+        .map_err(|_| StoreError::WorkerGone)?;
+    answer
         .await
-        .map_err(|_| StoreError::WorkerGone)?
+        .map_err(|_| StoreError::NotCommitted("see the service log".into()))?
+}
+
+/// A change as the writer queues it, and where its result will arrive after the commit.
+fn erase<R: Send + 'static>(
+    change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+) -> (
+    Change,
+    tokio::sync::oneshot::Receiver<Result<R, StoreError>>,
+) {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let queued: Change = Box::new(move |tx: &mut Tx<'_>| {
+        let result = tx.savepoint(change);
+        Box::new(move |commit_error: Option<&StoreError>| {
+            let result = result.and_then(|value| match commit_error {
+                None => Ok(value),
+                Some(e) => Err(StoreError::NotCommitted(e.to_string())),
+            });
+            let _ = reply.send(result);
+        })
+    });
+    (queued, answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix::Actor;
+
+    use super::*;
+    use crate::broker::Subscription;
+    use crate::events::TopicFilter;
+
+    fn note(name: &str) -> NewEvent {
+        NewEvent::new(EntityKind::Ops, "group", "note", name.to_string())
+    }
+
+    #[actix_web::test]
+    async fn a_group_commits_together_and_a_failing_change_rolls_back_alone() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (pool, _) = storage::open(&dir.path().join("cockpit.db"), 2, false).expect("open");
+        let broker = Broker::new(Duration::from_secs(60)).start();
+        let mut live = Subscription::open(&broker, vec![TopicFilter::All], 16)
+            .await
+            .expect("subscribed");
+        let writer = Writer {
+            pool: pool.clone(),
+            broker,
+            crash: None,
+        };
+
+        let (first, first_seq) = erase(|tx| tx.emit(note("first")));
+        let (failing, failed) = erase(|tx| {
+            tx.emit(note("undone"))?;
+            Err::<i64, _>(StoreError::Corrupt("the change gave up".into()))
+        });
+        let (last, last_seq) = erase(|tx| tx.emit(note("last")));
+        writer.commit(vec![first, failing, last]);
+
+        let first_seq = first_seq.await.expect("answered").expect("committed");
+        let last_seq = last_seq.await.expect("answered").expect("committed");
+        assert!(matches!(
+            failed.await.expect("answered"),
+            Err(StoreError::Corrupt(_))
+        ));
+        let stored: Vec<String> = storage::blocking(&pool, |conn| {
+            storage::events::of_topic(conn, "ops/group", 10)
+        })
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|row| row.data)
+        .collect();
+        assert_eq!(
+            stored.len(),
+            2,
+            "only the two good changes are stored: {stored:?}"
+        );
+        assert!(stored.iter().all(|data| !data.contains("undone")));
+        let delivered: Vec<i64> = [live.rx.recv().await, live.rx.recv().await]
+            .into_iter()
+            .flatten()
+            .map(|frame| frame.seq)
+            .collect();
+        assert_eq!(delivered, vec![first_seq, last_seq]);
+        assert!(
+            live.rx.try_recv().is_err(),
+            "the undone event is never sent"
+        );
+    }
 }

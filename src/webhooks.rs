@@ -28,12 +28,12 @@ pub struct Webhooks {
     retries: u32,
     client: awc::Client,
     pool: DbPool,
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
 }
 
 impl Webhooks {
     /// `None` when no URL is configured.
-    pub fn new(settings: &WebhookSettings, pool: DbPool, recorder: Addr<Recorder>) -> Option<Self> {
+    pub fn new(settings: &WebhookSettings, pool: DbPool, recorder: Recorder) -> Option<Self> {
         let url = settings.url.trim();
         (!url.is_empty()).then(|| Self {
             url: url.to_string(),

@@ -22,7 +22,7 @@ use crate::webhooks::{Notify, Webhooks};
 
 pub struct CanaryActor {
     state: CanaryState,
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     poller: Addr<PrometheusPoller>,
     registry: Addr<CanaryRegistry>,
     webhooks: Option<Addr<Webhooks>>,
@@ -33,7 +33,7 @@ pub struct CanaryActor {
 impl CanaryActor {
     pub fn new(
         state: CanaryState,
-        recorder: Addr<Recorder>,
+        recorder: Recorder,
         poller: Addr<PrometheusPoller>,
         registry: Addr<CanaryRegistry>,
         webhooks: Option<Addr<Webhooks>>,

@@ -19,7 +19,7 @@ use crate::storage::StoreError;
 use crate::webhooks::Webhooks;
 
 pub struct CanaryRegistry {
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     poller: Addr<PrometheusPoller>,
     webhooks: Option<Addr<Webhooks>>,
     canaries: HashMap<String, Addr<CanaryActor>>,
@@ -29,7 +29,7 @@ pub struct CanaryRegistry {
 
 impl CanaryRegistry {
     pub fn new(
-        recorder: Addr<Recorder>,
+        recorder: Recorder,
         poller: Addr<PrometheusPoller>,
         webhooks: Option<Addr<Webhooks>>,
         failpoint: Option<Failpoint>,

@@ -7,7 +7,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Recipient,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Recipient,
     WrapFuture,
 };
 use nix::sys::signal::Signal;
@@ -81,7 +81,7 @@ pub(super) struct JobActor {
     argv: Vec<OsString>,
     task: EvalTask,
     cwd: PathBuf,
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     grace: Duration,
     stop: Option<StopReason>,
     guard: ExitGuard,
@@ -94,7 +94,7 @@ pub(super) struct JobSetup {
     pub argv: Vec<OsString>,
     pub task: EvalTask,
     pub cwd: PathBuf,
-    pub recorder: Addr<Recorder>,
+    pub recorder: Recorder,
     pub grace: Duration,
     pub registry: Recipient<JobGone>,
     pub panic_failpoint: bool,
@@ -272,7 +272,7 @@ impl Handler<StopJob> for JobActor {
 async fn supervise(
     spawned: Spawned,
     spec: JobSpec,
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     panic_failpoint: bool,
 ) -> Outcome {
     let Spawned {
@@ -339,7 +339,7 @@ async fn read_stderr(stderr: ChildStderr) -> String {
 async fn read_reports(
     stdout: ChildStdout,
     job_id: &str,
-    recorder: &Addr<Recorder>,
+    recorder: &Recorder,
     panic_failpoint: bool,
 ) -> Option<Value> {
     let mut reader = BufReader::new(stdout);

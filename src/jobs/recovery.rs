@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
-
 use super::process;
 use super::records::{self, Ending};
 use super::{JobSpec, TaskCatalog};
@@ -15,7 +13,7 @@ use crate::recorder::{record, Recorder};
 use crate::storage::{jobs, StoreError};
 
 pub(super) async fn recover(
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     catalog: Arc<TaskCatalog>,
 ) -> Result<Vec<JobSpec>, StoreError> {
     let rows = record(&recorder, |tx| jobs::unfinished(tx.conn)).await?;

@@ -24,7 +24,7 @@ use crate::storage::audit::AuditEntry;
 pub struct Registry {
     limits: JobSettings,
     catalog: Arc<TaskCatalog>,
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     queue: VecDeque<JobSpec>,
     running: HashMap<String, Addr<JobActor>>,
     panic_failpoint: bool,
@@ -38,7 +38,7 @@ impl Registry {
     pub fn new(
         limits: JobSettings,
         catalog: Arc<TaskCatalog>,
-        recorder: Addr<Recorder>,
+        recorder: Recorder,
         panic_failpoint: bool,
     ) -> Self {
         Self {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, WrapFuture};
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
 
 use crate::clock;
 use crate::events::{EntityKind, NewEvent};
@@ -18,13 +18,13 @@ const BATCH: i64 = 500;
 pub struct RetentionSweeper {
     ttl: Duration,
     interval: Duration,
-    recorder: Addr<Recorder>,
+    recorder: Recorder,
     sweeping: bool,
 }
 
 impl RetentionSweeper {
     /// `None` when the TTL is 0 (keep forever).
-    pub fn new(ttl: Duration, interval: Duration, recorder: Addr<Recorder>) -> Option<Self> {
+    pub fn new(ttl: Duration, interval: Duration, recorder: Recorder) -> Option<Self> {
         (!ttl.is_zero()).then_some(Self {
             ttl,
             interval,
@@ -63,7 +63,7 @@ impl Actor for RetentionSweeper {
     }
 }
 
-async fn sweep_expired(recorder: Addr<Recorder>, ttl: Duration) -> Result<Swept, StoreError> {
+async fn sweep_expired(recorder: Recorder, ttl: Duration) -> Result<Swept, StoreError> {
     let age = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
     let cutoff = clock::sql(
         clock::now()

@@ -44,6 +44,8 @@ pub enum StoreError {
     },
     #[error("database worker stopped")]
     WorkerGone,
+    #[error("the change was not committed: {0}")]
+    NotCommitted(String),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
 }

@@ -38,7 +38,7 @@ pub struct ToolContext {
     /// Canary policy defaults from config.
     pub policies: Arc<PolicyTable>,
     pub broker: Addr<Broker>,
-    pub recorder: Addr<Recorder>,
+    pub recorder: Recorder,
     pub catalog: Arc<TaskCatalog>,
     /// SIGTERM → SIGKILL grace of jobs, to bound how long `cancel_job` waits.
     pub kill_grace: Duration,

@@ -1,0 +1,147 @@
+//! What every benchmark needs: the real binary started on a free port with the rate limiter off, a
+//! process's CPU time and resident memory from /proc, and percentiles. Benchmarks cannot use the test
+//! helpers, so this is their own small copy of "start it and read the port from the log".
+
+#![allow(dead_code)] // Each bench target uses its own part of this module.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// A server process under test.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stats(&self) -> ProcStats {
+        ProcStats::of(self.pid())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts mcp-cockpit on `root` (its SQLite file lives there) with the rate limiter off, plus `env`;
+/// returns once it listens. The log (warnings and the start line) is drained in the background.
+pub fn cockpit(root: &Path, env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"));
+    command
+        .env("PORT", "0")
+        .env("LUKHAS_REPO_ROOT", root)
+        .env("MCP_RL_BUCKET", "0")
+        .env("RUST_LOG", "warn,mcp_cockpit::startup=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("mcp-cockpit starts");
+    let port = read_port(child.stderr.take().expect("stderr"), "listening on port ");
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Reads lines until one says `<marker><port>`; keeps draining the rest so the child never blocks on a pipe.
+pub fn read_port(output: impl std::io::Read + Send + 'static, marker: &str) -> u16 {
+    let mut lines = BufReader::new(output).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its port before exiting")
+            .expect("readable output");
+        if let Some((_, rest)) = line.split_once(marker) {
+            break rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port number");
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    port
+}
+
+/// CPU time (user + system) and resident memory of a process, from /proc.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcStats {
+    pub cpu_seconds: f64,
+    pub rss_kib: u64,
+}
+
+impl ProcStats {
+    pub fn of(pid: u32) -> ProcStats {
+        Self::read(&format!("/proc/{pid}"))
+    }
+
+    pub fn own() -> ProcStats {
+        Self::read("/proc/self")
+    }
+
+    fn read(dir: &str) -> ProcStats {
+        let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap_or_default();
+        // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+        let ticks: u64 = stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|t| t.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
+        let rss_kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        ProcStats {
+            // USER_HZ, the unit of /proc times, is 100 on every Linux ABI.
+            cpu_seconds: ticks as f64 / 100.0,
+            rss_kib,
+        }
+    }
+}
+
+/// The `q` quantile (0..=1) of sorted microseconds, in milliseconds.
+pub fn quantile_ms(sorted_us: &[u64], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted_us.len() - 1) as f64 * q).round() as usize;
+    sorted_us[index.min(sorted_us.len() - 1)] as f64 / 1000.0
+}
+
+/// Raises this process's open-file limit to its hard limit (a subscriber is a socket on each side).
+pub fn raise_open_files() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) => {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            hard
+        }
+        Err(_) => 0,
+    }
+}
