@@ -18,6 +18,7 @@ pub struct Metrics {
     pub events_published: IntCounter,
     pub events_dropped: IntCounter,
     pub events_replayed: IntCounter,
+    pub commit_group_size: HistogramVec,
     pub jobs: prometheus::IntGaugeVec,
     pub jobs_ended: IntCounterVec,
     pub job_duration: HistogramVec,
@@ -113,6 +114,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &r,
             "cockpit_events_replayed_total",
             "Events read back from the log for a stream (replay, Last-Event-ID)",
+        ),
+        commit_group_size: histograms(
+            &r,
+            "cockpit_commit_group_size",
+            "Changes committed together in one transaction (group commit)",
+            &[],
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         ),
         jobs: {
             let metric = prometheus::IntGaugeVec::new(

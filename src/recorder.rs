@@ -138,6 +138,10 @@ impl Writer {
             });
         match committed {
             Ok(frames) => {
+                crate::metrics::METRICS
+                    .commit_group_size
+                    .with_label_values::<&str>(&[])
+                    .observe(size as f64);
                 if self.crash == Some(Failpoint::AfterCommit) && ends_a_canary(&frames) {
                     failpoints::crash(Failpoint::AfterCommit);
                 }

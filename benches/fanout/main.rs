@@ -177,7 +177,10 @@ async fn publisher(url: String, p: usize, args: Args, cockpit: bool) {
             .to_string()
         };
         match client.post(&url).send_body(body).await {
-            Ok(response) if response.status().is_success() => {}
+            // The body is read, so the connection is kept alive for the next publish.
+            Ok(mut response) if response.status().is_success() => {
+                let _ = response.body().await;
+            }
             Ok(response) => eprintln!("publish refused: {}", response.status()),
             Err(e) => eprintln!("publish failed: {e}"),
         }
@@ -271,6 +274,35 @@ async fn run(name: &str, server: &Server, publish_url: String, sse_url: String, 
     );
 }
 
+/// The mean number of changes per commit, from the cockpit's /metrics.
+async fn group_commit(base: &str) -> String {
+    let text = match awc::Client::new()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+    {
+        Ok(mut response) => response
+            .body()
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => return format!("no metrics: {e}"),
+    };
+    let value = |name: &str| {
+        text.iter()
+            .flat_map(|t| t.lines())
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (
+        value("cockpit_commit_group_size_sum "),
+        value("cockpit_commit_group_size_count "),
+    );
+    format!(
+        "group commit: {sum} changes in {count} transactions = {:.2} per commit",
+        sum / count.max(1.0)
+    )
+}
+
 fn naive_hub_process() -> Server {
     let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
         .env(naive_hub::ROLE, "1")
@@ -321,6 +353,7 @@ fn main() {
                 &args,
             )
             .await;
+            println!("{:>8}  {}", "", group_commit(&cockpit.base).await);
         }
     });
 }
