@@ -96,6 +96,9 @@ pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, Str
     let pool = Pool::builder()
         .max_size(pool_size)
         .connection_timeout(Duration::from_secs(10))
+        // A SQLite file connection cannot go stale; r2d2's default `SELECT 1` per checkout was parsed anew
+        // each time and cost more than the point reads it guarded.
+        .test_on_check_out(false)
         .connection_customizer(Box::new(Pragmas { read_only }))
         .build(manager)
         .map_err(|e| cannot_open(&e))?;
@@ -163,4 +166,32 @@ where
     actix_web::web::block(move || work(&mut *pool.get()?))
         .await
         .map_err(|_| StoreError::WorkerGone)?
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+
+    use super::*;
+
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+
+    #[test]
+    fn sqlite_is_built_with_the_planner_stability_guarantee() {
+        // .cargo/config.toml sets it; without it every `.first()` statement is re-prepared on each run.
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (pool, _) = open(&dir.path().join("cockpit.db"), 1, false).expect("open");
+        let mut conn = pool.get().expect("a connection");
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .expect("compile options")
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
+    }
 }
