@@ -174,14 +174,25 @@ pub async fn record<R: Send + 'static>(
     recorder: &Recorder,
     change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
-    let (queued, answer) = erase(change);
-    recorder
-        .queue
-        .send(queued)
-        .map_err(|_| StoreError::WorkerGone)?;
-    answer
-        .await
-        .map_err(|_| StoreError::NotCommitted("see the service log".into()))?
+    recorder.enqueue(change).await
+}
+
+impl Recorder {
+    /// Queues a change now (changes commit in the order they are queued) and returns the wait for its
+    /// commit: an actor can fix the order of its writes without holding its mailbox until they commit.
+    pub fn enqueue<R: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<R, StoreError>> + 'static {
+        let (queued, answer) = erase(change);
+        let sent = self.queue.send(queued);
+        async move {
+            sent.map_err(|_| StoreError::WorkerGone)?;
+            answer
+                .await
+                .map_err(|_| StoreError::NotCommitted("see the service log".into()))?
+        }
+    }
 }
 
 /// A change as the writer queues it, and where its result will arrive after the commit.

@@ -88,25 +88,21 @@ pub struct StartCanary {
 }
 
 impl Handler<StartCanary> for CanaryRegistry {
-    type Result = AtomicResponse<Self, Result<Started, StoreError>>;
+    type Result = ResponseActFuture<Self, Result<Started, StoreError>>;
 
+    /// Conflicts and idempotency keys are settled inside the transaction by the single writer, so the
+    /// registry need not hold its mailbox while the start commits: concurrent starts share a commit.
     fn handle(&mut self, msg: StartCanary, _ctx: &mut Context<Self>) -> Self::Result {
         let state = msg.state.clone();
-        let recorder = self.recorder.clone();
-        let write = async move {
-            record(&recorder, move |tx| {
-                records::start(tx, &msg.state, msg.idempotency_key.as_deref(), &msg.audit)
-            })
-            .await
-        };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(
-            move |started, registry, ctx| {
-                if let Ok(Started::Created) = started {
-                    registry.supervise(state, ctx);
-                }
-                started
-            },
-        )))
+        let write = self.recorder.enqueue(move |tx| {
+            records::start(tx, &msg.state, msg.idempotency_key.as_deref(), &msg.audit)
+        });
+        Box::pin(write.into_actor(self).map(move |started, registry, ctx| {
+            if let Ok(Started::Created) = started {
+                registry.supervise(state, ctx);
+            }
+            started
+        }))
     }
 }
 

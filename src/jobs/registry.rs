@@ -2,7 +2,7 @@
 //! and learns (through each job's exit guard) when one is gone — a panicking job is recorded `failed` and
 //! its processes killed, and the service lives on.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, AtomicResponse, Context, Handler, Message,
-    ResponseFuture, WrapFuture,
+    ResponseActFuture, ResponseFuture, WrapFuture,
 };
 
 use super::job::{JobActor, JobGone, JobSetup, StopJob, StopReason};
@@ -26,6 +26,8 @@ pub struct Registry {
     catalog: Arc<TaskCatalog>,
     recorder: Recorder,
     queue: VecDeque<JobSpec>,
+    /// Queued jobs whose `queued` record has not committed yet: none starts before it has.
+    uncommitted: HashSet<String>,
     running: HashMap<String, Addr<JobActor>>,
     panic_failpoint: bool,
     /// Set at shutdown: nothing new starts.
@@ -46,6 +48,7 @@ impl Registry {
             catalog,
             recorder,
             queue: VecDeque::new(),
+            uncommitted: HashSet::new(),
             running: HashMap::new(),
             panic_failpoint,
             stopping: false,
@@ -70,6 +73,14 @@ impl Registry {
             return;
         }
         while self.running.len() < self.limits.max_running {
+            if self
+                .queue
+                .front()
+                .is_some_and(|spec| self.uncommitted.contains(&spec.job_id))
+            {
+                // The oldest waits for its record; later ones wait behind it, so order is creation order.
+                return;
+            }
             let Some(spec) = self.queue.pop_front() else {
                 return;
             };
@@ -140,7 +151,9 @@ impl Actor for Registry {
 }
 
 /// Creates a job (sent by `run_eval`): recorded `queued` (or `dry_run`) with its event and audit row, then
-/// queued. Atomic, so queue order is creation order.
+/// started in turn. Its place in the queue is taken at once and its record queued with the writer at once,
+/// both in arrival order, so queue order is creation order, while concurrent submissions share a commit
+/// instead of each holding the registry until its own has finished.
 #[derive(Message)]
 #[rtype(result = "Result<(), JobError>")]
 pub struct SubmitJob {
@@ -150,7 +163,7 @@ pub struct SubmitJob {
 }
 
 impl Handler<SubmitJob> for Registry {
-    type Result = AtomicResponse<Self, Result<(), JobError>>;
+    type Result = ResponseActFuture<Self, Result<(), JobError>>;
 
     fn handle(&mut self, msg: SubmitJob, _ctx: &mut Context<Self>) -> Self::Result {
         let SubmitJob {
@@ -159,32 +172,31 @@ impl Handler<SubmitJob> for Registry {
             audit,
         } = msg;
         if !dry_run && self.queue.len() >= self.limits.max_queued {
-            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(JobError::QueueFull(
+            return Box::pin(actix::fut::ready(Err(JobError::QueueFull(
                 self.limits.max_queued,
-            )))));
+            ))));
         }
-        let recorder = self.recorder.clone();
         let recorded_spec = spec.clone();
-        let write = async move {
-            record(&recorder, move |tx| {
-                if dry_run {
-                    records::dry_run(tx, &recorded_spec, &audit)
-                } else {
-                    records::queued(tx, &recorded_spec, &audit)
-                }
-            })
-            .await
-        };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(
-            move |written, registry, ctx| {
-                written?;
-                if !dry_run {
-                    registry.queue.push_back(spec);
-                    registry.start_ready(ctx);
-                }
-                Ok(())
-            },
-        )))
+        let written = self.recorder.enqueue(move |tx| {
+            if dry_run {
+                records::dry_run(tx, &recorded_spec, &audit)
+            } else {
+                records::queued(tx, &recorded_spec, &audit)
+            }
+        });
+        let job_id = spec.job_id.clone();
+        if !dry_run {
+            self.uncommitted.insert(job_id.clone());
+            self.queue.push_back(spec);
+        }
+        Box::pin(written.into_actor(self).map(move |written, registry, ctx| {
+            registry.uncommitted.remove(&job_id);
+            if written.is_err() {
+                registry.queue.retain(|spec| spec.job_id != job_id);
+            }
+            registry.start_ready(ctx);
+            Ok(written?)
+        }))
     }
 }
 
