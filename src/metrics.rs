@@ -22,6 +22,7 @@ pub struct Metrics {
     pub jobs: prometheus::IntGaugeVec,
     pub jobs_ended: IntCounterVec,
     pub job_duration: HistogramVec,
+    pub canaries_active: IntGauge,
     pub canary_checks: IntCounterVec,
     pub canary_decisions: IntCounterVec,
     pub prometheus_queries: HistogramVec,
@@ -144,6 +145,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Run time of ended jobs, by status",
             &["status"],
             JOB_SECONDS.to_vec(),
+        ),
+        canaries_active: gauge(
+            &r,
+            "cockpit_canaries_active",
+            "Canaries with an actor now (running, paused or held)",
         ),
         canary_checks: counters(
             &r,

@@ -54,6 +54,13 @@ impl CanaryRegistry {
         )
         .crashing_mid_check(self.crash_mid_check);
         self.canaries.insert(id, actor.start());
+        self.count();
+    }
+
+    fn count(&self) {
+        crate::metrics::METRICS
+            .canaries_active
+            .set(i64::try_from(self.canaries.len()).unwrap_or(i64::MAX));
     }
 }
 
@@ -63,18 +70,27 @@ impl Actor for CanaryRegistry {
     /// Before taking any message: every canary left active resumes with its counters and schedule.
     fn started(&mut self, ctx: &mut Context<Self>) {
         let recorder = self.recorder.clone();
+        let began = std::time::Instant::now();
         let load = async move { record(&recorder, |tx| canaries::unfinished(tx.conn)).await };
-        ctx.wait(load.into_actor(self).map(|rows, registry, ctx| match rows {
-            Ok(rows) => {
-                for row in rows {
-                    match CanaryState::from_row(&row) {
-                        Ok(state) => registry.supervise(state, ctx),
-                        Err(e) => log::error!("cannot resume canary {}: {e}", row.id),
+        ctx.wait(
+            load.into_actor(self)
+                .map(move |rows, registry, ctx| match rows {
+                    Ok(rows) => {
+                        for row in rows {
+                            match CanaryState::from_row(&row) {
+                                Ok(state) => registry.supervise(state, ctx),
+                                Err(e) => log::error!("cannot resume canary {}: {e}", row.id),
+                            }
+                        }
+                        log::info!(
+                            "resumed {} active canaries in {} ms",
+                            registry.canaries.len(),
+                            began.elapsed().as_millis()
+                        );
                     }
-                }
-            }
-            Err(e) => log::error!("canary recovery failed: {e}"),
-        }));
+                    Err(e) => log::error!("canary recovery failed: {e}"),
+                }),
+        );
     }
 }
 
@@ -133,5 +149,6 @@ impl Handler<Forget> for CanaryRegistry {
 
     fn handle(&mut self, msg: Forget, _ctx: &mut Context<Self>) {
         self.canaries.remove(&msg.canary_id);
+        self.count();
     }
 }
