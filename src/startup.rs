@@ -56,7 +56,7 @@ impl Application {
         let (pool, secret) = storage::open(&database, settings.storage.pool_size, read_only)?;
         let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
 
-        let broker = Broker::new(keep_alive).start();
+        let broker = Broker::new().start();
         let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
         let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
         let registry = Registry::new(

@@ -293,12 +293,14 @@ async fn group_commit(base: &str) -> String {
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     };
+    let dropped = value("cockpit_events_dropped_total ");
     let (sum, count) = (
         value("cockpit_commit_group_size_sum "),
         value("cockpit_commit_group_size_count "),
     );
     format!(
-        "group commit: {sum} changes in {count} transactions = {:.2} per commit",
+        "group commit: {sum} changes in {count} transactions = {:.2} per commit; subscribers cut off \
+         (queue full): {dropped}",
         sum / count.max(1.0)
     )
 }

@@ -1,18 +1,22 @@
 //! The SSE broker actor: owns every subscription and fans committed events out to them. An event's frame
-//! is encoded once (by the recorder) and shared; the broker never awaits a subscriber: it `try_send`s into
-//! each bounded queue and drops a subscriber whose queue is full (it can resume with `Last-Event-ID`) or
-//! closed, so a slow or vanished client never slows anyone else.
+//! is encoded once (by the recorder) and shared. The broker routes each batch of frames to the hub of every
+//! worker thread with matching subscribers ([`hub`]), one message per thread; the hub `try_send`s into each
+//! bounded queue and drops a subscriber whose queue is full (it can resume with `Last-Event-ID`) or
+//! closed. Nobody ever awaits a subscriber, so a slow or vanished client never slows anyone else.
 
 mod frame;
+mod hub;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, Addr, Context, Handler, Message, MessageResult};
 use tokio::sync::mpsc;
 
 pub use frame::{comment, retry, Frame};
+use hub::{Hub, HubId, ToHub};
 
 use crate::events::TopicFilter;
 
@@ -20,34 +24,27 @@ pub type SubId = u64;
 
 struct Subscriber {
     keys: Vec<String>,
-    tx: mpsc::Sender<Arc<Frame>>,
-    /// The last seq queued, so a subscriber matching an event through several filters gets it once.
+    /// The hub of the thread its stream runs on.
+    hub: HubId,
+    /// The last seq routed to it, so a subscriber matching an event through several filters gets it once.
     last_seq: i64,
 }
 
+#[derive(Default)]
 pub struct Broker {
     subscribers: HashMap<SubId, Subscriber>,
     /// Filter text (`job/job_x`, `job/*`, `*`) → subscribers.
     index: HashMap<String, Vec<SubId>>,
-    next_id: SubId,
+    hubs: HashMap<HubId, Hub>,
     /// The newest seq delivered: a new subscriber gets everything after it live.
     delivered: i64,
-    sweep_every: Duration,
     /// Set at shutdown: every stream has been ended and new ones end at once.
     closed: bool,
 }
 
 impl Broker {
-    /// `sweep_every`: how often subscribers whose stream has gone are pruned (the keep-alive period).
-    pub fn new(sweep_every: Duration) -> Self {
-        Self {
-            subscribers: HashMap::new(),
-            index: HashMap::new(),
-            next_id: 1,
-            delivered: 0,
-            sweep_every,
-            closed: false,
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     fn count_subscribers(&self) {
@@ -68,59 +65,59 @@ impl Broker {
             }
         }
     }
+
+    /// A hub whose thread has stopped takes its subscribers with it.
+    fn forget_hub(&mut self, hub: HubId) {
+        self.hubs.remove(&hub);
+        let orphans: Vec<SubId> = self
+            .subscribers
+            .iter()
+            .filter(|(_, s)| s.hub == hub)
+            .map(|(id, _)| *id)
+            .collect();
+        orphans.into_iter().for_each(|id| self.remove(id));
+    }
 }
 
 impl Actor for Broker {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.sweep_every, |broker, _| {
-            let closed: Vec<SubId> = broker
-                .subscribers
-                .iter()
-                .filter(|(_, s)| s.tx.is_closed())
-                .map(|(id, _)| *id)
-                .collect();
-            closed.into_iter().for_each(|id| broker.remove(id));
-        });
-    }
 }
 
-/// Registers a subscriber (sent by the SSE route and by tools that wait for a job). Replies with its id and
-/// the newest seq already delivered: every later matching event will reach the subscriber's queue.
+/// Registers a subscriber whose queue its thread's hub already holds (sent by [`Subscription::open`]).
+/// Replies whether it was taken (not during shutdown) and the newest seq already delivered: every later
+/// matching event will reach its queue.
 #[derive(Message)]
-#[rtype(result = "(SubId, i64)")]
-pub struct Subscribe {
-    pub filters: Vec<TopicFilter>,
-    pub tx: mpsc::Sender<Arc<Frame>>,
+#[rtype(result = "(bool, i64)")]
+struct Subscribe {
+    id: SubId,
+    filters: Vec<TopicFilter>,
+    hub: Hub,
 }
 
 impl Handler<Subscribe> for Broker {
     type Result = MessageResult<Subscribe>;
 
     fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
-        let id = self.next_id;
-        self.next_id += 1;
         if self.closed {
-            // Shutting down: the sender is dropped, so the new stream ends at once with its retry hint.
-            return MessageResult((id, self.delivered));
+            return MessageResult((false, self.delivered));
         }
         let mut keys: Vec<String> = msg.filters.iter().map(ToString::to_string).collect();
         keys.sort();
         keys.dedup();
         for key in &keys {
-            self.index.entry(key.clone()).or_default().push(id);
+            self.index.entry(key.clone()).or_default().push(msg.id);
         }
         self.subscribers.insert(
-            id,
+            msg.id,
             Subscriber {
                 keys,
-                tx: msg.tx,
+                hub: msg.hub.id,
                 last_seq: 0,
             },
         );
+        self.hubs.insert(msg.hub.id, msg.hub);
         self.count_subscribers();
-        MessageResult((id, self.delivered))
+        MessageResult((true, self.delivered))
     }
 }
 
@@ -135,13 +132,16 @@ impl Handler<Shutdown> for Broker {
 
     fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) {
         self.closed = true;
+        for hub in self.hubs.values() {
+            hub.send(ToHub::CloseAll);
+        }
         self.subscribers.clear();
         self.index.clear();
         self.count_subscribers();
     }
 }
 
-/// Removes a subscriber (sent when its stream is dropped).
+/// Removes a subscriber (sent when its stream is dropped, or by its hub when its queue is full or closed).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Unsubscribe(pub SubId);
@@ -164,7 +164,7 @@ impl Handler<Deliver> for Broker {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) {
-        let mut dropped = Vec::new();
+        let mut routes: HashMap<HubId, Vec<(SubId, Arc<Frame>)>> = HashMap::new();
         for frame in msg.0 {
             self.delivered = self.delivered.max(frame.seq);
             for key in TopicFilter::keys_of(frame.kind, &frame.topic) {
@@ -179,22 +179,24 @@ impl Handler<Deliver> for Broker {
                         continue;
                     }
                     sub.last_seq = frame.seq;
-                    match sub.tx.try_send(frame.clone()) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            crate::metrics::METRICS.events_dropped.inc();
-                            log::warn!(
-                                "SSE subscriber {id} fell {} events behind; disconnecting it",
-                                sub.tx.max_capacity()
-                            );
-                            dropped.push(*id);
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => dropped.push(*id),
-                    }
+                    routes
+                        .entry(sub.hub)
+                        .or_default()
+                        .push((*id, frame.clone()));
                 }
             }
         }
-        dropped.into_iter().for_each(|id| self.remove(id));
+        let mut stopped = Vec::new();
+        for (hub_id, routes) in routes {
+            let sent = self
+                .hubs
+                .get(&hub_id)
+                .is_some_and(|hub| hub.send(ToHub::Deliver(routes)));
+            if !sent {
+                stopped.push(hub_id);
+            }
+        }
+        stopped.into_iter().for_each(|hub| self.forget_hub(hub));
         self.count_subscribers();
     }
 }
@@ -205,23 +207,36 @@ pub struct Subscription {
     /// Events after this seq arrive on `rx`; earlier ones must be read from the log.
     pub live_after: i64,
     id: SubId,
+    hub: Hub,
     broker: Addr<Broker>,
 }
 
 impl Subscription {
+    /// Subscribes through this thread's hub. During shutdown the subscription is refused and `rx` ends at once.
     pub async fn open(
         broker: &Addr<Broker>,
         filters: Vec<TopicFilter>,
         capacity: usize,
     ) -> Result<Subscription, actix::MailboxError> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let (id, live_after) = broker.send(Subscribe { filters, tx }).await?;
-        Ok(Subscription {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let hub = Hub::local(broker);
+        // Known to the hub before the broker can route anything to it.
+        hub.send(ToHub::Add(id, tx));
+        let mut subscription = Subscription {
             rx,
-            live_after,
+            live_after: 0,
             id,
+            hub: hub.clone(),
             broker: broker.clone(),
-        })
+        };
+        let (accepted, live_after) = broker.send(Subscribe { id, filters, hub }).await?;
+        if !accepted {
+            subscription.hub.send(ToHub::Remove(id));
+        }
+        subscription.live_after = live_after;
+        Ok(subscription)
     }
 
     /// Waits for the entity's terminal event; false if `limit` passed first or the broker dropped us.
@@ -250,6 +265,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.hub.send(ToHub::Remove(self.id));
         self.broker.do_send(Unsubscribe(self.id));
     }
 }
