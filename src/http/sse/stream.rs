@@ -4,16 +4,19 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::time::{interval_at, Instant, Interval};
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
 use crate::broker::{self, Frame, Subscription};
-use crate::storage::events::Scope;
-use crate::storage::{self, DbPool};
+use crate::storage::events::{EventRow, Scope};
+use crate::storage::{self, DbPool, StoreError};
 
 const REPLAY_PAGE: i64 = 500;
 
@@ -26,13 +29,26 @@ pub struct Plan {
     pub keep_alive: Duration,
 }
 
+/// One page of replay, read off the event loop.
+type PageRead = Pin<Box<dyn Future<Output = Result<Vec<EventRow>, StoreError>>>>;
+
+/// Replay still to do: the scopes, the cursor (last seq read), and the page being read, if any.
+struct Replay {
+    scopes: Vec<(Scope, i64)>,
+    cursor: i64,
+    reading: Option<PageRead>,
+}
+
+/// A hand-written stream rather than an `unfold` of an async block: a live frame is one `poll_recv` and a
+/// `Bytes` clone, with no future built, no state moved and no timer polled per event (the keep-alive timer
+/// is only looked at when the queue is empty), which is most of what a busy hub spends per subscriber.
 struct SseStream {
     prelude: Option<Bytes>,
     /// Sent again when the broker ends the stream, so the client reconnects after that long.
     retry: Bytes,
     pending: VecDeque<Arc<Frame>>,
-    /// Scopes still to read from the log, and the cursor (last seq read); `None` once replay is done.
-    replay: Option<(Vec<(Scope, i64)>, i64)>,
+    /// `None` once replay is done.
+    replay: Option<Replay>,
     pool: DbPool,
     live: Subscription,
     last_sent: i64,
@@ -47,72 +63,92 @@ pub fn sse_stream(
     pool: DbPool,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let prelude = [broker::retry(plan.retry_ms), broker::comment("connected")].concat();
-    let state = SseStream {
+    let mut keep_alive = interval_at(Instant::now() + plan.keep_alive, plan.keep_alive);
+    // A stream busy with events polls its timer late; that must not release a burst of keep-alives.
+    keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    SseStream {
         prelude: Some(Bytes::from(prelude)),
         retry: broker::retry(plan.retry_ms),
         pending: VecDeque::new(),
-        replay: (!plan.replay.is_empty()).then_some((plan.replay, 0)),
+        replay: (!plan.replay.is_empty()).then_some(Replay {
+            scopes: plan.replay,
+            cursor: 0,
+            reading: None,
+        }),
         pool,
         live,
         last_sent: 0,
         open_entities: plan.open_entities,
-        keep_alive: interval_at(Instant::now() + plan.keep_alive, plan.keep_alive),
+        keep_alive,
         done: false,
-    };
-    futures_util::stream::unfold(state, |mut state| async move {
-        let bytes = state.next_chunk().await?;
-        Some((Ok(bytes), state))
-    })
+    }
 }
 
-impl SseStream {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
+impl Stream for SseStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
         loop {
-            if self.done {
-                return None;
+            if this.done {
+                return Poll::Ready(None);
             }
-            if let Some(prelude) = self.prelude.take() {
-                return Some(prelude);
+            if let Some(prelude) = this.prelude.take() {
+                return Poll::Ready(Some(Ok(prelude)));
             }
-            if let Some(frame) = self.pending.pop_front() {
-                match self.emit(&frame) {
-                    Some(bytes) => return Some(bytes),
+            if let Some(frame) = this.pending.pop_front() {
+                match this.emit(&frame) {
+                    Some(bytes) => return Poll::Ready(Some(Ok(bytes))),
                     None => continue,
                 }
             }
-            if self.replay.is_some() {
-                self.fetch_replay_page().await;
+            if let Some(replay) = this.replay.as_mut() {
+                let pool = this.pool.clone();
+                let reading = replay.reading.get_or_insert_with(|| {
+                    let (scopes, cursor) = (replay.scopes.clone(), replay.cursor);
+                    Box::pin(async move {
+                        storage::blocking(&pool, move |conn| {
+                            storage::events::page(conn, &scopes, cursor, REPLAY_PAGE)
+                        })
+                        .await
+                    })
+                });
+                let page = std::task::ready!(reading.as_mut().poll(cx));
+                this.take_page(page);
                 continue;
             }
-            tokio::select! {
-                frame = self.live.rx.recv() => match frame {
-                    Some(frame) => if let Some(bytes) = self.emit(&frame) { return Some(bytes) },
-                    // The broker ended us (we fell behind, or the service is shutting down): a last retry
-                    // hint, then the end; the client resumes with Last-Event-ID.
-                    None => {
-                        self.done = true;
-                        return Some(self.retry.clone());
-                    }
+            match this.live.rx.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => match this.emit(&frame) {
+                    Some(bytes) => return Poll::Ready(Some(Ok(bytes))),
+                    None => continue,
                 },
-                _ = self.keep_alive.tick() => return Some(broker::comment("keep-alive")),
+                // The broker ended us (we fell behind, or the service is shutting down): a last retry hint,
+                // then the end; the client resumes with Last-Event-ID.
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Ok(this.retry.clone())));
+                }
+                Poll::Pending => {}
             }
+            std::task::ready!(this.keep_alive.poll_tick(cx));
+            return Poll::Ready(Some(Ok(broker::comment("keep-alive"))));
         }
     }
+}
 
-    async fn fetch_replay_page(&mut self) {
-        let Some((scopes, cursor)) = self.replay.take() else {
+impl SseStream {
+    /// Queues a replayed page; replay ends with a short page (or an error, which ends the stream).
+    fn take_page(&mut self, page: Result<Vec<EventRow>, StoreError>) {
+        let Some(mut replay) = self.replay.take() else {
             return;
         };
-        let query_scopes = scopes.clone();
-        let page = storage::blocking(&self.pool, move |conn| {
-            storage::events::page(conn, &query_scopes, cursor, REPLAY_PAGE)
-        })
-        .await;
         match page {
             Ok(rows) => {
                 if let Some(last) = rows.last() {
                     if rows.len() as i64 == REPLAY_PAGE {
-                        self.replay = Some((scopes, last.seq));
+                        replay.cursor = last.seq;
+                        replay.reading = None;
+                        self.replay = Some(replay);
                     }
                 }
                 crate::metrics::METRICS
