@@ -143,6 +143,11 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        // Blocking work is SQLite reads, and no more of them run at once than the pool has connections: more
+        // threads would only wait on the pool, each with its own stack and malloc arena (1,000 streams
+        // opening at once grew ~100 of them, about 10 MB).
+        let pool_size = usize::try_from(settings.storage.pool_size).unwrap_or(1).max(1);
+        server = server.worker_max_blocking_threads(pool_size);
         // Signals are ours (run_until_stopped), so streams and jobs end before the server waits for requests.
         server = server
             .disable_signals()
