@@ -55,6 +55,9 @@ impl Application {
         let read_only = failpoint == Some(Failpoint::DbReadonly);
         let (pool, secret) = storage::open(&database, settings.storage.pool_size, read_only)?;
         let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
+        if !read_only {
+            storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY);
+        }
 
         let broker = Broker::new().start();
         let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
@@ -146,7 +149,9 @@ impl Application {
         // Blocking work is SQLite reads, and no more of them run at once than the pool has connections: more
         // threads would only wait on the pool, each with its own stack and malloc arena (1,000 streams
         // opening at once grew ~100 of them, about 10 MB).
-        let pool_size = usize::try_from(settings.storage.pool_size).unwrap_or(1).max(1);
+        let pool_size = usize::try_from(settings.storage.pool_size)
+            .unwrap_or(1)
+            .max(1);
         server = server.worker_max_blocking_threads(pool_size);
         // Signals are ours (run_until_stopped), so streams and jobs end before the server waits for requests.
         server = server

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod canaries;
+pub mod checkpoint;
 pub mod events;
 pub mod jobs;
 pub mod meta;
@@ -58,8 +59,10 @@ struct Pragmas {
     read_only: bool,
 }
 
+/// `wal_autocheckpoint = 0`: checkpoints run beside the writer, not inside a commit ([`checkpoint`]).
 const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                       PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+                       PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                       PRAGMA wal_autocheckpoint = 0;";
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
@@ -178,6 +181,38 @@ mod tests {
     struct CompileOption {
         #[diesel(sql_type = diesel::sql_types::Text)]
         compile_options: String,
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Checkpoint {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        log: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        checkpointed: i32,
+    }
+
+    #[test]
+    fn commits_leave_the_wal_to_the_checkpointer_which_copies_it_all_back() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (pool, _) = open(&dir.path().join("cockpit.db"), 1, false).expect("open");
+        let mut conn = pool.get().expect("a connection");
+        for n in 0..3000 {
+            diesel::sql_query("INSERT INTO meta (key, value) VALUES (?, 'x')")
+                .bind::<diesel::sql_types::Text, _>(format!("bench-{n}"))
+                .execute(&mut conn)
+                .expect("insert");
+        }
+        // Without automatic checkpoints the WAL holds every commit (far past SQLite's 1,000-page trigger)…
+        let pending: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(NOOP)")
+            .get_result(&mut conn)
+            .expect("wal state");
+        assert!(pending.log > 1000, "WAL pages: {}", pending.log);
+        // …until a passive checkpoint copies all of it back.
+        checkpoint::passive(&mut conn).expect("checkpoint");
+        let after: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(NOOP)")
+            .get_result(&mut conn)
+            .expect("wal state");
+        assert_eq!(after.checkpointed, after.log);
     }
 
     #[test]
