@@ -8,8 +8,8 @@
 //! in the hub's channel, so each stream later writes several events with one `send`.
 //!
 //! The broker still owns the subscriptions (filters, order, duplicates, counts); the hub only holds the
-//! queue senders of its thread's subscribers. All of its state changes arrive on its one channel, so a
-//! subscriber added before it subscribes with the broker is always known here before its first frame.
+//! queues of its thread's subscribers, in a thread-local map that a subscription joins before it
+//! subscribes with the broker, so the hub always knows a subscriber before its first frame.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,15 +19,12 @@ use std::sync::Arc;
 use actix::Addr;
 use tokio::sync::mpsc;
 
+use super::queue::{Pushed, QueueSender};
 use super::{Broker, Frame, SubId, Unsubscribe};
 
 pub type HubId = u64;
 
 pub enum ToHub {
-    /// A subscriber on this thread and its queue (sent before the broker hears of it).
-    Add(SubId, mpsc::Sender<Arc<Frame>>),
-    /// Its stream is gone or refused: drop the queue, which ends the stream.
-    Remove(SubId),
     /// Committed frames, in seq order, each with the subscriber it goes to.
     Deliver(Vec<(SubId, Arc<Frame>)>),
     /// Shutdown: end every stream.
@@ -43,6 +40,21 @@ pub struct Hub {
 
 thread_local! {
     static THIS_THREAD: RefCell<Option<Hub>> = const { RefCell::new(None) };
+    /// The queues of this thread's subscribers.
+    static QUEUES: RefCell<HashMap<SubId, QueueSender>> = RefCell::new(HashMap::new());
+}
+
+/// A subscriber of this thread joins its hub (before the broker can route anything to it).
+pub fn join(id: SubId, queue: QueueSender) {
+    QUEUES.with(|queues| queues.borrow_mut().insert(id, queue));
+}
+
+/// Drops a subscriber's queue, which ends its stream after what it holds.
+pub fn leave(id: SubId) {
+    // Taken out first and dropped after the borrow: dropping wakes the stream.
+    // `try_with`: a stream dropped while its thread shuts down finds the map already gone, which is fine.
+    let queue = QUEUES.try_with(|queues| queues.borrow_mut().remove(&id));
+    drop(queue);
 }
 
 impl Hub {
@@ -74,38 +86,47 @@ impl Hub {
 }
 
 async fn run(mut messages: mpsc::UnboundedReceiver<ToHub>, broker: Addr<Broker>) {
-    let mut queues: HashMap<SubId, mpsc::Sender<Arc<Frame>>> = HashMap::new();
     while let Some(message) = messages.recv().await {
         match message {
-            ToHub::Add(id, queue) => {
-                queues.insert(id, queue);
+            ToHub::CloseAll => {
+                let all = QUEUES.with(|queues| std::mem::take(&mut *queues.borrow_mut()));
+                drop(all);
             }
-            ToHub::Remove(id) => {
-                queues.remove(&id);
-            }
-            ToHub::CloseAll => queues.clear(),
-            ToHub::Deliver(routes) => {
-                for (id, frame) in routes {
-                    let Some(queue) = queues.get(&id) else {
-                        continue;
-                    };
-                    let full = match queue.try_send(frame) {
-                        Ok(()) => continue,
-                        Err(mpsc::error::TrySendError::Full(_)) => true,
-                        Err(mpsc::error::TrySendError::Closed(_)) => false,
-                    };
-                    if full {
+            ToHub::Deliver(routes) => deliver(routes, &broker),
+        }
+    }
+}
+
+fn deliver(routes: Vec<(SubId, Arc<Frame>)>, broker: &Addr<Broker>) {
+    let mut gone = Vec::new();
+    QUEUES.with(|queues| {
+        let queues = queues.borrow();
+        for (id, frame) in routes {
+            let Some(queue) = queues.get(&id) else {
+                continue;
+            };
+            match queue.push(frame) {
+                Pushed::Queued => {}
+                Pushed::Full => {
+                    if !gone.contains(&id) {
                         crate::metrics::METRICS.events_dropped.inc();
                         log::warn!(
                             "SSE subscriber {id} fell {} events behind; disconnecting it",
-                            queue.max_capacity()
+                            queue.capacity()
                         );
+                        gone.push(id);
                     }
-                    // Dropping the queue ends the stream after what it holds, with a retry hint.
-                    queues.remove(&id);
-                    broker.do_send(Unsubscribe(id));
+                }
+                Pushed::Closed => {
+                    if !gone.contains(&id) {
+                        gone.push(id);
+                    }
                 }
             }
         }
+    });
+    for id in gone {
+        leave(id);
+        broker.do_send(Unsubscribe(id));
     }
 }

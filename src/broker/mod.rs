@@ -6,6 +6,7 @@
 
 mod frame;
 mod hub;
+mod queue;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,10 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult};
-use tokio::sync::mpsc;
-
 pub use frame::{comment, retry, Frame};
 use hub::{Hub, HubId, ToHub};
+pub use queue::QueueReceiver;
 
 use crate::events::TopicFilter;
 
@@ -203,11 +203,10 @@ impl Handler<Deliver> for Broker {
 
 /// A live subscription: frames arrive on `rx`; dropping it unsubscribes.
 pub struct Subscription {
-    pub rx: mpsc::Receiver<Arc<Frame>>,
+    pub rx: QueueReceiver,
     /// Events after this seq arrive on `rx`; earlier ones must be read from the log.
     pub live_after: i64,
     id: SubId,
-    hub: Hub,
     broker: Addr<Broker>,
 }
 
@@ -219,21 +218,20 @@ impl Subscription {
         capacity: usize,
     ) -> Result<Subscription, actix::MailboxError> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = queue::channel(capacity);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let hub = Hub::local(broker);
         // Known to the hub before the broker can route anything to it.
-        hub.send(ToHub::Add(id, tx));
+        hub::join(id, tx);
         let mut subscription = Subscription {
             rx,
             live_after: 0,
             id,
-            hub: hub.clone(),
             broker: broker.clone(),
         };
         let (accepted, live_after) = broker.send(Subscribe { id, filters, hub }).await?;
         if !accepted {
-            subscription.hub.send(ToHub::Remove(id));
+            hub::leave(id);
         }
         subscription.live_after = live_after;
         Ok(subscription)
@@ -265,7 +263,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.send(ToHub::Remove(self.id));
+        hub::leave(self.id);
         self.broker.do_send(Unsubscribe(self.id));
     }
 }
