@@ -86,6 +86,8 @@ pub fn read_port(output: impl std::io::Read + Send + 'static, marker: &str) -> u
 pub struct ProcStats {
     pub cpu_seconds: f64,
     pub rss_kib: u64,
+    /// The most the process has held resident since it started.
+    pub peak_rss_kib: u64,
 }
 
 impl ProcStats {
@@ -111,16 +113,19 @@ impl ProcStats {
             })
             .unwrap_or(0);
         let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
         ProcStats {
             // USER_HZ, the unit of /proc times, is 100 on every Linux ABI.
             cpu_seconds: ticks as f64 / 100.0,
-            rss_kib,
+            rss_kib: kib("VmRSS:"),
+            peak_rss_kib: kib("VmHWM:"),
         }
     }
 }

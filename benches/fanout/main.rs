@@ -266,9 +266,10 @@ async fn run(name: &str, server: &Server, publish_url: String, sse_url: String, 
     );
     println!(
         "{:>8}  server: RSS {} KiB idle with {subs} subscribers = {per_connection:.0} bytes per idle connection; \
-         {server_cpu:.2} CPU s publishing = {:.2} µs per delivered event; load client {:.2} CPU s",
+         peak {} KiB; {server_cpu:.2} CPU s publishing = {:.2} µs per delivered event; load client {:.2} CPU s",
         "",
         idle.rss_kib,
+        busy.peak_rss_kib,
         server_cpu * 1e6 / delivered.max(1) as f64,
         own.cpu_seconds - own_before.cpu_seconds,
     );
