@@ -1,6 +1,6 @@
 //! The SSE broker actor: owns every subscription and fans committed events out to them. An event's frame
 //! is encoded once (by the recorder) and shared. The broker routes each batch of frames to the hub of every
-//! worker thread with matching subscribers ([`hub`]), one message per thread; the hub `try_send`s into each
+//! worker thread with matching subscribers ([`hub`]), one message per thread; the hub pushes into each
 //! bounded queue and drops a subscriber whose queue is full (it can resume with `Last-Event-ID`) or
 //! closed. Nobody ever awaits a subscriber, so a slow or vanished client never slows anyone else.
 
