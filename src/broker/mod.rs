@@ -23,18 +23,16 @@ use crate::events::TopicFilter;
 pub type SubId = u64;
 
 struct Subscriber {
-    keys: Vec<String>,
+    filters: Vec<String>,
     /// The hub of the thread its stream runs on.
     hub: HubId,
-    /// The last seq routed to it, so a subscriber matching an event through several filters gets it once.
-    last_seq: i64,
 }
 
 #[derive(Default)]
 pub struct Broker {
     subscribers: HashMap<SubId, Subscriber>,
-    /// Filter text (`job/job_x`, `job/*`, `*`) → subscribers.
-    index: HashMap<String, Vec<SubId>>,
+    /// Filter text (`job/job_x`, `job/*`, `*`) → the hubs with subscribers on it, and how many each.
+    index: HashMap<String, HashMap<HubId, usize>>,
     hubs: HashMap<HubId, Hub>,
     /// The newest seq delivered: a new subscriber gets everything after it live.
     delivered: i64,
@@ -54,14 +52,21 @@ impl Broker {
     }
 
     fn remove(&mut self, id: SubId) {
-        if let Some(sub) = self.subscribers.remove(&id) {
-            for key in sub.keys {
-                if let Some(ids) = self.index.get_mut(&key) {
-                    ids.retain(|other| *other != id);
-                    if ids.is_empty() {
-                        self.index.remove(&key);
-                    }
+        let Some(sub) = self.subscribers.remove(&id) else {
+            return;
+        };
+        for key in sub.filters {
+            let Some(hubs) = self.index.get_mut(&key) else {
+                continue;
+            };
+            if let Some(count) = hubs.get_mut(&sub.hub) {
+                *count -= 1;
+                if *count == 0 {
+                    hubs.remove(&sub.hub);
                 }
+            }
+            if hubs.is_empty() {
+                self.index.remove(&key);
             }
         }
     }
@@ -90,7 +95,8 @@ impl Actor for Broker {
 #[rtype(result = "(bool, i64)")]
 struct Subscribe {
     id: SubId,
-    filters: Vec<TopicFilter>,
+    /// Sorted, without repeats.
+    filters: Vec<String>,
     hub: Hub,
 }
 
@@ -101,18 +107,19 @@ impl Handler<Subscribe> for Broker {
         if self.closed {
             return MessageResult((false, self.delivered));
         }
-        let mut keys: Vec<String> = msg.filters.iter().map(ToString::to_string).collect();
-        keys.sort();
-        keys.dedup();
-        for key in &keys {
-            self.index.entry(key.clone()).or_default().push(msg.id);
+        for key in &msg.filters {
+            *self
+                .index
+                .entry(key.clone())
+                .or_default()
+                .entry(msg.hub.id)
+                .or_default() += 1;
         }
         self.subscribers.insert(
             msg.id,
             Subscriber {
-                keys,
+                filters: msg.filters,
                 hub: msg.hub.id,
-                last_seq: 0,
             },
         );
         self.hubs.insert(msg.hub.id, msg.hub);
@@ -164,34 +171,24 @@ impl Handler<Deliver> for Broker {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) {
-        let mut routes: HashMap<HubId, Vec<(SubId, Arc<Frame>)>> = HashMap::new();
+        let mut batches: HashMap<HubId, Vec<Arc<Frame>>> = HashMap::new();
         for frame in msg.0 {
             self.delivered = self.delivered.max(frame.seq);
             for key in TopicFilter::keys_of(frame.kind, &frame.topic) {
-                let Some(ids) = self.index.get(key) else {
-                    continue;
-                };
-                for id in ids {
-                    let Some(sub) = self.subscribers.get_mut(id) else {
-                        continue;
-                    };
-                    if sub.last_seq >= frame.seq {
-                        continue;
+                for hub in self.index.get(key).into_iter().flat_map(HashMap::keys) {
+                    let batch = batches.entry(*hub).or_default();
+                    if batch.last().is_none_or(|last| last.seq != frame.seq) {
+                        batch.push(frame.clone());
                     }
-                    sub.last_seq = frame.seq;
-                    routes
-                        .entry(sub.hub)
-                        .or_default()
-                        .push((*id, frame.clone()));
                 }
             }
         }
         let mut stopped = Vec::new();
-        for (hub_id, routes) in routes {
+        for (hub_id, frames) in batches {
             let sent = self
                 .hubs
                 .get(&hub_id)
-                .is_some_and(|hub| hub.send(ToHub::Deliver(routes)));
+                .is_some_and(|hub| hub.send(ToHub::Deliver(frames)));
             if !sent {
                 stopped.push(hub_id);
             }
@@ -221,8 +218,11 @@ impl Subscription {
         let (tx, rx) = queue::channel(capacity);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let hub = Hub::local(broker);
-        // Known to the hub before the broker can route anything to it.
-        hub::join(id, tx);
+        let mut filters: Vec<String> = filters.iter().map(ToString::to_string).collect();
+        filters.sort();
+        filters.dedup();
+        // Known to the hub before the broker can send it anything for this subscriber.
+        hub::join(id, &filters, tx);
         let mut subscription = Subscription {
             rx,
             live_after: 0,

@@ -14,6 +14,8 @@ use super::Frame;
 
 struct Shared {
     frames: VecDeque<Arc<Frame>>,
+    /// The newest seq taken: a frame offered again (through a second matching filter) is skipped.
+    last_seq: i64,
     capacity: usize,
     waker: Option<Waker>,
     sender_alive: bool,
@@ -38,6 +40,7 @@ pub enum Pushed {
 pub fn channel(capacity: usize) -> (QueueSender, QueueReceiver) {
     let shared = Rc::new(RefCell::new(Shared {
         frames: VecDeque::new(),
+        last_seq: 0,
         capacity: capacity.max(1),
         waker: None,
         sender_alive: true,
@@ -47,16 +50,20 @@ pub fn channel(capacity: usize) -> (QueueSender, QueueReceiver) {
 }
 
 impl QueueSender {
-    pub fn push(&self, frame: Arc<Frame>) -> Pushed {
+    pub fn push(&self, frame: &Arc<Frame>) -> Pushed {
         let waker = {
             let mut shared = self.0.borrow_mut();
             if !shared.receiver_alive {
                 return Pushed::Closed;
             }
+            if frame.seq <= shared.last_seq {
+                return Pushed::Queued;
+            }
             if shared.frames.len() >= shared.capacity {
                 return Pushed::Full;
             }
-            shared.frames.push_back(frame);
+            shared.last_seq = frame.seq;
+            shared.frames.push_back(frame.clone());
             shared.waker.take()
         };
         // Woken outside the borrow: a waker may run code that touches this queue.
@@ -133,13 +140,25 @@ mod tests {
     #[actix_web::test]
     async fn frames_arrive_in_order_up_to_the_capacity_then_the_end_after_the_sender_goes() {
         let (tx, mut rx) = channel(2);
-        assert!(matches!(tx.push(frame(1)), Pushed::Queued));
-        assert!(matches!(tx.push(frame(2)), Pushed::Queued));
-        assert!(matches!(tx.push(frame(3)), Pushed::Full));
+        assert!(matches!(tx.push(&frame(1)), Pushed::Queued));
+        assert!(matches!(tx.push(&frame(2)), Pushed::Queued));
+        assert!(matches!(tx.push(&frame(3)), Pushed::Full));
         assert_eq!(rx.recv().await.map(|f| f.seq), Some(1));
         drop(tx);
         assert_eq!(rx.recv().await.map(|f| f.seq), Some(2));
         assert!(rx.recv().await.is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_frame_offered_twice_through_two_filters_is_queued_once() {
+        let (tx, mut rx) = channel(4);
+        let same = frame(5);
+        assert!(matches!(tx.push(&same), Pushed::Queued));
+        assert!(matches!(tx.push(&same), Pushed::Queued));
+        assert!(matches!(tx.push(&frame(6)), Pushed::Queued));
+        assert_eq!(rx.try_recv().map(|f| f.seq), Some(5));
+        assert_eq!(rx.try_recv().map(|f| f.seq), Some(6));
+        assert!(rx.try_recv().is_none());
     }
 
     #[actix_web::test]
@@ -150,10 +169,10 @@ mod tests {
             (first, rx)
         });
         tokio::task::yield_now().await; // the receiver is now parked on the empty queue
-        assert!(matches!(tx.push(frame(7)), Pushed::Queued));
+        assert!(matches!(tx.push(&frame(7)), Pushed::Queued));
         let (first, rx) = waiting.await.expect("the receiver ran");
         assert_eq!(first, Some(7));
         drop(rx);
-        assert!(matches!(tx.push(frame(8)), Pushed::Closed));
+        assert!(matches!(tx.push(&frame(8)), Pushed::Closed));
     }
 }

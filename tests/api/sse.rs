@@ -41,10 +41,12 @@ async fn job_pattern_and_wildcard_subscribers_get_every_jobs_events_with_concret
     let app = spawn_app().await;
     let mut jobs = app.sse("topic=job/*", &[]).await;
     let mut everything = app.sse("topic=*", &[]).await;
+    // Overlapping filters: every event matches both, and must still arrive once.
+    let mut both = app.sse("topic=job/*&topic=*", &[]).await;
     let first = app.run_eval("probe").await;
     let second = app.run_eval("probe").await;
 
-    for stream in [&mut jobs, &mut everything] {
+    for stream in [&mut jobs, &mut everything, &mut both] {
         let mut finished = HashSet::new();
         let mut seen = Vec::new();
         while finished.len() < 2 {
