@@ -73,6 +73,8 @@ struct Seen {
     /// Distinct (publisher, n) pairs seen, summed over subscribers.
     distinct: u64,
     duplicates: u64,
+    /// Bytes of response body received, to check both servers sent the same.
+    bytes: u64,
 }
 
 /// The unsigned integer after `"<key>":` in an event's JSON (cheaper than parsing every event whole, so the
@@ -109,10 +111,12 @@ async fn subscribe(
     let mut keys = HashSet::with_capacity(expected);
     let mut latencies_us = Vec::with_capacity(expected);
     let mut duplicates = 0;
+    let mut bytes = 0;
     while got < expected {
         let Some(Ok(chunk)) = response.next().await else {
             break;
         };
+        bytes += chunk.len() as u64;
         buffer.extend_from_slice(&chunk);
         let mut start = 0;
         while let Some(end) = buffer[start..].windows(2).position(|w| w == b"\n\n") {
@@ -136,6 +140,7 @@ async fn subscribe(
     let mut all = seen.lock().await;
     all.latencies_us.extend(latencies_us);
     all.duplicates += duplicates;
+    all.bytes += bytes;
     all.distinct += keys.len() as u64;
 }
 
@@ -248,7 +253,7 @@ async fn run(name: &str, server: &Server, publish_url: String, sse_url: String, 
     println!(
         "{name:>8}: {subs} subscribers ({}), {} publishers x {}{}{}: published in {:.2}s ({:.0}/s); \
          delivered {delivered} in {:.2}s = {:.0} events/s; latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; \
-         lost {lost}; duplicates {}{}",
+         lost {lost}; duplicates {}; {:.0} bytes per event{}",
         if name == "cockpit" { args.subscribe.as_str() } else { "all" },
         args.publishers,
         args.per_publisher,
@@ -262,6 +267,7 @@ async fn run(name: &str, server: &Server, publish_url: String, sse_url: String, 
         quantile_ms(&lat, 0.99),
         quantile_ms(&lat, 1.0),
         seen.duplicates,
+        seen.bytes as f64 / delivered.max(1) as f64,
         if finished.is_err() { " (timed out)" } else { "" },
     );
     println!(
