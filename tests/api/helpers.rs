@@ -238,12 +238,7 @@ impl TestApp {
                 .and_then(|v| v.to_str().ok()),
             Some("text/event-stream")
         );
-        SseReader {
-            body: Box::pin(response),
-            buffer: Vec::new(),
-            ended: false,
-            deadline: std::time::Instant::now() + STREAM_LIMIT,
-        }
+        SseReader::new(response)
     }
 
     /// Every event of one job, from its first to its terminal one (the stream ends by itself).
@@ -292,6 +287,39 @@ pub struct SseReader {
 }
 
 impl SseReader {
+    /// Reads any `text/event-stream` body: `/sse`, `GET /mcp`, or a `tools/call` answered as a stream.
+    pub fn new(
+        body: impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + 'static,
+    ) -> SseReader {
+        SseReader {
+            body: Box::pin(body),
+            buffer: Vec::new(),
+            ended: false,
+            deadline: std::time::Instant::now() + STREAM_LIMIT,
+        }
+    }
+
+    /// The next `count` messages with JSON data, each with its raw `id:` (MCP streams number them
+    /// `<seq>-<n>`); blocks without JSON data (comments, `retry:`, the priming event) are skipped.
+    pub async fn messages(&mut self, count: usize) -> Vec<(Option<String>, Value)> {
+        let mut messages = Vec::new();
+        while messages.len() < count {
+            let block = self
+                .read_block(false)
+                .await
+                .expect("the stream goes on until the awaited messages");
+            let id = block
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(String::from);
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+            if let Some(value) = data.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
+                messages.push((id, value));
+            }
+        }
+        messages
+    }
+
     /// The next event (comments and `retry:` skipped); `None` when the server ended the stream.
     pub async fn next_event(&mut self) -> Option<SseEvent> {
         self.read_event(false).await
@@ -317,27 +345,34 @@ impl SseReader {
 
     async fn read_event(&mut self, cut_is_end: bool) -> Option<SseEvent> {
         loop {
+            let block = self.read_block(cut_is_end).await?;
+            let mut event = SseEvent {
+                id: -1,
+                event: String::new(),
+                data: Value::Null,
+            };
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    event.id = v.parse().expect("numeric id");
+                } else if let Some(v) = line.strip_prefix("event: ") {
+                    event.event = v.to_string();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    event.data = serde_json::from_str(v).expect("one-line JSON data");
+                }
+            }
+            if !event.event.is_empty() {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The next whole block, up to its blank line; `None` when the stream ended.
+    async fn read_block(&mut self, cut_is_end: bool) -> Option<String> {
+        loop {
+            // Bytes, then text: a chunk may end inside a multi-byte character.
             if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
                 let bytes: Vec<u8> = self.buffer.drain(..end + 2).collect();
-                let block = String::from_utf8(bytes).expect("an SSE block is utf-8");
-                let mut event = SseEvent {
-                    id: -1,
-                    event: String::new(),
-                    data: Value::Null,
-                };
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        event.id = v.parse().expect("numeric id");
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        event.event = v.to_string();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        event.data = serde_json::from_str(v).expect("one-line JSON data");
-                    }
-                }
-                if !event.event.is_empty() {
-                    return Some(event);
-                }
-                continue;
+                return Some(String::from_utf8(bytes).expect("an SSE block is utf-8"));
             }
             let left = self
                 .deadline

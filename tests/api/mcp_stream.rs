@@ -2,10 +2,9 @@
 //! messages, resource updates and Last-Event-ID resumption; progress as text/event-stream; cancellation.
 
 use awc::http::StatusCode;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::helpers::{gated_task, spawn_app_with, TestApp};
+use crate::helpers::{gated_task, spawn_app_with, SseReader, TestApp};
 
 async fn initialize(app: &TestApp) -> String {
     let init = app
@@ -28,38 +27,6 @@ async fn in_session(app: &TestApp, session: &str, message: Value) -> Value {
     )
     .await
     .body
-}
-
-/// `data:` payloads and `id:`s of an SSE body read until `count` data events have arrived.
-async fn sse_messages(
-    response: &mut awc::ClientResponse<
-        impl futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
-    >,
-    count: usize,
-) -> Vec<(Option<String>, Value)> {
-    let mut text = String::new();
-    let mut messages = Vec::new();
-    while messages.len() < count {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), response.next())
-            .await
-            .expect("an SSE chunk in time")
-            .expect("the stream goes on")
-            .expect("chunk");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = text.find("\n\n") {
-            let block: String = text.drain(..end + 2).collect();
-            let id = block
-                .lines()
-                .find_map(|l| l.strip_prefix("id: "))
-                .map(String::from);
-            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
-                if let Ok(value) = serde_json::from_str::<Value>(data) {
-                    messages.push((id, value));
-                }
-            }
-        }
-    }
-    messages
 }
 
 #[actix_web::test]
@@ -134,23 +101,22 @@ async fn the_session_stream_carries_updates_and_resumes_from_its_last_event_id()
         }
         request.send()
     };
-    let mut stream = open(None).await.expect("GET");
+    let stream = open(None).await.expect("GET");
     assert_eq!(stream.status(), StatusCode::OK);
     in_session(&app, &session, note(1)).await;
     in_session(&app, &session, note(2)).await;
-    let first = sse_messages(&mut stream, 2).await;
+    let first = SseReader::new(stream).messages(2).await;
     assert_eq!(first[0].1["method"], "notifications/message");
     assert!(first[0].1["params"]["data"]["narrative"]
         .as_str()
         .expect("narrative")
         .ends_with("note 1"));
     let resume_from = first[0].0.clone().expect("event id");
-    drop(stream);
 
     // Resuming after the first message replays the second, and then goes on live.
-    let mut resumed = open(Some(resume_from)).await.expect("GET");
+    let resumed = open(Some(resume_from)).await.expect("GET");
     in_session(&app, &session, note(3)).await;
-    let replayed = sse_messages(&mut resumed, 2).await;
+    let replayed = SseReader::new(resumed).messages(2).await;
     let texts: Vec<&str> = replayed
         .iter()
         .map(|(_, m)| {
@@ -169,7 +135,7 @@ async fn the_session_stream_carries_updates_and_resumes_from_its_last_event_id()
 async fn a_waiting_run_eval_with_a_progress_token_streams_progress_then_its_result() {
     let app = spawn_app_with(|_| {}).await;
     let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"demo","configId":"p","wait":true},"_meta":{"progressToken":"tok-1"}}});
-    let mut response = awc::Client::default()
+    let response = awc::Client::default()
         .post(format!("{}/mcp", app.address))
         .insert_header(("Accept", "application/json, text/event-stream"))
         .send_body(body.to_string())
@@ -182,7 +148,7 @@ async fn a_waiting_run_eval_with_a_progress_token_streams_progress_then_its_resu
             .and_then(|v| v.to_str().ok()),
         Some("text/event-stream")
     );
-    let messages = sse_messages(&mut response, 6).await;
+    let messages = SseReader::new(response).messages(6).await;
     let progress: Vec<f64> = messages[..5]
         .iter()
         .map(|(_, m)| {
@@ -212,8 +178,8 @@ async fn notifications_cancelled_cancels_the_job_the_request_waits_on() {
         .insert_header(("Mcp-Session-Id", session.as_str()))
         .send_body(body.to_string());
     let waiting = actix_web::rt::spawn(async move {
-        let mut response = waiting.await.expect("POST");
-        sse_messages(&mut response, 1).await
+        let response = waiting.await.expect("POST");
+        SseReader::new(response).messages(1).await
     });
     let started = jobs.until_event("started").await;
     let job_id = started.last().expect("event").data["jobId"]
