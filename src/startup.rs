@@ -15,7 +15,7 @@ use crate::canary::{CanaryRegistry, PrometheusPoller};
 use crate::config::{ConfigError, Settings};
 use crate::failpoints::Failpoint;
 use crate::http::{
-    self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, TrustedProxies,
+    self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, StreamLimits, TrustedProxies,
 };
 use crate::jobs::{Registry, RetentionSweeper, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
@@ -45,6 +45,7 @@ pub struct Application {
     server: Server,
     broker: Addr<Broker>,
     registry: Addr<Registry>,
+    pool: storage::DbPool,
 }
 
 impl Application {
@@ -56,9 +57,11 @@ impl Application {
         let (pool, secret) = storage::open(&database, settings.storage.pool_size, read_only)?;
         let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
         if !read_only {
-            storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY);
+            storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY, &database);
         }
 
+        // Eval processes that detach from their job are re-parented to us, so we can end and reap them.
+        crate::jobs::become_subreaper();
         let broker = Broker::new().start();
         let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
         let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
@@ -107,7 +110,7 @@ impl Application {
             subscriber_queue: settings.sse.subscriber_queue,
         };
         let state = web::Data::new(AppState {
-            pool,
+            pool: pool.clone(),
             broker: broker.clone(),
             guard,
             slo: poller,
@@ -122,6 +125,10 @@ impl Application {
                 queue: settings.sse.subscriber_queue,
             },
             body_limit: settings.server.body_limit_bytes,
+            body_read_timeout: Duration::try_from_secs_f64(
+                settings.server.body_read_timeout_seconds,
+            )
+            .unwrap_or(Duration::MAX),
         });
 
         let address = settings.server.bind.clone();
@@ -143,9 +150,15 @@ impl Application {
                 .wrap(request_logger())
                 .configure(http::routes)
         });
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        server = server.workers(workers);
+        // actix counts connections per worker: the global cap split evenly. At the cap a worker stops
+        // accepting (connections wait in the listen backlog) instead of accept() failing with EMFILE.
+        let connections = connection_cap(settings.server.max_connections);
+        server = server.max_connections((connections / workers).max(1));
         // Blocking work is SQLite reads, and no more of them run at once than the pool has connections: more
         // threads would only wait on the pool, each with its own stack and malloc arena (1,000 streams
         // opening at once grew ~100 of them, about 10 MB).
@@ -159,11 +172,16 @@ impl Application {
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind { address, source })?
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
             .run();
-        log::info!(
-            "mcp-cockpit {} listening on port {port}, database {}",
+        // At warn too, so the address is printed even when RUST_LOG=warn silences info.
+        log::warn!(
+            "mcp-cockpit {} listening on port {port} (http://{}), database {}, at most {connections} connections",
             env!("CARGO_PKG_VERSION"),
+            listener_address(&address, port),
             database.display()
         );
         Ok(Self {
@@ -171,6 +189,7 @@ impl Application {
             server,
             broker,
             registry,
+            pool,
         })
     }
 
@@ -187,6 +206,7 @@ impl Application {
             server,
             broker,
             registry,
+            pool,
             ..
         } = self;
         let handle = server.handle();
@@ -204,8 +224,40 @@ impl Application {
             }
         };
         let ((), served) = futures_util::future::join(jobs, server).await;
+        // Everything is committed: leave no WAL behind (a TRUNCATE checkpoint empties it).
+        if let Err(e) = storage::blocking(&pool, storage::checkpoint::truncate).await {
+            log::warn!("final WAL checkpoint failed: {e}");
+        }
         log::info!("shut down");
         served
+    }
+}
+
+/// The URL host of the bind address with the port actually bound (port 0 picks one).
+fn listener_address(bind: &str, port: u16) -> String {
+    let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
+    format!("{host}:{port}/")
+}
+
+/// File descriptors kept out of the connection budget: the database, eval pipes, outgoing HTTP, logs.
+const FD_RESERVE: u64 = 512;
+
+/// The open-connection cap: the configured one (0 = no wish), never above the open-file limit less
+/// [`FD_RESERVE`]. The soft limit is first raised to the hard one, as servers do.
+fn connection_cap(configured: usize) -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let limit = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(_) => soft,
+        },
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    };
+    let budget = usize::try_from(limit.saturating_sub(FD_RESERVE).max(64)).unwrap_or(usize::MAX);
+    match configured {
+        0 => budget,
+        wanted => wanted.min(budget),
     }
 }
 
@@ -232,7 +284,10 @@ fn guard_from(settings: &Settings, auth: Auth) -> Result<Guard, ConfigError> {
         .parse()
         .map_err(|_| ConfigError::new("server.bind", "not an address"))?;
     let limits = &settings.rate_limit;
+    let security = &settings.security;
     Ok(Guard {
+        null_origin_reads: security.allow_null_origin || !auth.keyless(),
+        streams: StreamLimits::new(security.max_streams_per_client),
         auth,
         site: SitePolicy::from_settings(&settings.security, bind.ip())?,
         proxies: TrustedProxies::parse(&settings.security.trusted_proxies)?,
@@ -247,19 +302,46 @@ fn guard_from(settings: &Settings, auth: Auth) -> Result<Guard, ConfigError> {
 /// Access log without secrets: the `key` query parameter (EventSource auth on /sse) is redacted.
 fn request_logger() -> Logger {
     Logger::new(r#"%a "%{request}xi" %s %b %Dms"#).custom_request_replace("request", |req| {
-        let query = req.query_string();
-        let redacted = if query.is_empty() {
-            String::new()
-        } else {
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some(("key", _)) => "key=REDACTED".to_string(),
-                    _ => pair.to_string(),
-                })
-                .collect();
-            format!("?{}", pairs.join("&"))
-        };
-        format!("{} {}{}", req.method(), req.path(), redacted)
+        format!(
+            "{} {}{}",
+            req.method(),
+            req.path(),
+            redact_query(req.query_string())
+        )
     })
+}
+
+/// The query with every parameter whose *decoded* name is `key` redacted (`?%6Bey=` authenticates too).
+fn redact_query(query: &str) -> String {
+    if query.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            let decoded = form_urlencoded::parse(name.as_bytes())
+                .next()
+                .map(|(decoded, _)| decoded.into_owned());
+            match decoded.as_deref() {
+                Some("key") => "key=REDACTED".to_string(),
+                _ => pair.to_string(),
+            }
+        })
+        .collect();
+    format!("?{}", pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_query;
+
+    #[test]
+    fn keys_are_redacted_by_their_decoded_name() {
+        assert_eq!(
+            redact_query("topic=job/*&key=k1&%6Bey=k2&k%65y&keys=x"),
+            "?topic=job/*&key=REDACTED&key=REDACTED&key=REDACTED&keys=x"
+        );
+        assert_eq!(redact_query(""), "");
+    }
 }

@@ -39,14 +39,16 @@ impl Drop for Server {
     }
 }
 
-/// Starts mcp-cockpit on `root` (its SQLite file lives there) with the rate limiter off, plus `env`;
-/// returns once it listens. The log (warnings and the start line) is drained in the background.
+/// Starts mcp-cockpit on `root` (its SQLite file lives there) with the rate limiter off and the per-client
+/// stream cap raised (every bench subscriber is one keyless client, 127.0.0.1), plus `env`; returns once it
+/// listens. The log (warnings and the start line) is drained in the background.
 pub fn cockpit(root: &Path, env: &[(&str, &str)]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"));
     command
         .env("PORT", "0")
         .env("LUKHAS_REPO_ROOT", root)
         .env("MCP_RL_BUCKET", "0")
+        .env("COCKPIT_MAX_STREAMS_PER_CLIENT", "100000")
         .env("RUST_LOG", "warn,mcp_cockpit::startup=info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null());

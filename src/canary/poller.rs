@@ -27,7 +27,13 @@ pub struct PrometheusPoller {
     source: Rc<dyn SloSource>,
     targets: HashMap<String, Target>,
     generations: u64,
+    /// What the last probe of the source's server found; `/readyz` reads this and never calls out itself.
+    reachability: Reachability,
+    probing: bool,
 }
+
+/// How often the source's server is probed for `/readyz` (one probe at a time, whatever asks).
+const PROBE_EVERY: Duration = Duration::from_secs(10);
 
 impl PrometheusPoller {
     pub fn new(source: Box<dyn SloSource>) -> Self {
@@ -35,7 +41,26 @@ impl PrometheusPoller {
             source: Rc::from(source),
             targets: HashMap::new(),
             generations: 0,
+            reachability: Reachability::Unknown,
+            probing: false,
         }
+    }
+
+    /// Probes the server unless a probe is already out; the answer replaces the cached state.
+    fn probe(&mut self, ctx: &mut Context<Self>) {
+        if self.probing {
+            return;
+        }
+        self.probing = true;
+        ctx.spawn(
+            self.source
+                .probe()
+                .into_actor(self)
+                .map(|found, poller, _| {
+                    poller.reachability = found;
+                    poller.probing = false;
+                }),
+        );
     }
 
     fn arm(&mut self, canary_id: String, generation: u64, due: Timestamp, ctx: &mut Context<Self>) {
@@ -97,6 +122,11 @@ impl PrometheusPoller {
 
 impl Actor for PrometheusPoller {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.probe(ctx);
+        ctx.run_interval(PROBE_EVERY, |poller, ctx| poller.probe(ctx));
+    }
 }
 
 /// Check this canary at `due` (replacing any earlier schedule).
@@ -167,15 +197,16 @@ impl Handler<Gather> for PrometheusPoller {
     }
 }
 
-/// Whether the SLO source's server answers (for `/readyz`).
+/// Whether the SLO source's server answered its last probe (for `/readyz`): the cached state, so no request
+/// from outside ever causes an outbound call.
 #[derive(Message)]
 #[rtype(result = "Reachability")]
 pub struct Probe;
 
 impl Handler<Probe> for PrometheusPoller {
-    type Result = ResponseFuture<Reachability>;
+    type Result = MessageResult<Probe>;
 
     fn handle(&mut self, _: Probe, _ctx: &mut Context<Self>) -> Self::Result {
-        self.source.probe()
+        MessageResult(self.reachability.clone())
     }
 }

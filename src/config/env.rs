@@ -56,6 +56,22 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
     if let Some(proxies) = env.get("COCKPIT_TRUSTED_PROXIES") {
         settings.security.trusted_proxies = list(proxies);
     }
+    if let Some(allow) = env.get("COCKPIT_ALLOW_NULL_ORIGIN") {
+        settings.security.allow_null_origin = match allow.trim() {
+            "1" | "true" => true,
+            "0" | "false" | "" => false,
+            other => {
+                return Err(ConfigError::new(
+                    "COCKPIT_ALLOW_NULL_ORIGIN",
+                    format!("`{other}` is not true or false"),
+                ))
+            }
+        };
+    }
+    if let Some(streams) = env.get("COCKPIT_MAX_STREAMS_PER_CLIENT") {
+        settings.security.max_streams_per_client =
+            number("COCKPIT_MAX_STREAMS_PER_CLIENT", streams)?;
+    }
     if let Some(bucket) = env.get("MCP_RL_BUCKET") {
         settings.rate_limit.bucket = number("MCP_RL_BUCKET", bucket)?;
     }

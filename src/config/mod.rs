@@ -69,6 +69,10 @@ pub struct ServerSettings {
     pub bind: String,
     pub workers: usize,
     pub body_limit_bytes: usize,
+    /// Seconds an admitted request may take to send its whole body.
+    pub body_read_timeout_seconds: f64,
+    /// Open connections at most, over all workers; 0 = as many as the file-descriptor limit allows.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +87,11 @@ pub struct SecuritySettings {
     pub allowed_origins: Vec<String>,
     pub allowed_hosts: Vec<String>,
     pub trusted_proxies: Vec<String>,
+    /// `Origin: null` may read `/sse` in keyless mode too (with keys it always may: the key gates it).
+    #[serde(default)]
+    pub allow_null_origin: bool,
+    /// Concurrent event streams (`/sse`, `GET /mcp`) per API key (per address in keyless mode).
+    pub max_streams_per_client: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

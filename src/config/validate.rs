@@ -21,6 +21,9 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    for key in &s.auth.api_keys {
+        api_key(key, bind.ip().is_loopback())?;
+    }
     crate::http::SitePolicy::from_settings(&s.security, bind.ip())?;
     crate::http::TrustedProxies::parse(&s.security.trusted_proxies)?;
     if s.rate_limit.bucket > 0 {
@@ -57,6 +60,14 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         positive("webhooks.timeout_seconds", s.webhooks.timeout_seconds)?;
     }
     positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
+    positive(
+        "server.body_read_timeout_seconds",
+        s.server.body_read_timeout_seconds,
+    )?;
+    positive(
+        "security.max_streams_per_client",
+        s.security.max_streams_per_client as f64,
+    )?;
     positive("storage.pool_size", f64::from(s.storage.pool_size))?;
     positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;
     positive("sse.subscriber_queue", s.sse.subscriber_queue as f64)?;
@@ -77,6 +88,26 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Shortest API key accepted: 16 characters leave no room for guessing within any rate limit.
+pub const MIN_KEY_CHARS: usize = 16;
+
+/// A key is sent in headers and compared byte for byte: visible ASCII only, and long enough where the
+/// network can reach it. On a loopback bind a shorter key (the kit's CI uses `ci-test-key`) is accepted
+/// with a warning at start.
+fn api_key(key: &str, loopback: bool) -> Result<(), ConfigError> {
+    let problem = if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        "an API key may hold only visible ASCII characters (no spaces, no control or non-ASCII characters)"
+    } else if key.len() < MIN_KEY_CHARS && !loopback {
+        "an API key must be at least 16 characters long on a non-loopback bind"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::new(
+        "auth.api_keys",
+        format!("{problem}; generate one with `openssl rand -hex 24`"),
+    ))
 }
 
 fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
@@ -121,9 +152,35 @@ mod tests {
         assert_eq!(err.key, "auth.api_keys");
         let env = EnvSource::from_pairs([
             ("COCKPIT_BIND", "0.0.0.0:8766"),
-            ("LUKHAS_MCP_API_KEYS", "k"),
+            ("LUKHAS_MCP_API_KEYS", "k-0123456789abcdef"),
         ]);
         assert!(Settings::load(None, &env).is_ok());
+    }
+
+    #[test]
+    fn keys_are_visible_ascii_and_long_enough_where_the_network_reaches_them() {
+        let load = |bind: &str, keys: &str| {
+            Settings::load(
+                None,
+                &EnvSource::from_pairs([("COCKPIT_BIND", bind), ("LUKHAS_MCP_API_KEYS", keys)]),
+            )
+        };
+        for bad in [
+            "0123456789abcdef\u{7f}",
+            "01234567 89abcdef",
+            "0123456789abcdéf",
+        ] {
+            let err = load("127.0.0.1:8766", bad).expect_err(bad);
+            assert_eq!(err.key, "auth.api_keys");
+            assert!(err.problem.contains("visible ASCII"), "{err}");
+        }
+        let short = load("0.0.0.0:8766", "ci-test-key").expect_err("short on a public bind");
+        assert!(short.problem.contains("16 characters"), "{short}");
+        assert!(
+            load("127.0.0.1:8766", "ci-test-key").is_ok(),
+            "the kit's CI key on loopback"
+        );
+        assert!(load("0.0.0.0:8766", "0123456789abcdef").is_ok());
     }
 
     #[test]

@@ -17,12 +17,27 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+/// A page with actions: no other site may frame it (clickjacking an Abort button).
+fn page(body: &'static str) -> HttpResponse {
+    let mut response = asset("text/html; charset=utf-8", body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    response
+}
+
 pub async fn cockpit() -> HttpResponse {
-    asset("text/html; charset=utf-8", COCKPIT)
+    page(COCKPIT)
 }
 
 pub async fn probe() -> HttpResponse {
-    asset("text/html; charset=utf-8", PROBE)
+    page(PROBE)
 }
 
 pub async fn client() -> HttpResponse {

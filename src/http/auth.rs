@@ -37,9 +37,7 @@ impl Auth {
     /// Keyless mode ignores any presented key (the kit's examples use several placeholder keys).
     pub fn check(&self, presented: Option<&str>) -> Result<Caller, AuthError> {
         if self.keyless() {
-            return Ok(Caller {
-                actor: "keyless".into(),
-            });
+            return Ok(Caller::keyless());
         }
         let key = presented.ok_or(AuthError::Missing)?;
         let candidate = mac(&self.secret, key);
@@ -65,11 +63,16 @@ fn mac(secret: &[u8], key: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The key from `X-API-Key` or `Authorization: Bearer`.
+/// The key from `X-API-Key` or `Authorization: Bearer`; an empty `X-API-Key` does not hide a bearer token.
 pub fn presented_key(req: &HttpRequest) -> Option<&str> {
     let headers = req.headers();
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(key.trim());
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty());
+    if api_key.is_some() {
+        return api_key;
     }
     let auth = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;

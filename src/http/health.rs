@@ -26,6 +26,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let prometheus = match state.slo.send(Probe).await {
         Ok(Reachability::NotApplicable) => "not configured (stub SLO source)".to_string(),
         Ok(Reachability::Up) => "ok".to_string(),
+        Ok(Reachability::Unknown) => "unknown: not probed yet".to_string(),
         Ok(Reachability::Down(why)) => format!("unreachable: {why}"),
         Err(_) => "unknown: the poller is stopping".to_string(),
     };

@@ -9,7 +9,7 @@ use serde_json::Value;
 use futures_util::StreamExt;
 
 use super::mcp_stream::{session_stream, Position, Setup};
-use super::AppState;
+use super::{AppState, ClientKey};
 use crate::broker::Subscription;
 use crate::events::TopicFilter;
 use crate::mcp::jsonrpc::{self, RpcError};
@@ -22,8 +22,30 @@ fn rpc_error(status: StatusCode, code: i64, message: String) -> HttpResponse {
     HttpResponse::build(status).json(jsonrpc::failure(Value::Null, &RpcError::new(code, message)))
 }
 
-/// The body, or a 413 reply as soon as it is known to be over `limit` (by `Content-Length` or while reading).
+/// The body, or a 413 reply as soon as it is known to be over `limit` (by `Content-Length` or while reading),
+/// or a 408 when the whole body has not arrived within `deadline` (a client trickling bytes holds a worker's
+/// connection and memory otherwise).
 async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<web::Bytes, HttpResponse> {
+    tokio::time::timeout(deadline, read_limited(req, payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                jsonrpc::INVALID_REQUEST,
+                format!(
+                    "Request timeout: the body did not arrive within {} s",
+                    deadline.as_secs_f64()
+                ),
+            ))
+        })
+}
+
+async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -85,44 +107,59 @@ fn check_version(req: &HttpRequest) -> Result<Option<&str>, Refusal> {
     }
 }
 
-/// The session the request names (404 if it ended or never existed); `None` when it names none.
-fn named_session(req: &HttpRequest, state: &AppState) -> Result<Option<Session>, Refusal> {
+/// The session the request names (404 if it ended, never existed, or is another client's); `None` when it
+/// names none.
+fn named_session(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &ClientKey,
+) -> Result<Option<Session>, Refusal> {
     let Some(id) = header_str(req, SESSION_HEADER) else {
         return Ok(None);
     };
-    state.mcp.sessions.get(id).map(Some).ok_or_else(|| {
-        Refusal(
-            StatusCode::NOT_FOUND,
-            "Session not found: it ended or never existed; send initialize for a new one".into(),
-        )
-    })
+    state
+        .mcp
+        .sessions
+        .get(id, &client.0)
+        .map(Some)
+        .ok_or_else(|| {
+            Refusal(
+                StatusCode::NOT_FOUND,
+                "Session not found: it ended or never existed; send initialize for a new one"
+                    .into(),
+            )
+        })
 }
 
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
-    caller: Caller,
+    (caller, client): (Caller, ClientKey),
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let version = match check_version(&req) {
         Ok(version) => version,
         Err(refusal) => return refusal.response(),
     };
-    let session = match named_session(&req, &state) {
+    let session = match named_session(&req, &state, &client) {
         Ok(session) => session,
         Err(refusal) => return refusal.response(),
     };
+    let charge = |cost: u32| state.guard.charge(&client, cost);
     let context = PostContext {
         session: session.as_ref(),
         has_version_header: version.is_some(),
         caller: &caller,
+        client: &client.0,
+        charge: &charge,
     };
-    let body = match read_body(&req, payload, state.body_limit).await {
+    let body = match read_body(&req, payload, state.body_limit, state.body_read_timeout).await {
         Ok(body) => body,
         Err(response) => return response,
     };
     match state.mcp.handle_post(&body, &context).await {
         PostReply::Accepted => HttpResponse::Accepted().finish(),
+        PostReply::RateLimited(wait) => super::guard::mcp_rate_limited(wait),
         PostReply::Stream(messages) => {
             let frames = messages.map(|message| {
                 Ok::<_, std::convert::Infallible>(web::Bytes::from(format!("data: {message}\n\n")))
@@ -139,15 +176,19 @@ pub async fn post(
     }
 }
 
-/// Only an admitted caller may end a session (the gate checked the key).
-pub async fn delete(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> HttpResponse {
+/// Only the client that created a session may end it.
+pub async fn delete(
+    req: HttpRequest,
+    client: ClientKey,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     match header_str(&req, SESSION_HEADER) {
         None => rpc_error(
             StatusCode::BAD_REQUEST,
             jsonrpc::INVALID_REQUEST,
             "Bad Request: Mcp-Session-Id header required".into(),
         ),
-        Some(id) if state.mcp.sessions.end(id) => HttpResponse::NoContent().finish(),
+        Some(id) if state.mcp.sessions.end(id, &client.0) => HttpResponse::NoContent().finish(),
         Some(_) => rpc_error(
             StatusCode::NOT_FOUND,
             jsonrpc::INVALID_REQUEST,
@@ -158,7 +199,7 @@ pub async fn delete(req: HttpRequest, _caller: Caller, state: web::Data<AppState
 
 /// `GET /mcp`: the session's server-to-client stream. A client that does not accept `text/event-stream`
 /// gets 405, as MCP says.
-pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> HttpResponse {
+pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>) -> HttpResponse {
     let accepts_sse = header_str(&req, "accept").is_some_and(|a| a.contains("text/event-stream"));
     if !accepts_sse {
         return HttpResponse::MethodNotAllowed()
@@ -168,7 +209,7 @@ pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) 
     if let Err(refusal) = check_version(&req) {
         return refusal.response();
     }
-    let session = match named_session(&req, &state) {
+    let session = match named_session(&req, &state, &client) {
         Ok(Some(session)) => session,
         Ok(None) => {
             return rpc_error(
@@ -178,6 +219,17 @@ pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) 
             )
         }
         Err(refusal) => return refusal.response(),
+    };
+    let Some(permit) = state.guard.streams.acquire(&client.0) else {
+        let mut refused = rpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            jsonrpc::RATE_LIMITED,
+            super::TOO_MANY_STREAMS.into(),
+        );
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return refused;
     };
     // Without Last-Event-ID the stream starts where the session did, so nothing since initialize is missed.
     let resume = header_str(&req, "last-event-id")
@@ -202,5 +254,5 @@ pub async fn get(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) 
         retry_ms: state.sse.retry_ms,
         keep_alive: state.sse.keep_alive,
     });
-    super::event_stream(stream)
+    super::held_event_stream(stream, permit)
 }

@@ -16,7 +16,7 @@ use actix::Addr;
 use actix_web::web;
 
 pub use auth::Auth;
-pub use guard::{gate, Guard, RateLimiter, SitePolicy, TrustedProxies};
+pub use guard::{gate, ClientKey, Guard, RateLimiter, SitePolicy, StreamLimits, TrustedProxies};
 
 use crate::broker::Broker;
 use crate::canary::PrometheusPoller;
@@ -34,6 +34,8 @@ pub struct AppState {
     pub sse: SseConfig,
     /// Largest `/mcp` request body; bigger → 413.
     pub body_limit: usize,
+    /// Longest an admitted request may take to send its body; slower → 408.
+    pub body_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -51,12 +53,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(mcp::get)),
     )
     .route("/sse", web::get().to(sse::stream))
-    .route("/", web::get().to(assets::cockpit))
-    .route("/probe", web::get().to(assets::probe))
-    .route("/sseClient.js", web::get().to(assets::client))
-    .route("/healthz", web::get().to(health::alive))
-    .route("/metrics", web::get().to(health::metrics))
-    .route("/readyz", web::get().to(health::ready));
+    .route("/", get_or_head().to(assets::cockpit))
+    .route("/probe", get_or_head().to(assets::probe))
+    .route("/sseClient.js", get_or_head().to(assets::client))
+    .route("/healthz", get_or_head().to(health::alive))
+    .route("/metrics", get_or_head().to(health::metrics))
+    .route("/readyz", get_or_head().to(health::ready));
+}
+
+/// GET, and HEAD wherever GET is a plain document (the server sends the head without the body).
+fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// What a client over its stream cap is told (with 429 and `Retry-After`).
+pub(crate) const TOO_MANY_STREAMS: &str =
+    "Too many open streams: this client already holds as many event \
+    streams as security.max_streams_per_client allows; close one first";
+
+/// [`event_stream`] for a long-lived stream: its permit is given back when the response body is dropped.
+pub(crate) fn held_event_stream<S>(
+    stream: S,
+    permit: guard::StreamPermit,
+) -> actix_web::HttpResponse
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + 'static,
+{
+    use futures_util::StreamExt;
+    event_stream(stream.map(move |frame| {
+        let _held = &permit;
+        frame
+    }))
 }
 
 /// A `text/event-stream` response with the headers every stream needs: no caching, no proxy buffering.

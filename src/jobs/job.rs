@@ -17,6 +17,7 @@ use tokio::process::{ChildStderr, ChildStdout};
 
 use super::process::{self, Spawned};
 use super::records::{self, Ending};
+use super::redact::Redactor;
 use super::report::{self, Report};
 use super::JobSpec;
 use crate::clock::compact_duration;
@@ -87,6 +88,7 @@ pub(super) struct JobActor {
     guard: ExitGuard,
     started: Instant,
     panic_failpoint: bool,
+    redactor: Redactor,
 }
 
 pub(super) struct JobSetup {
@@ -98,6 +100,7 @@ pub(super) struct JobSetup {
     pub grace: Duration,
     pub registry: Recipient<JobGone>,
     pub panic_failpoint: bool,
+    pub redactor: Redactor,
 }
 
 impl JobActor {
@@ -119,6 +122,7 @@ impl JobActor {
             guard,
             started: Instant::now(),
             panic_failpoint: setup.panic_failpoint,
+            redactor: setup.redactor,
         }
     }
 
@@ -220,7 +224,7 @@ impl Actor for JobActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.started = Instant::now();
-        match process::spawn(&self.argv, &self.cwd, &self.task) {
+        match process::spawn(&self.argv, &self.cwd, &self.task, &self.spec.job_id) {
             Err(e) => {
                 let program = self
                     .argv
@@ -240,7 +244,7 @@ impl Actor for JobActor {
                 let run = supervise(
                     spawned,
                     self.spec.clone(),
-                    self.recorder.clone(),
+                    (self.recorder.clone(), self.redactor.clone()),
                     self.panic_failpoint,
                 );
                 ctx.spawn(
@@ -272,7 +276,7 @@ impl Handler<StopJob> for JobActor {
 async fn supervise(
     spawned: Spawned,
     spec: JobSpec,
-    recorder: Recorder,
+    (recorder, redactor): (Recorder, Redactor),
     panic_failpoint: bool,
 ) -> Outcome {
     let Spawned {
@@ -288,18 +292,23 @@ async fn supervise(
     {
         Ok(true) => {}
         Ok(false) | Err(_) => {
-            process::end_group(pgid).await;
+            process::end_job(Some(pgid), &spec.job_id).await;
             let _ = child.wait().await;
             return Outcome::NotStarted;
         }
     }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        process::end_group(pgid).await;
+        process::end_job(Some(pgid), &spec.job_id).await;
         return Outcome::Failed("the process has no output pipes".into());
     };
     let mut readers = Box::pin(futures_util::future::join(
-        read_reports(stdout, &spec.job_id, &recorder, panic_failpoint),
-        read_stderr(stderr),
+        read_reports(
+            stdout,
+            &spec.job_id,
+            (&recorder, &redactor),
+            panic_failpoint,
+        ),
+        read_stderr(stderr, &redactor),
     ));
     enum First {
         Exited(std::io::Result<ExitStatus>),
@@ -311,7 +320,7 @@ async fn supervise(
     };
     let (status, result, stderr_tail) = match first {
         First::Exited(status) => {
-            process::end_group(pgid).await;
+            process::end_job(Some(pgid), &spec.job_id).await;
             let (result, tail) = tokio::time::timeout(DRAIN_LIMIT, readers)
                 .await
                 .unwrap_or_default();
@@ -319,7 +328,7 @@ async fn supervise(
         }
         First::OutputClosed(result, tail) => {
             let status = child.wait().await;
-            process::end_group(pgid).await;
+            process::end_job(Some(pgid), &spec.job_id).await;
             (status, result, tail)
         }
     };
@@ -330,21 +339,24 @@ async fn supervise(
     }
 }
 
-async fn read_stderr(stderr: ChildStderr) -> String {
-    process::read_tail(stderr).await
+async fn read_stderr(stderr: ChildStderr, redactor: &Redactor) -> String {
+    redactor.text(&process::read_tail(stderr).await)
 }
 
 /// Records progress in order (each waits for its commit, which also paces a chatty process) and returns
-/// the last `result` reported.
+/// the last `result` reported; secrets are taken out of everything read.
 async fn read_reports(
     stdout: ChildStdout,
     job_id: &str,
-    recorder: &Recorder,
+    (recorder, redactor): (&Recorder, &Redactor),
     panic_failpoint: bool,
 ) -> Option<Value> {
     let mut reader = BufReader::new(stdout);
     let mut result = None;
     let mut last = 0.0_f64;
+    // What the last recorded progress said: a line that says it again is not recorded again (a process
+    // printing the same line in a loop would otherwise fill the event log).
+    let mut recorded: Option<(f64, Option<String>)> = None;
     while let Ok(Some(line)) = process::read_line(&mut reader).await {
         if panic_failpoint {
             panic!("failpoint job_panic: job actor of {job_id} panics on its first output line");
@@ -352,13 +364,22 @@ async fn read_reports(
         match report::parse_line(&line) {
             Report::Progress { progress, message } => {
                 last = progress.max(last);
-                let (id, p, m) = (job_id.to_string(), last, message.map(Into::into));
+                let said = (last, message.map(|m| redactor.text(&m)));
+                if recorded.as_ref() == Some(&said) {
+                    continue;
+                }
+                recorded = Some(said.clone());
+                let (id, (p, m)) = (job_id.to_string(), said);
+                let m = m.map(Into::into);
                 if let Err(e) = record(recorder, move |tx| records::progress(tx, &id, p, m)).await {
                     log::warn!("cannot record progress of {job_id}: {e}");
                 }
             }
-            Report::Result(value) => result = Some(value),
-            Report::Log => log::debug!("{job_id}: {}", line.chars().take(300).collect::<String>()),
+            Report::Result(value) => result = Some(redactor.value(value)),
+            Report::Log => log::debug!(
+                "{job_id}: {}",
+                redactor.text(&line.chars().take(300).collect::<String>())
+            ),
         }
     }
     result

@@ -6,6 +6,7 @@ pub mod job_events;
 mod process;
 pub mod records;
 mod recovery;
+mod redact;
 mod registry;
 pub mod report;
 mod retention;
@@ -13,6 +14,7 @@ mod tasks;
 
 use std::time::{Duration, Instant};
 
+pub use process::become_subreaper;
 pub use registry::{CancelJob, Cancelled, Registry, Shutdown, SubmitJob};
 pub use retention::RetentionSweeper;
 pub use tasks::TaskCatalog;

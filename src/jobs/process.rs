@@ -1,5 +1,11 @@
 //! Eval processes: each runs in a process group of its own, so a timeout, a cancel or our own crash
 //! recovery can end it together with everything it started. No shell is ever involved.
+//!
+//! A descendant can leave the group (`setsid()`, `setpgid()`), so a job's processes are also found by the
+//! cookie every one of them inherits in its environment, `COCKPIT_JOB_ID=<jobId>` (the way Jenkins'
+//! ProcessTreeKiller finds a build's daemons), and the service is a child subreaper: an orphaned
+//! descendant is re-parented to us rather than to init, and we reap it after killing it. The job id,
+//! which recovery has in the database, is all it takes to find them again after a restart.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -24,14 +30,43 @@ pub struct Spawned {
     pub start_time: Option<i64>,
 }
 
-pub fn spawn(argv: &[OsString], cwd: &Path, task: &EvalTask) -> std::io::Result<Spawned> {
+/// Variables an eval inherits from the service (plus every `LC_*`); nothing else of the service's
+/// environment reaches it — API keys, `PROM_BEARER` and whatever else the service was given stay out.
+const INHERITED_ENV: [&str; 9] = [
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+];
+
+fn inherited(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| INHERITED_ENV.contains(&n) || n.starts_with("LC_"))
+}
+
+/// The environment cookie that marks every process of a job.
+pub const JOB_COOKIE: &str = "COCKPIT_JOB_ID";
+
+/// Makes this process the reaper of its orphaned descendants (Linux `PR_SET_CHILD_SUBREAPER`).
+pub fn become_subreaper() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        log::warn!("cannot become a child subreaper ({e}): eval processes that detach are still found by their cookie, but reaped by init");
+    }
+}
+
+pub fn spawn(
+    argv: &[OsString],
+    cwd: &Path,
+    task: &EvalTask,
+    job_id: &str,
+) -> std::io::Result<Spawned> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
     let child = Command::new(program)
         .args(args)
         .current_dir(cwd)
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| inherited(name)))
         .envs(&task.env)
+        .env(JOB_COOKIE, job_id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -57,47 +92,88 @@ pub fn signal_group(pgid: i32, signal: Signal) {
     }
 }
 
-/// How long to wait for a killed group's processes to finish exiting.
+/// How long to wait for a killed job's processes to finish exiting.
 pub const GROUP_EXIT_LIMIT: Duration = Duration::from_secs(3);
 
-/// Kills the whole group and waits (bounded) until none of its processes is alive, so a job is only
-/// reported ended once nothing it started is still running. A signal is sent before the target has
-/// exited; under load the exit can take a while.
-pub async fn end_group(pgid: i32) {
-    signal_group(pgid, Signal::SIGKILL);
+/// Kills every process of the job — its group, and every process carrying its cookie wherever it went — and
+/// waits (bounded) until none is alive, so a job is only reported ended once nothing it started is still
+/// running. Descendants re-parented to us are reaped. A signal is sent before the target has exited; under
+/// load the exit can take a while.
+pub async fn end_job(pgid: Option<i32>, job_id: &str) {
+    if let Some(pgid) = pgid {
+        signal_group(pgid, Signal::SIGKILL);
+    }
     let deadline = tokio::time::Instant::now() + GROUP_EXIT_LIMIT;
-    while group_alive(pgid) {
+    let mut adopted = Vec::new();
+    loop {
+        let alive = job_processes(pgid, job_id);
+        if alive.is_empty() {
+            break;
+        }
+        for &pid in &alive {
+            if Some(pid) != pgid {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                adopted.push(pid);
+            }
+        }
+        reap(&mut adopted);
         if tokio::time::Instant::now() >= deadline {
-            log::warn!("process group {pgid} still has live processes after SIGKILL");
+            log::warn!("job {job_id} still has live processes after SIGKILL: {alive:?}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    reap(&mut adopted);
 }
 
-/// Whether any process of the group is alive (zombies have exited and count as gone).
-pub fn group_alive(pgid: i32) -> bool {
+/// Collects the exit of every killed descendant that is now our child (the main process is tokio's to
+/// wait for, and is never among them); the others were reaped by their own parents.
+fn reap(pids: &mut Vec<i32>) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    pids.retain(|&pid| {
+        matches!(
+            waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
+            Ok(WaitStatus::StillAlive)
+        )
+    });
+}
+
+/// The live processes of a job: those in its process group (if it is still the job's), and those carrying
+/// its cookie.
+pub fn job_processes(pgid: Option<i32>, job_id: &str) -> Vec<i32> {
+    let cookie = format!("{JOB_COOKIE}={job_id}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
-    entries.flatten().any(|entry| {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            return false;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let Some((_, after_name)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        let mut fields = after_name.split_whitespace();
-        let state = fields.next().unwrap_or("Z");
-        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        group == Some(pgid) && !matches!(state, "Z" | "X")
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let Some((state, group)) = state_and_group(pid) else {
+                return false;
+            };
+            let alive = !matches!(state, 'Z' | 'X');
+            alive && (Some(group) == pgid || has_cookie(pid, &cookie))
+        })
+        .collect()
+}
+
+/// A process's state letter and process group, from `/proc/<pid>/stat`.
+fn state_and_group(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count fields after its closing ')'.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let group = fields.nth(1)?.parse().ok()?;
+    Some((state, group))
+}
+
+fn has_cookie(pid: i32, cookie: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+        environ
+            .split(|b| *b == 0)
+            .any(|entry| entry == cookie.as_bytes())
     })
 }
 
@@ -169,6 +245,21 @@ mod tests {
             Some("b")
         );
         assert_eq!(read_line(&mut reader).await.expect("io"), None);
+    }
+
+    #[test]
+    fn only_the_allow_listed_variables_are_inherited() {
+        for name in ["PATH", "HOME", "LC_ALL", "LC_CTYPE", "TZ"] {
+            assert!(inherited(std::ffi::OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "LUKHAS_MCP_API_KEYS",
+            "PROM_BEARER",
+            "COCKPIT_FAILPOINT",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            assert!(!inherited(std::ffi::OsStr::new(name)), "{name}");
+        }
     }
 
     #[test]

@@ -30,11 +30,13 @@ pub(super) async fn recover(
             queued.push(spec);
             continue;
         }
-        if let (Some(pgid), Some(started)) = (row.pgid, row.pid_start_time) {
-            if process::start_time(pgid) == Some(started) {
-                process::end_group(pgid).await;
-            }
-        }
+        // The group only while its leader is still the process we started (a pid may have been reused);
+        // whatever carries the job's cookie, in any case.
+        let group = match (row.pgid, row.pid_start_time) {
+            (Some(pgid), Some(started)) if process::start_time(pgid) == Some(started) => Some(pgid),
+            _ => None,
+        };
+        process::end_job(group, &row.job_id).await;
         let requeue = catalog
             .get(&row.task_id)
             .is_some_and(|task| task.requeue_on_restart);

@@ -106,6 +106,7 @@ impl Registry {
                 grace: Duration::from_secs_f64(self.limits.kill_grace_seconds),
                 registry: ctx.address().recipient(),
                 panic_failpoint: self.panic_failpoint,
+                redactor: self.catalog.redactor.clone(),
             });
             self.running.insert(job_id, actor.start());
         }
@@ -266,7 +267,7 @@ impl Handler<JobGone> for Registry {
             ctx.spawn(
                 async move {
                     if let Some(pgid) = pgid {
-                        super::process::end_group(pgid).await;
+                        super::process::end_job(Some(pgid), &job_id).await;
                     }
                     let ending = Ending::Failed {
                         error: "the job's supervisor crashed (panic); its processes were killed"

@@ -5,12 +5,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::redact::Redactor;
 use crate::config::{ConfigError, EvalTask, Settings};
 
 pub struct TaskCatalog {
     tasks: BTreeMap<String, EvalTask>,
     self_exe: PathBuf,
     pub repo_root: PathBuf,
+    /// The configured secrets, taken out of whatever an eval prints.
+    pub redactor: Redactor,
 }
 
 /// What `{…}` placeholders stand for in one job's command.
@@ -32,10 +35,17 @@ impl TaskCatalog {
         } else {
             PathBuf::from(&settings.evals.self_exe)
         };
+        let bearer = settings.slo.prometheus.bearer.trim();
+        let bearer_token = bearer
+            .strip_prefix("Bearer ")
+            .or_else(|| bearer.strip_prefix("bearer "))
+            .unwrap_or(bearer);
+        let secrets = settings.auth.api_keys.iter().map(String::as_str);
         Ok(Self {
             tasks: settings.evals.tasks.clone(),
             self_exe,
             repo_root: settings.repo_root(),
+            redactor: Redactor::new(secrets.chain([bearer_token])),
         })
     }
 

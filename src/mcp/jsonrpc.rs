@@ -50,12 +50,98 @@ pub enum Incoming {
     },
 }
 
+/// Parses a body as JSON, refusing an object with the same key twice: parsers disagree on which one wins
+/// (`{"name":"job_status","name":"cancel_job"}`), so such a message means different things to a proxy that
+/// checked it and to us.
+pub fn parse_strict(body: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<Strict>(body).map(|strict| strict.0)
+}
+
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key `{}` in an object",
+                    key.chars().take(64).collect::<String>()
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A request id we can echo back exactly: a string, or an integer within 64 bits (a 30-digit number would
+/// come back as `1e30`, and the client could not match our reply to its request).
+pub fn id_round_trips(id: &Value) -> bool {
+    match id {
+        Value::String(_) => true,
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        _ => false,
+    }
+}
+
 pub fn classify(message: Value) -> Incoming {
     let Value::Object(mut object) = message else {
         return invalid(Value::Null, "a JSON-RPC message must be an object");
     };
     let id = object.remove("id");
-    let id_ok = matches!(id, None | Some(Value::String(_)) | Some(Value::Number(_)));
+    let id_ok = id.as_ref().is_none_or(id_round_trips);
     let echo = if id_ok {
         id.clone().unwrap_or(Value::Null)
     } else {
@@ -65,7 +151,10 @@ pub fn classify(message: Value) -> Incoming {
         return invalid(echo, "`jsonrpc` must be \"2.0\"");
     }
     if !id_ok {
-        return invalid(Value::Null, "`id` must be a string or a number");
+        return invalid(
+            Value::Null,
+            "`id` must be a string or an integer within 64 bits (e.g. 1 or \"req-1\")",
+        );
     }
     match (object.remove("method"), id) {
         (Some(Value::String(method)), Some(id)) => Incoming::Request {
@@ -127,6 +216,30 @@ mod tests {
             classify(json!({"jsonrpc":"2.0","id":"a","result":{}})),
             Incoming::Response
         );
+    }
+
+    #[test]
+    fn objects_with_a_key_twice_are_refused_at_any_depth() {
+        let error = parse_strict(br#"{"a":1,"b":{"c":1,"c":2}}"#).expect_err("duplicate");
+        assert!(error.to_string().contains("duplicate key `c`"), "{error}");
+        assert!(parse_strict(br#"{"jsonrpc":"2.0","jsonrpc":"2.0"}"#).is_err());
+        assert_eq!(
+            parse_strict(br#"[{"a":[1,2.5,"x",null,true]},{"a":-3}]"#).expect("valid"),
+            json!([{"a":[1,2.5,"x",null,true]},{"a":-3}])
+        );
+    }
+
+    #[test]
+    fn ids_that_cannot_be_echoed_exactly_are_refused() {
+        let huge = parse_strict(
+            br#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"}"#,
+        )
+        .expect("JSON");
+        assert!(matches!(classify(huge), Incoming::Invalid { .. }));
+        let fraction = json!({"jsonrpc":"2.0","id":1.5,"method":"ping"});
+        assert!(matches!(classify(fraction), Incoming::Invalid { .. }));
+        let big = json!({"jsonrpc":"2.0","id":u64::MAX,"method":"ping"});
+        assert!(matches!(classify(big), Incoming::Request { .. }));
     }
 
     #[test]

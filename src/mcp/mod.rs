@@ -19,6 +19,10 @@ pub use tools::{Caller, ToolContext};
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 /// The one revision that allowed JSON-RPC batches.
 const BATCH_VERSION: &str = "2025-03-26";
+/// Elements one batch may hold; a longer batch is refused whole.
+pub const MAX_BATCH: usize = 100;
+/// Bytes of replies one batch may gather; the elements after that are answered with an error, unrun.
+const MAX_BATCH_REPLY_BYTES: usize = 4 << 20;
 
 pub fn is_supported(version: &str) -> bool {
     SUPPORTED_VERSIONS.contains(&version)
@@ -35,6 +39,8 @@ pub enum PostReply {
     },
     /// Messages to send as `text/event-stream`: progress notifications, then the response.
     Stream(futures_util::stream::LocalBoxStream<'static, Value>),
+    /// A batch costs more than the client's rate limit has left: nothing ran; retry after this long.
+    RateLimited(std::time::Duration),
 }
 
 /// What the transport knows about a POST.
@@ -42,6 +48,12 @@ pub struct PostContext<'a> {
     pub session: Option<&'a Session>,
     pub has_version_header: bool,
     pub caller: &'a Caller,
+    /// Who the request is charged to (a key's fingerprint, or the address in keyless mode): it owns the
+    /// sessions it creates and the calls it waits on.
+    pub client: &'a str,
+    /// Takes `n` more rate-limit tokens (the transport took one for the request; a batch costs one per
+    /// element); `Err` is the time to wait.
+    pub charge: &'a dyn Fn(u32) -> Result<(), std::time::Duration>,
 }
 
 pub struct McpServer {
@@ -52,7 +64,7 @@ pub struct McpServer {
 
 impl McpServer {
     pub async fn handle_post(&self, body: &[u8], post: &PostContext<'_>) -> PostReply {
-        let message: Value = match serde_json::from_slice(body) {
+        let message: Value = match jsonrpc::parse_strict(body) {
             Ok(value) => value,
             Err(e) => {
                 let error = RpcError::new(jsonrpc::PARSE_ERROR, format!("Parse error: {e}"));
@@ -76,21 +88,47 @@ impl McpServer {
             Some(session) => session.protocol_version == BATCH_VERSION,
             None => !post.has_version_header,
         };
-        if !batch_allowed || batch.is_empty() {
-            let why = if batch.is_empty() {
-                "an empty batch"
-            } else {
-                "batches are only accepted in protocol 2025-03-26"
-            };
+        let refusal = if batch.is_empty() {
+            Some("an empty batch".to_string())
+        } else if !batch_allowed {
+            Some("batches are only accepted in protocol 2025-03-26".to_string())
+        } else if batch.len() > MAX_BATCH {
+            Some(format!(
+                "a batch holds at most {MAX_BATCH} messages (this one has {}); send the rest in another",
+                batch.len()
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
             let error = RpcError::new(jsonrpc::INVALID_REQUEST, format!("Invalid Request: {why}"));
             return PostReply::Json {
                 body: jsonrpc::failure(Value::Null, &error),
                 new_session: None,
             };
         }
+        let extra = u32::try_from(batch.len() - 1).unwrap_or(u32::MAX);
+        if let Err(wait) = (post.charge)(extra) {
+            return PostReply::RateLimited(wait);
+        }
         let mut replies = Vec::new();
+        let mut reply_bytes = 0;
         for message in batch {
+            if reply_bytes > MAX_BATCH_REPLY_BYTES {
+                replies.extend(unrun(message));
+                continue;
+            }
+            if message["method"] == "initialize" {
+                let id = message.get("id").cloned().unwrap_or(Value::Null);
+                let error = RpcError::new(
+                    jsonrpc::INVALID_REQUEST,
+                    "Invalid Request: initialize must be sent alone, not inside a batch",
+                );
+                replies.push(jsonrpc::failure(id, &error));
+                continue;
+            }
             if let (Some(reply), _) = self.handle_one(message, post).await {
+                reply_bytes += serde_json::to_vec(&reply).map_or(0, |bytes| bytes.len());
                 replies.push(reply);
             }
         }
@@ -115,7 +153,10 @@ impl McpServer {
                 log::debug!("notification {method}");
                 if method == "notifications/cancelled" {
                     let session = post.session.map(|s| s.id.as_str());
-                    self.in_flight.cancel(&self.tools, session, params.as_ref());
+                    let who = (post.client, session);
+                    self.in_flight
+                        .cancel(&self.tools, post.caller, who, params.as_ref())
+                        .await;
                 }
                 (None, None)
             }
@@ -124,7 +165,7 @@ impl McpServer {
             Incoming::Request { id, method, params } => {
                 let mut new_session = None;
                 let outcome = match method.as_str() {
-                    "initialize" => match self.initialize(params.as_ref()).await {
+                    "initialize" => match self.initialize(params.as_ref(), post.client).await {
                         Ok((result, session)) => {
                             new_session = Some(session.id);
                             Ok(result)
@@ -139,7 +180,8 @@ impl McpServer {
                     "resources/templates/list" => Ok(resources::templates()),
                     "resources/read" => resources::read(&self.tools, params.as_ref()).await,
                     "resources/subscribe" | "resources/unsubscribe" => {
-                        subscription(post.session, &method, params.as_ref())
+                        self.subscription(post.session, &method, params.as_ref())
+                            .await
                     }
                     other => Err(RpcError::new(
                         jsonrpc::METHOD_NOT_FOUND,
@@ -166,11 +208,11 @@ impl McpServer {
         }
         let id = message
             .get("id")
-            .filter(|id| id.is_string() || id.is_number())?
+            .filter(|id| jsonrpc::id_round_trips(id))?
             .clone();
         let params = message.get("params").cloned();
         let token = progress::progress_token(params.as_ref())?;
-        let key = progress::InFlight::key(post.session.map(|s| s.id.as_str()), &id);
+        let key = progress::InFlight::key(post.client, post.session.map(|s| s.id.as_str()), &id);
         Some(progress::stream_call(
             self.tools.clone(),
             self.in_flight.clone(),
@@ -180,7 +222,11 @@ impl McpServer {
         ))
     }
 
-    async fn initialize(&self, params: Option<&Value>) -> Result<(Value, Session), RpcError> {
+    async fn initialize(
+        &self,
+        params: Option<&Value>,
+        owner: &str,
+    ) -> Result<(Value, Session), RpcError> {
         let requested = params
             .and_then(|p| p.get("protocolVersion"))
             .and_then(Value::as_str)
@@ -199,7 +245,12 @@ impl McpServer {
                     "Internal error; the server log has the details",
                 )
             })?;
-        let session = self.sessions.create(version, since);
+        let session = self.sessions.create(version, since, owner).ok_or_else(|| {
+            RpcError::new(
+                jsonrpc::INTERNAL_ERROR,
+                "Server busy: it holds as many sessions as it may; retry later, or call without a session",
+            )
+        })?;
         let result = json!({
             "protocolVersion": version,
             "capabilities": {
@@ -242,18 +293,53 @@ fn set_level(session: Option<&Session>, params: Option<&Value>) -> Result<Value,
     Ok(json!({}))
 }
 
-/// `resources/subscribe` and `resources/unsubscribe {uri}`.
-fn subscription(
-    session: Option<&Session>,
-    method: &str,
-    params: Option<&Value>,
-) -> Result<Value, RpcError> {
-    let session = session_of(session, method)?;
-    let (uri, _, _) = resources::uri_param(params)?;
-    if method == "resources/subscribe" {
-        session.state.subscribe(&uri);
-    } else {
-        session.state.unsubscribe(&uri);
+/// What a batch element past the reply cap gets instead of running (notifications and responses get none).
+fn unrun(message: Value) -> Option<Value> {
+    match jsonrpc::classify(message) {
+        Incoming::Request { id, .. } | Incoming::Invalid { id, .. } => {
+            let error = RpcError::new(
+                jsonrpc::INVALID_REQUEST,
+                format!(
+                    "Invalid Request: not run, the batch's replies passed {MAX_BATCH_REPLY_BYTES} bytes; \
+                     send this request again on its own"
+                ),
+            );
+            Some(jsonrpc::failure(id, &error))
+        }
+        Incoming::Notification { .. } | Incoming::Response => None,
     }
-    Ok(json!({}))
+}
+
+impl McpServer {
+    /// `resources/subscribe` and `resources/unsubscribe {uri}`: only existing entities, at most
+    /// [`session::MAX_SUBSCRIPTIONS`] per session.
+    async fn subscription(
+        &self,
+        session: Option<&Session>,
+        method: &str,
+        params: Option<&Value>,
+    ) -> Result<Value, RpcError> {
+        let session = session_of(session, method)?;
+        let (uri, kind, id) = resources::uri_param(params)?;
+        if method == "resources/unsubscribe" {
+            session.state.unsubscribe(&uri);
+            return Ok(json!({}));
+        }
+        if !resources::exists(&self.tools, kind, &id).await? {
+            return Err(RpcError::new(
+                resources::RESOURCE_NOT_FOUND,
+                format!("Resource not found: {uri}; resources/list shows what exists"),
+            ));
+        }
+        if !session.state.subscribe(&uri) {
+            return Err(RpcError::new(
+                jsonrpc::INVALID_PARAMS,
+                format!(
+                    "Invalid params: a session may subscribe to at most {} resources; unsubscribe from one first",
+                    session::MAX_SUBSCRIPTIONS
+                ),
+            ));
+        }
+        Ok(json!({}))
+    }
 }

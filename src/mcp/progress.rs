@@ -12,14 +12,18 @@ use tokio::sync::{mpsc, oneshot};
 use super::jsonrpc::{self, RpcError};
 use super::tools::{Caller, ProgressUpdate, ToolContext};
 use crate::jobs::CancelJob;
+use crate::recorder::record;
+use crate::storage::audit;
 
-/// Waiting calls by `<session>/<request id>`, with the job each waits on.
+/// Waiting calls by who made them — `<client>/<session>/<request id>` — with the job each waits on, so a
+/// client can only ever cancel its own calls.
 #[derive(Default, Clone)]
 pub struct InFlight(Arc<Mutex<HashMap<String, String>>>);
 
 impl InFlight {
-    pub fn key(session: Option<&str>, request_id: &Value) -> String {
-        format!("{}/{request_id}", session.unwrap_or("-"))
+    /// `client` is who the request is charged to (a key's fingerprint, or the address in keyless mode).
+    pub fn key(client: &str, session: Option<&str>, request_id: &Value) -> String {
+        format!("{client}/{}/{request_id}", session.unwrap_or("-"))
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
@@ -28,22 +32,48 @@ impl InFlight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// `notifications/cancelled`: cancels the job the named request waits on, if any.
-    pub fn cancel(&self, tools: &ToolContext, session: Option<&str>, params: Option<&Value>) {
+    /// `notifications/cancelled`: cancels the job the named request of this client waits on, if any, and
+    /// audits it like `cancel_job`. Without keys and without a session nothing tells two clients on one
+    /// address apart, so such a cancellation is ignored (a session, or a key, makes it work).
+    pub async fn cancel(
+        &self,
+        tools: &ToolContext,
+        caller: &Caller,
+        (client, session): (&str, Option<&str>),
+        params: Option<&Value>,
+    ) {
         let Some(request_id) = params.and_then(|p| p.get("requestId")) else {
             return;
         };
-        let job = self.map().get(&Self::key(session, request_id)).cloned();
-        if let Some(job_id) = job {
-            let reason = params
-                .and_then(|p| p.get("reason"))
-                .and_then(Value::as_str)
-                .unwrap_or("cancelled by the client (notifications/cancelled)")
-                .chars()
-                .take(500)
-                .collect();
-            tools.registry.do_send(CancelJob { job_id, reason });
+        if caller.is_keyless() && session.is_none() {
+            log::debug!("notifications/cancelled without a session in keyless mode: ignored");
+            return;
         }
+        let job = self
+            .map()
+            .get(&Self::key(client, session, request_id))
+            .cloned();
+        let Some(job_id) = job else {
+            return;
+        };
+        let reason: String = params
+            .and_then(|p| p.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("cancelled by the client (notifications/cancelled)")
+            .chars()
+            .take(500)
+            .collect();
+        let (actor, target) = (caller.actor.clone(), job_id.clone());
+        let args = json!({"jobId": job_id, "reason": reason, "via": "notifications/cancelled"});
+        let audited = record(&tools.recorder, move |tx| {
+            audit::record(tx.conn, &actor, "cancel_job", &target, &args)
+        })
+        .await;
+        if let Err(e) = audited {
+            log::error!("cannot audit the cancellation of {job_id}: {e}");
+            return;
+        }
+        tools.registry.do_send(CancelJob { job_id, reason });
     }
 }
 

@@ -15,6 +15,8 @@ use crate::storage::{self, StoreError};
 
 /// Resources per `resources/list` page.
 const PAGE: usize = 50;
+/// Largest offset a cursor may carry (cursors are offsets we issued; nothing lists further).
+const MAX_CURSOR: usize = 1_000_000;
 /// MCP's "resource not found".
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 
@@ -70,6 +72,11 @@ pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
             ))
         }
     };
+    if offset > MAX_CURSOR {
+        return Err(invalid_params(format!(
+            "Invalid params: unknown cursor `{offset}`; use the nextCursor of a previous page"
+        )));
+    }
     let wanted = i64::try_from(offset + PAGE + 1).unwrap_or(i64::MAX);
     let all = storage::blocking(&ctx.pool, move |conn| {
         let jobs = jobs::list(
@@ -170,6 +177,16 @@ pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
             format!("Resource not found: {uri}; resources/list shows what exists"),
         )),
     }
+}
+
+/// Whether the entity a resource names exists.
+pub async fn exists(ctx: &ToolContext, kind: EntityKind, id: &Ident) -> Result<bool, RpcError> {
+    let key = id.to_string();
+    storage::blocking(&ctx.pool, move |conn| {
+        storage::entity_exists(conn, kind, &key)
+    })
+    .await
+    .map_err(internal)
 }
 
 /// The resource an event's topic belongs to (jobs, canaries and models have one; ops topics do not).

@@ -9,8 +9,13 @@ use std::time::Instant;
 
 use super::logging::LogLevel;
 
-/// The most sessions kept; past it the least recently used is forgotten.
+/// The most sessions kept in all; past it `initialize` is refused rather than anyone's session dropped.
 const MAX_SESSIONS: usize = 10_000;
+/// The most sessions one client (an API key, or an address in keyless mode) keeps; its own least recently
+/// used one makes room for its next, so no client can flush another's.
+pub const MAX_SESSIONS_PER_CLIENT: usize = 256;
+/// Resources one session may subscribe to.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -43,8 +48,14 @@ impl SessionState {
         *lock(&self.log_level) = level;
     }
 
-    pub fn subscribe(&self, uri: &str) {
-        lock(&self.subscriptions).insert(uri.to_string());
+    /// `false` when the session already holds [`MAX_SUBSCRIPTIONS`] other subscriptions.
+    pub fn subscribe(&self, uri: &str) -> bool {
+        let mut subscriptions = lock(&self.subscriptions);
+        if subscriptions.len() >= MAX_SUBSCRIPTIONS && !subscriptions.contains(uri) {
+            return false;
+        }
+        subscriptions.insert(uri.to_string());
+        true
     }
 
     pub fn unsubscribe(&self, uri: &str) -> bool {
@@ -56,52 +67,103 @@ impl SessionState {
     }
 }
 
+/// A kept session: who created it, and when it was last used.
+struct Entry {
+    session: Session,
+    owner: String,
+    used: Instant,
+}
+
 #[derive(Default)]
 pub struct SessionStore {
-    sessions: Mutex<HashMap<String, (Session, Instant)>>,
+    sessions: Mutex<HashMap<String, Entry>>,
 }
 
 impl SessionStore {
-    pub fn create(&self, protocol_version: &str, since: i64) -> Session {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        lock(&self.sessions)
+    }
+
+    /// A new session owned by `owner`, or `None` when the server holds all the sessions it may.
+    pub fn create(&self, protocol_version: &str, since: i64, owner: &str) -> Option<Session> {
         let session = Session {
             id: nanoid::nanoid!(32),
             protocol_version: protocol_version.to_string(),
             since,
             state: Arc::default(),
         };
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if sessions.len() >= MAX_SESSIONS {
-            if let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(id, _)| id.clone())
-            {
+        let mut sessions = self.map();
+        let mine = sessions.values().filter(|e| e.owner == owner);
+        if mine.clone().count() >= MAX_SESSIONS_PER_CLIENT {
+            let oldest = mine.min_by_key(|e| e.used).map(|e| e.session.id.clone());
+            if let Some(oldest) = oldest {
                 sessions.remove(&oldest);
             }
+        } else if sessions.len() >= MAX_SESSIONS {
+            return None;
         }
-        sessions.insert(session.id.clone(), (session.clone(), Instant::now()));
-        session
+        let entry = Entry {
+            session: session.clone(),
+            owner: owner.to_string(),
+            used: Instant::now(),
+        };
+        sessions.insert(session.id.clone(), entry);
+        Some(session)
     }
 
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        sessions.get_mut(id).map(|(session, used)| {
-            *used = Instant::now();
-            session.clone()
-        })
+    /// The session, if it exists and belongs to `owner` (another client's session id is as good as unknown).
+    pub fn get(&self, id: &str, owner: &str) -> Option<Session> {
+        let mut sessions = self.map();
+        let entry = sessions.get_mut(id).filter(|e| e.owner == owner)?;
+        entry.used = Instant::now();
+        Some(entry.session.clone())
     }
 
-    pub fn end(&self, id: &str) -> bool {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(id)
-            .is_some()
+    pub fn end(&self, id: &str, owner: &str) -> bool {
+        let mut sessions = self.map();
+        if sessions.get(id).is_some_and(|e| e.owner == owner) {
+            sessions.remove(id);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_belongs_to_the_client_that_created_it() {
+        let store = SessionStore::default();
+        let session = store.create("2025-11-25", 0, "key:a").expect("room");
+        assert!(store.get(&session.id, "key:a").is_some());
+        assert!(store.get(&session.id, "key:b").is_none());
+        assert!(!store.end(&session.id, "key:b"), "b cannot end a's session");
+        assert!(store.end(&session.id, "key:a"));
+        assert!(store.get(&session.id, "key:a").is_none());
+    }
+
+    #[test]
+    fn a_client_over_its_quota_replaces_its_own_oldest_session_not_anyone_else_s() {
+        let store = SessionStore::default();
+        let other = store.create("2025-11-25", 0, "key:b").expect("room");
+        let first = store.create("2025-11-25", 0, "key:a").expect("room");
+        for _ in 0..MAX_SESSIONS_PER_CLIENT {
+            store.create("2025-11-25", 0, "key:a").expect("room");
+        }
+        assert!(store.get(&first.id, "key:a").is_none(), "a's oldest went");
+        assert!(store.get(&other.id, "key:b").is_some(), "b's stayed");
+    }
+
+    #[test]
+    fn subscriptions_per_session_are_capped() {
+        let state = SessionState::default();
+        for i in 0..MAX_SUBSCRIPTIONS {
+            assert!(state.subscribe(&format!("cockpit://job/job_{i}")));
+        }
+        assert!(!state.subscribe("cockpit://job/one_more"));
+        assert!(state.subscribe("cockpit://job/job_0"), "again is not more");
     }
 }

@@ -52,6 +52,8 @@ pub fn raw_text(sample: Sample) -> String {
 pub enum Reachability {
     /// The stub source has no server.
     NotApplicable,
+    /// Not probed yet (the first probe is under way).
+    Unknown,
     Up,
     Down(String),
 }

@@ -45,6 +45,9 @@ impl std::fmt::Debug for PrometheusSettings {
     }
 }
 
+/// Longest a readiness probe of Prometheus may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub struct PrometheusSource {
     endpoint: String,
     ready: String,
@@ -53,6 +56,7 @@ pub struct PrometheusSource {
     timeout: Duration,
     max_bytes: usize,
     client: awc::Client,
+    probe_client: awc::Client,
 }
 
 /// What `PROM_BEARER` holds: the token, with or without the scheme.
@@ -98,14 +102,19 @@ impl PrometheusSource {
     pub fn new(s: &PrometheusSettings) -> Result<Self, ConfigError> {
         let base = s.url.trim().trim_end_matches('/');
         let timeout = Duration::from_secs_f64(s.timeout_seconds);
-        let connector = awc::Connector::new()
-            .rustls_0_23(Arc::new(tls_config(&s.ca_file)?))
-            .timeout(timeout);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(timeout)
-            .disable_redirects()
-            .finish();
+        let tls = Arc::new(tls_config(&s.ca_file)?);
+        let client_with = |limit: Duration| {
+            awc::Client::builder()
+                .connector(
+                    awc::Connector::new()
+                        .rustls_0_23(tls.clone())
+                        .timeout(limit),
+                )
+                .timeout(limit)
+                .disable_redirects()
+                .finish()
+        };
+        let client = client_with(timeout);
         Ok(Self {
             endpoint: format!("{base}/api/v1/query"),
             ready: format!("{base}/-/ready"),
@@ -118,6 +127,8 @@ impl PrometheusSource {
             timeout,
             max_bytes: s.max_response_bytes,
             client,
+            // Its own connections: a readiness probe never waits behind, or holds up, a canary's check.
+            probe_client: client_with(timeout.min(PROBE_TIMEOUT)),
         })
     }
 }
@@ -306,9 +317,9 @@ impl SloSource for PrometheusSource {
 
     fn probe(&self) -> LocalBoxFuture<'static, Reachability> {
         let mut request = self
-            .client
+            .probe_client
             .get(&self.ready)
-            .timeout(self.timeout.min(Duration::from_secs(2)));
+            .timeout(self.timeout.min(PROBE_TIMEOUT));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

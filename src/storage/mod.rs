@@ -60,9 +60,11 @@ struct Pragmas {
 }
 
 /// `wal_autocheckpoint = 0`: checkpoints run beside the writer, not inside a commit ([`checkpoint`]).
+/// `journal_size_limit`: a WAL that a checkpoint has emptied is cut back to this size instead of keeping
+/// the largest size it ever reached.
 const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                        PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                       PRAGMA wal_autocheckpoint = 0;";
+                       PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;";
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
@@ -87,6 +89,7 @@ pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, Str
     }
     let cannot_open =
         |e: &dyn std::fmt::Display| StoreError::Open(format!("{}: {e}", path.display()));
+    owner_only(path).map_err(|e| cannot_open(&e))?;
     // One connection first switches a new file to WAL (which persists) and migrates it, so the pool's
     // connections, opened in parallel, never race for that switch ("database is locked").
     let mut first =
@@ -106,6 +109,28 @@ pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, Str
         .build(manager)
         .map_err(|e| cannot_open(&e))?;
     Ok((pool, secret))
+}
+
+/// The database holds the installation secret behind every audit fingerprint: it, its WAL and its shared
+/// memory file are readable by their owner only. A new file is created 0600 (SQLite gives the WAL and shm
+/// files the database's mode); files left more open by an older version are narrowed.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub fn migrate(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
@@ -145,6 +170,16 @@ pub fn backup(conn: &mut SqliteConnection, target: &Path) -> Result<(), StoreErr
             "{} exists already; choose a new file",
             target.display()
         )));
+    }
+    // Created empty and 0600 first (VACUUM INTO accepts an empty file): the copy holds the secret too.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(target)
+            .map_err(|e| StoreError::BackupTarget(format!("{}: {e}", target.display())))?;
     }
     diesel::sql_query("VACUUM INTO ?")
         .bind::<diesel::sql_types::Text, _>(target.to_string_lossy().to_string())

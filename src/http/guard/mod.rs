@@ -5,6 +5,7 @@
 mod client;
 mod origins;
 mod rate_limit;
+mod streams;
 
 use std::future::{ready, Ready};
 use std::net::IpAddr;
@@ -21,6 +22,7 @@ use serde_json::json;
 pub use client::TrustedProxies;
 pub use origins::SitePolicy;
 pub use rate_limit::RateLimiter;
+pub use streams::{StreamLimits, StreamPermit};
 
 use super::auth::{self, Auth, AuthError};
 use super::AppState;
@@ -34,7 +36,15 @@ pub struct Guard {
     pub site: SitePolicy,
     pub proxies: TrustedProxies,
     pub limiter: Option<RateLimiter>,
+    /// `Origin: null` may read `/sse`: keys are configured (they still gate it) or the operator opted in.
+    pub null_origin_reads: bool,
+    pub streams: StreamLimits,
 }
+
+/// Who an admitted request is charged to (rate limit, stream cap, session quota): the key's fingerprint,
+/// or the client's address in keyless mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey(pub String);
 
 const ALLOW_HEADERS: &str =
     "X-API-Key, Authorization, Content-Type, Last-Event-ID, Mcp-Session-Id, MCP-Protocol-Version";
@@ -94,6 +104,24 @@ impl Route {
         } else {
             response.json(json!({"error": name, "message": message}))
         }
+    }
+}
+
+/// Methods a cross-site page must never send us (a form or a `text/plain` fetch needs no preflight).
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A request from another site's page: a foreign or `null` Origin, or a browser saying `cross-site`
+/// about an Origin that is not on the allow-list.
+fn cross_site(verdict: OriginVerdict, headers: &HeaderMap) -> bool {
+    let fetch_site_cross = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    match verdict {
+        OriginVerdict::Foreign | OriginVerdict::Null => true,
+        OriginVerdict::Absent => fetch_site_cross,
+        OriginVerdict::Allowed => false,
     }
 }
 
@@ -198,7 +226,8 @@ fn add_cors(headers: &mut HeaderMap, origin: &HeaderValue) {
 }
 
 impl Guard {
-    /// Decides about one request; `Ok` carries the caller (for routes that need a key) to hand to the handler.
+    /// Decides about one request; `Ok` carries the caller and who it is charged to (for routes that need a
+    /// key) to hand to the handler.
     fn admit(
         &self,
         req: &ServiceRequest,
@@ -206,7 +235,7 @@ impl Guard {
         cors_allowed: bool,
         client_ip: Option<IpAddr>,
         verdict: OriginVerdict,
-    ) -> Result<Option<Caller>, Rejection> {
+    ) -> Result<Option<(Caller, ClientKey)>, Rejection> {
         let is_preflight = req.method() == Method::OPTIONS
             && req
                 .headers()
@@ -218,7 +247,12 @@ impl Guard {
                 Rejection::ForeignOrigin
             });
         }
-        if route == Route::Mcp && matches!(verdict, OriginVerdict::Foreign | OriginVerdict::Null) {
+        // A foreign page never gets a stream or a tool call.
+        let streams_or_tools = matches!(route, Route::Mcp | Route::Sse);
+        if streams_or_tools && matches!(verdict, OriginVerdict::Foreign | OriginVerdict::Null) {
+            return Err(Rejection::ForeignOrigin);
+        }
+        if changes_state(req.method()) && cross_site(verdict, req.headers()) {
             return Err(Rejection::ForeignOrigin);
         }
         let ip_key = || {
@@ -246,25 +280,41 @@ impl Guard {
         } else {
             None
         };
+        let client = match &caller {
+            Some(c) if !self.auth.keyless() => c.actor.clone(),
+            _ => ip_key(),
+        };
         if route.rate_limited() {
-            let client = match &caller {
-                Some(c) if !self.auth.keyless() => c.actor.clone(),
-                _ => ip_key(),
-            };
             self.limit(&client)?;
         }
-        Ok(caller)
+        Ok(caller.map(|caller| (caller, ClientKey(client))))
     }
 
     fn limit(&self, client: &str) -> Result<(), Rejection> {
+        self.charge(&ClientKey(client.to_string()), 1)
+            .map_err(Rejection::RateLimited)
+    }
+
+    /// Takes `cost` more tokens from the client's bucket (the gate took one per request; a batch costs one
+    /// per element); `Err` is the time to wait.
+    pub fn charge(&self, client: &ClientKey, cost: u32) -> Result<(), Duration> {
         match &self.limiter {
-            Some(limiter) => limiter.check(client, Instant::now()).map_err(|wait| {
-                crate::metrics::METRICS.rate_limited.inc();
-                Rejection::RateLimited(wait)
-            }),
-            None => Ok(()),
+            Some(limiter) if cost > 0 => {
+                limiter
+                    .take(&client.0, cost, Instant::now())
+                    .map_err(|wait| {
+                        crate::metrics::METRICS.rate_limited.inc();
+                        wait
+                    })
+            }
+            _ => Ok(()),
         }
     }
+}
+
+/// The 429 of a `/mcp` request whose batch costs more than the client's bucket holds.
+pub(crate) fn mcp_rate_limited(wait: Duration) -> HttpResponse {
+    Rejection::RateLimited(wait).response(Route::Mcp)
 }
 
 /// Counts a request and its time to the response head.
@@ -291,7 +341,8 @@ pub async fn gate(
         ));
     };
     let guard = &state.guard;
-    let route = Route::of(req.path());
+    // The path the router matches (percent-decoded: `/%6Dcp` is `/mcp`), never the raw one.
+    let route = Route::of(req.match_info().as_str());
     let started = Instant::now();
     let site = guard
         .proxies
@@ -309,9 +360,16 @@ pub async fn gate(
             host: site.host.as_deref(),
         }),
     };
+    // `Origin: null` (a file page, a sandboxed frame on any site) may read `/sse` only when keys gate it or
+    // the operator opted in; everywhere else it is foreign.
+    let verdict = match verdict {
+        OriginVerdict::Null if route == Route::Sse && guard.null_origin_reads => {
+            OriginVerdict::Allowed
+        }
+        other => other,
+    };
     let cors_origin = match verdict {
         OriginVerdict::Allowed => origin.as_ref(),
-        OriginVerdict::Null if route == Route::Sse => origin.as_ref(),
         _ => None,
     };
     match guard.admit(&req, route, cors_origin.is_some(), site.ip, verdict) {
@@ -324,8 +382,9 @@ pub async fn gate(
             Ok(req.into_response(response).map_into_right_body())
         }
         Ok(caller) => {
-            if let Some(caller) = caller {
+            if let Some((caller, client)) = caller {
                 req.extensions_mut().insert(caller);
+                req.extensions_mut().insert(client);
             }
             let cors_origin = cors_origin.cloned();
             let mut response = next.call(req).await?;
@@ -338,18 +397,33 @@ pub async fn gate(
     }
 }
 
+/// What the gate put into an admitted request's extensions.
+fn admitted<T: Clone + 'static>(req: &HttpRequest) -> Ready<Result<T, actix_web::Error>> {
+    ready(
+        req.extensions()
+            .get::<T>()
+            .cloned()
+            .ok_or_else(|| actix_web::error::ErrorInternalServerError("request not admitted")),
+    )
+}
+
 /// Handlers of key-protected routes take the caller the gate admitted.
 impl FromRequest for Caller {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Caller>()
-                .cloned()
-                .ok_or_else(|| actix_web::error::ErrorInternalServerError("request not admitted")),
-        )
+        admitted(req)
+    }
+}
+
+/// ... and who the request is charged to.
+impl FromRequest for ClientKey {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        admitted(req)
     }
 }
 

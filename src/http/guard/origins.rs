@@ -210,6 +210,8 @@ mod tests {
             allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
             allowed_hosts: hosts.iter().map(|s| s.to_string()).collect(),
             trusted_proxies: vec![],
+            allow_null_origin: false,
+            max_streams_per_client: 1,
         };
         SitePolicy::from_settings(&settings, bind.parse().expect("ip")).expect("valid")
     }
@@ -292,6 +294,8 @@ mod tests {
             allowed_origins: vec!["localhost:3000".into()],
             allowed_hosts: vec![],
             trusted_proxies: vec![],
+            allow_null_origin: false,
+            max_streams_per_client: 1,
         };
         let err = SitePolicy::from_settings(&settings, "127.0.0.1".parse().expect("ip"))
             .expect_err("invalid");

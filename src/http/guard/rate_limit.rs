@@ -33,8 +33,14 @@ impl RateLimiter {
         })
     }
 
-    /// `Ok` to serve, or `Err(retry_after)`.
+    /// `Ok` to serve one request, or `Err(retry_after)`.
     pub fn check(&self, client: &str, now: Instant) -> Result<(), Duration> {
+        self.take(client, 1, now)
+    }
+
+    /// `Ok` to serve work that costs `cost` tokens (a batch costs its length), or `Err(retry_after)`; a
+    /// refused request takes nothing.
+    pub fn take(&self, client: &str, cost: u32, now: Instant) -> Result<(), Duration> {
         let mut clients = self
             .clients
             .lock()
@@ -50,11 +56,12 @@ impl RateLimiter {
             }
         };
         let tat = clients.get(key).copied().unwrap_or(now).max(now);
-        let ahead = tat - now;
+        // GCRA for `cost` cells: the last of them must conform, i.e. arrive within the tolerance.
+        let ahead = tat + self.emission.saturating_mul(cost.saturating_sub(1)) - now;
         if ahead > self.tolerance {
             return Err(ahead - self.tolerance);
         }
-        clients.insert(key.to_string(), tat + self.emission);
+        clients.insert(key.to_string(), tat + self.emission.saturating_mul(cost));
         Ok(())
     }
 
@@ -101,6 +108,20 @@ mod tests {
         let later = t0 + Duration::from_secs(5);
         assert!(limiter.check("f", later).is_ok());
         assert_eq!(limiter.tracked(), 1);
+    }
+
+    #[test]
+    fn work_of_several_tokens_costs_them_all_or_nothing() {
+        let limiter = RateLimiter::new(10, Duration::from_secs(10), 10).expect("on");
+        let t0 = Instant::now();
+        assert!(limiter.take("a", 7, t0).is_ok());
+        assert!(limiter.take("a", 4, t0).is_err(), "only 3 tokens are left");
+        assert!(limiter.take("a", 3, t0).is_ok(), "the refusal took nothing");
+        assert!(limiter.check("a", t0).is_err());
+        assert!(
+            limiter.take("b", 11, t0).is_err(),
+            "more than the bucket never fits"
+        );
     }
 
     #[test]

@@ -6,13 +6,13 @@ mod stream;
 
 use std::collections::HashSet;
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, ClientKey};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
-use crate::mcp::Caller;
 use crate::storage::events::Scope;
 use crate::storage::{self, StoreError};
 use request::SseRequest;
@@ -46,8 +46,23 @@ fn entity_state(
 }
 
 /// The gate has checked the key (header or `?key=`) before this runs.
-pub async fn stream(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> HttpResponse {
+pub async fn stream(
+    req: HttpRequest,
+    client: ClientKey,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     use actix_web::http::StatusCode;
+    let Some(permit) = state.guard.streams.acquire(&client.0) else {
+        let mut refused = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            super::TOO_MANY_STREAMS.into(),
+        );
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return refused;
+    };
     let last_event_header = req
         .headers()
         .get("last-event-id")
@@ -124,7 +139,7 @@ pub async fn stream(req: HttpRequest, _caller: Caller, state: web::Data<AppState
         retry_ms: state.sse.retry_ms,
         keep_alive: state.sse.keep_alive,
     };
-    super::event_stream(sse_stream(plan, live, state.pool.clone()))
+    super::held_event_stream(sse_stream(plan, live, state.pool.clone()), permit)
 }
 
 /// Single entities replay their history (after `Last-Event-ID` if given); patterns replay what came after

@@ -33,11 +33,18 @@ const MAX_TOPICS: usize = 32;
 
 impl SseRequest {
     pub fn parse(query: &str, last_event_id_header: Option<&str>) -> Result<Self, RequestError> {
+        let too_many = || RequestError::Topic(format!("at most {MAX_TOPICS} topics per stream"));
         let mut filters = Vec::new();
+        let mut topics = 0;
         let mut last_event_id = last_event_id_header.map(str::to_string);
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "topic" => {
+                    // Counted as they come, repeats included: thousands of topics cost nothing to refuse.
+                    topics += 1;
+                    if topics > MAX_TOPICS {
+                        return Err(too_many());
+                    }
                     let filter = TopicFilter::parse(&value)
                         .map_err(|e: TopicError| RequestError::Topic(e.to_string()))?;
                     if !filters.contains(&filter) {
@@ -52,11 +59,6 @@ impl SseRequest {
         }
         if filters.is_empty() {
             return Err(RequestError::NoTopic);
-        }
-        if filters.len() > MAX_TOPICS {
-            return Err(RequestError::Topic(format!(
-                "at most {MAX_TOPICS} topics per stream"
-            )));
         }
         let last_event_id = match last_event_id.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -87,6 +89,17 @@ mod tests {
         .expect("valid");
         assert_eq!(request.filters.len(), 2);
         assert_eq!(request.last_event_id, Some(9));
+    }
+
+    #[test]
+    fn the_topic_cap_counts_every_topic_given() {
+        let at_cap = "topic=job/*&".repeat(MAX_TOPICS);
+        assert!(SseRequest::parse(&at_cap, None).is_ok());
+        let over = "topic=job/*&".repeat(4000);
+        assert!(matches!(
+            SseRequest::parse(&over, None),
+            Err(RequestError::Topic(m)) if m.contains("at most 32")
+        ));
     }
 
     #[test]

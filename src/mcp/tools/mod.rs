@@ -64,6 +64,21 @@ pub struct Caller {
     pub actor: String,
 }
 
+impl Caller {
+    /// The actor of every call when no keys are configured.
+    pub const KEYLESS: &'static str = "keyless";
+
+    pub fn keyless() -> Self {
+        Self {
+            actor: Self::KEYLESS.into(),
+        }
+    }
+
+    pub fn is_keyless(&self) -> bool {
+        self.actor == Self::KEYLESS
+    }
+}
+
 /// The tools layer's error type.
 #[derive(Debug)]
 pub enum ToolError {
