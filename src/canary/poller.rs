@@ -33,7 +33,7 @@ pub struct PrometheusPoller {
 }
 
 /// How often the source's server is probed for `/readyz` (one probe at a time, whatever asks).
-const PROBE_EVERY: Duration = Duration::from_secs(10);
+const PROBE_EVERY: Duration = Duration::from_secs(5);
 
 impl PrometheusPoller {
     pub fn new(source: Box<dyn SloSource>) -> Self {

@@ -278,7 +278,7 @@ async fn sigterm_ends_streams_with_a_retry_hint_stops_jobs_and_exits_0() {
         "canaries are left to resume at the next start"
     );
     assert_eq!(app.sql_rows("PRAGMA integrity_check"), [["ok"]]);
-    let log = server.log.lock().expect("log").clone();
+    let log = server.exit_log();
     assert!(log.contains("SIGTERM received"), "{log}");
     drop(job_stream);
 }

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub root: PathBuf,
     pub db_path: PathBuf,
     client: awc::Client,
+    /// Sent as `X-API-Key` by the JSON-RPC helpers ([`TestApp::rpc`] and the tool calls built on it).
+    key: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -87,6 +89,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         root: dir.path().to_path_buf(),
         db_path,
         client: client(),
+        key: None,
         _dir: Some(dir),
     }
 }
@@ -111,8 +114,15 @@ impl TestApp {
             root: root.into(),
             db_path: db_path.into(),
             client: client(),
+            key: None,
             _dir: None,
         }
+    }
+
+    /// The JSON-RPC helpers send this key from now on.
+    pub fn with_key(mut self, key: &str) -> TestApp {
+        self.key = Some(key.to_string());
+        self
     }
 
     /// Lets the processes of a [`gated_task`] finish.
@@ -155,11 +165,11 @@ impl TestApp {
     }
 
     pub async fn rpc(&self, message: Value) -> Reply {
-        self.post_mcp_raw(
-            &message.to_string(),
-            &[("Content-Type", "application/json")],
-        )
-        .await
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(key) = &self.key {
+            headers.push(("X-API-Key", key.as_str()));
+        }
+        self.post_mcp_raw(&message.to_string(), &headers).await
     }
 
     /// `tools/call`, returning the tool result (`content`, `structuredContent`, `isError`).
@@ -439,6 +449,7 @@ pub struct Binary {
     pub child: std::process::Child,
     pub address: String,
     pub log: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Binary {
@@ -479,7 +490,7 @@ impl Binary {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         let kept = log.clone();
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 kept.lock().expect("log").push_str(&format!("{line}\n"));
             }
@@ -488,6 +499,17 @@ impl Binary {
             child,
             address: format!("http://127.0.0.1:{port}"),
             log,
+            drain: Some(drain),
         }
+    }
+
+    /// Waits for the process to exit (kill or signal it first) and returns its whole log, the last lines
+    /// included: the drain thread has read the pipe to its end.
+    pub fn exit_log(&mut self) -> String {
+        self.child.wait().expect("the binary is reaped");
+        if let Some(drain) = self.drain.take() {
+            drain.join().expect("the log drain ends with the pipe");
+        }
+        self.log.lock().expect("log").clone()
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests: each test starts the real application (`Application::build`) on a free loopback
 //! port with its own SQLite file, and drives it over HTTP. Jobs run real subprocesses.
 
+mod attacks;
+mod attacks_evals;
 mod bad_input;
 mod canaries;
 mod crash;

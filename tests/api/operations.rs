@@ -187,8 +187,7 @@ async fn json_logs_are_one_object_per_line_and_hold_no_key() {
         .until_end()
         .await;
     server.child.kill().expect("stop");
-    server.child.wait().expect("reaped");
-    let log = server.log.lock().expect("log").clone();
+    let log = server.exit_log();
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))

@@ -257,7 +257,15 @@ async fn canaries_are_judged_on_what_a_real_prometheus_says() {
     let url = prometheus.url();
     let app = spawn_app_with(|s| s.slo.prometheus.url = url.clone()).await;
     until_verdict(&app, "healthy", "pass").await;
-    let ready: Value = app.get("/readyz", &[]).await.json().await.expect("json");
+    // /readyz reports the poller's last probe (every few seconds), taken while Prometheus was still starting.
+    let mut ready = Value::Null;
+    for _ in 0..100 {
+        ready = app.get("/readyz", &[]).await.json().await.expect("json");
+        if ready["prometheus"] == "ok" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(ready["prometheus"], "ok");
 
     let healthy = start(&app, "healthy", policy(json!({}))).await;

@@ -56,7 +56,13 @@ async fn preflights_are_answered_for_allowed_origins_and_refused_for_foreign_one
         StatusCode::FORBIDDEN,
         "Origin: null is foreign on /mcp"
     );
-    let null_sse = preflight(&app, "/sse", "null").await;
+    assert_eq!(
+        preflight(&app, "/sse", "null").await.status(),
+        StatusCode::FORBIDDEN,
+        "keyless: Origin null may not read streams (any site can make a sandboxed frame)"
+    );
+    let keyed = spawn_app_with(|s| s.auth.api_keys = vec![KEY.into()]).await;
+    let null_sse = preflight(&keyed, "/sse", "null").await;
     assert_eq!(null_sse.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         header(&null_sse, "access-control-allow-origin"),
@@ -64,28 +70,50 @@ async fn preflights_are_answered_for_allowed_origins_and_refused_for_foreign_one
     );
 }
 
+const KEY: &str = "file-page-key-0123456789";
+
 #[actix_web::test]
-async fn a_page_opened_from_a_file_may_read_event_streams_but_not_call_tools() {
-    let app = spawn_app().await;
-    let stream = app
-        .get("/sse?topic=ops/deploys", &[("Origin", "null")])
-        .await;
+async fn with_keys_a_page_opened_from_a_file_may_read_event_streams_but_not_call_tools() {
+    let app = spawn_app_with(|s| s.auth.api_keys = vec![KEY.into()]).await;
+    let with_key = format!("/sse?topic=ops/deploys&key={KEY}");
+    let stream = app.get(&with_key, &[("Origin", "null")]).await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(header(&stream, "access-control-allow-origin"), Some("null"));
-    let foreign = app
-        .get(
-            "/sse?topic=ops/deploys",
-            &[("Origin", "https://evil.example")],
-        )
+    let no_key = app
+        .get("/sse?topic=ops/deploys", &[("Origin", "null")])
         .await;
+    assert_eq!(
+        no_key.status(),
+        StatusCode::UNAUTHORIZED,
+        "the key still gates it"
+    );
+    let foreign = app
+        .get(&with_key, &[("Origin", "https://evil.example")])
+        .await;
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         header(&foreign, "access-control-allow-origin"),
         None,
         "a foreign page's browser must not be allowed to read the stream"
     );
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-    let tools = app.post_mcp_raw(ping, &[("Origin", "null")]).await;
+    let tools = app
+        .post_mcp_raw(ping, &[("Origin", "null"), ("X-API-Key", KEY)])
+        .await;
     assert_eq!(tools.status, StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn keyless_a_sandboxed_frame_on_any_site_cannot_read_streams_unless_the_operator_opts_in() {
+    let app = spawn_app().await;
+    let stream = app.get("/sse?topic=*", &[("Origin", "null")]).await;
+    assert_eq!(stream.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&stream, "access-control-allow-origin"), None);
+
+    let opted_in = spawn_app_with(|s| s.security.allow_null_origin = true).await;
+    let stream = opted_in.get("/sse?topic=*", &[("Origin", "null")]).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(header(&stream, "access-control-allow-origin"), Some("null"));
 }
 
 #[actix_web::test]
@@ -271,8 +299,7 @@ async fn keys_and_bearer_tokens_never_reach_the_log_or_the_database() {
     assert!(actors[0][0].starts_with("key:"), "{actors:?}");
 
     server.child.kill().expect("stop");
-    server.child.wait().expect("reaped");
-    let log = server.log.lock().expect("log").clone();
+    let log = server.exit_log();
     assert!(
         log.contains("/sse?topic=job/") && log.contains("key=REDACTED"),
         "the access log was written: {log}"
