@@ -31,18 +31,17 @@ async fn read_body(
     limit: usize,
     deadline: std::time::Duration,
 ) -> Result<web::Bytes, HttpResponse> {
-    tokio::time::timeout(deadline, read_limited(req, payload, limit))
-        .await
-        .unwrap_or_else(|_| {
-            Err(rpc_error(
-                StatusCode::REQUEST_TIMEOUT,
-                jsonrpc::INVALID_REQUEST,
-                format!(
-                    "Request timeout: the body did not arrive within {} s",
-                    deadline.as_secs_f64()
-                ),
-            ))
-        })
+    match tokio::time::timeout(deadline, read_limited(req, payload, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(rpc_error(
+            StatusCode::REQUEST_TIMEOUT,
+            jsonrpc::INVALID_REQUEST,
+            format!(
+                "Request timeout: the body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 async fn read_limited(

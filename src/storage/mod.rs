@@ -251,6 +251,43 @@ mod tests {
     }
 
     #[test]
+    fn a_wal_that_a_reader_kept_growing_is_cut_to_nothing_by_a_truncate_checkpoint() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("cockpit.db");
+        let (pool, _) = open(&db, 2, false).expect("open");
+        let mut reader = pool.get().expect("a reader");
+        let mut writer = pool.get().expect("a writer");
+        // A read transaction holds its snapshot, so no checkpoint may restart the WAL under it.
+        reader
+            .batch_execute("BEGIN; SELECT count(*) FROM meta;")
+            .expect("snapshot");
+        for n in 0..2000 {
+            diesel::sql_query("INSERT INTO meta (key, value) VALUES (?, ?)")
+                .bind::<diesel::sql_types::Text, _>(format!("burst-{n}"))
+                .bind::<diesel::sql_types::Text, _>("x".repeat(500))
+                .execute(&mut writer)
+                .expect("insert");
+            if n % 500 == 0 {
+                checkpoint::passive(&mut writer).expect("passive checkpoint");
+            }
+        }
+        let wal = dir.path().join("cockpit.db-wal");
+        let grown = std::fs::metadata(&wal).expect("wal").len();
+        assert!(
+            grown > 1 << 20,
+            "passive checkpoints could not restart it: {grown} bytes"
+        );
+        reader.batch_execute("COMMIT;").expect("release");
+        checkpoint::truncate(&mut writer).expect("truncate");
+        assert_eq!(std::fs::metadata(&wal).expect("wal").len(), 0);
+        use std::os::unix::fs::PermissionsExt;
+        for file in [&db, &wal] {
+            let mode = std::fs::metadata(file).expect("file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+    }
+
+    #[test]
     fn sqlite_is_built_with_the_planner_stability_guarantee() {
         // .cargo/config.toml sets it; without it every `.first()` statement is re-prepared on each run.
         let dir = tempfile::tempdir().expect("a temporary directory");

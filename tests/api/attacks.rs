@@ -405,3 +405,44 @@ async fn duplicate_keys_huge_ids_and_huge_cursors_are_refused_not_guessed() {
     assert_eq!(reply.body["error"]["code"], -32602, "{}", reply.body);
     assert_eq!(app.get("/healthz", &[]).await.status(), StatusCode::OK);
 }
+
+/// A raw connection that sends one GET and says whether a response head arrived within `wait`.
+fn answered_within(socket: &mut std::net::TcpStream, wait: Duration) -> bool {
+    socket.set_read_timeout(Some(wait)).expect("timeout");
+    let mut buf = [0u8; 64];
+    matches!(socket.read(&mut buf), Ok(n) if n > 0)
+}
+
+#[actix_web::test]
+async fn past_the_connection_cap_the_server_stops_accepting_instead_of_failing() {
+    // Two workers, one connection each.
+    let app = spawn_app_with(|s| s.server.max_connections = 2).await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let served = actix_web::rt::task::spawn_blocking(move || {
+        let connect = || std::net::TcpStream::connect(&address).expect("connect");
+        let get = |socket: &mut std::net::TcpStream| {
+            socket
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .expect("request");
+        };
+        // Each held connection is answered once (so its worker has accepted and counts it) and stays open.
+        let mut held = vec![connect(), connect()];
+        for socket in &mut held {
+            get(socket);
+            assert!(answered_within(socket, Duration::from_secs(10)));
+        }
+        let mut third = connect();
+        get(&mut third);
+        let while_full = answered_within(&mut third, Duration::from_millis(500));
+        held.clear(); // frees both places
+        let after = answered_within(&mut third, Duration::from_secs(10));
+        (while_full, after)
+    })
+    .await
+    .expect("client thread");
+    assert_eq!(
+        served,
+        (false, true),
+        "(answered while full, answered after)"
+    );
+}

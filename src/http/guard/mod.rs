@@ -299,14 +299,9 @@ impl Guard {
     /// per element); `Err` is the time to wait.
     pub fn charge(&self, client: &ClientKey, cost: u32) -> Result<(), Duration> {
         match &self.limiter {
-            Some(limiter) if cost > 0 => {
-                limiter
-                    .take(&client.0, cost, Instant::now())
-                    .map_err(|wait| {
-                        crate::metrics::METRICS.rate_limited.inc();
-                        wait
-                    })
-            }
+            Some(limiter) if cost > 0 => limiter
+                .take(&client.0, cost, Instant::now())
+                .inspect_err(|_| crate::metrics::METRICS.rate_limited.inc()),
             _ => Ok(()),
         }
     }
