@@ -91,6 +91,19 @@ impl Application {
 
         let auth = Auth::new(&settings.auth.api_keys, &secret);
         let guard = guard_from(&settings, auth)?;
+        let short_keys = settings
+            .auth
+            .api_keys
+            .iter()
+            .filter(|k| k.len() < crate::config::MIN_KEY_CHARS)
+            .count();
+        if short_keys > 0 {
+            log::warn!(
+                "{short_keys} API key(s) shorter than {} characters: accepted on a loopback bind only; \
+                 generate one with `openssl rand -hex 24`",
+                crate::config::MIN_KEY_CHARS
+            );
+        }
         if guard.auth.keyless() {
             log::warn!(
                 "no API keys configured: keyless mode, allowed because {} is a loopback address",

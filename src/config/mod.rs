@@ -17,6 +17,7 @@ use crate::slo::{PrometheusSettings, StubSettings};
 use crate::webhooks::WebhookSettings;
 
 pub use env::EnvSource;
+pub use validate::MIN_KEY_CHARS;
 
 /// The built-in defaults, documented key by key.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
