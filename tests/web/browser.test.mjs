@@ -1,8 +1,10 @@
 // The probe and the cockpit page in Debian's headless Chromium (playwright-core, the system browser; no
-// browser download), against the real binary. Screenshots go to docs/screenshots/ for the README.
+// browser download), against the real binary. Screenshots go to the test's own output folder (a run never
+// changes tracked files); scripts/refresh_screenshots.sh points COCKPIT_SHOTS at docs/screenshots/.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { freePort, startCockpit } from './cockpit.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHOTS = join(ROOT, 'docs', 'screenshots');
+const SHOTS = process.env.COCKPIT_SHOTS || join(tmpdir(), 'mcp-cockpit-screenshots');
 const CONFIG = `
 [policies."*"."*"]
 interval = "400ms"
