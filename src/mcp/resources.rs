@@ -9,14 +9,12 @@ use super::tools::{canary_view, gate_view, job_view};
 use super::ToolContext;
 use crate::events::EntityKind;
 use crate::ids::Ident;
-use crate::storage::canaries::{self, CanaryFilter};
-use crate::storage::jobs::{self, JobFilter};
+use crate::storage::canaries;
+use crate::storage::jobs;
 use crate::storage::{self, StoreError};
 
 /// Resources per `resources/list` page.
 const PAGE: usize = 50;
-/// Largest offset a cursor may carry (cursors are offsets we issued; nothing lists further).
-const MAX_CURSOR: usize = 1_000_000;
 /// MCP's "resource not found".
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 
@@ -59,73 +57,90 @@ fn invalid_params(message: String) -> RpcError {
     RpcError::new(jsonrpc::INVALID_PARAMS, message)
 }
 
-/// `resources/list`: jobs (newest first), then canaries, then models; `cursor` is the offset of the page.
-pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
-    let offset = match params.and_then(|p| p.get("cursor")) {
-        None | Some(Value::Null) => 0,
-        Some(Value::String(c)) => c
-            .parse::<usize>()
-            .map_err(|_| invalid_params(format!("Invalid params: unknown cursor `{c}`")))?,
+/// A `resources/list` cursor: the last entity of the previous page, `<kind>:<id>` (keyset paging, so a page
+/// costs the same wherever it starts and no arithmetic on a client's number can overflow).
+fn parse_cursor(params: Option<&Value>) -> Result<Option<(EntityKind, String)>, RpcError> {
+    let cursor = match params.and_then(|p| p.get("cursor")) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(c)) => c,
         Some(_) => {
             return Err(invalid_params(
                 "Invalid params: `cursor` must be a string".into(),
             ))
         }
     };
-    if offset > MAX_CURSOR {
-        return Err(invalid_params(format!(
-            "Invalid params: unknown cursor `{offset}`; use the nextCursor of a previous page"
-        )));
-    }
-    let wanted = i64::try_from(offset + PAGE + 1).unwrap_or(i64::MAX);
-    let all = storage::blocking(&ctx.pool, move |conn| {
-        let jobs = jobs::list(
-            conn,
-            &JobFilter {
-                limit: wanted,
-                ..JobFilter::default()
-            },
-        )?;
-        let canaries = canaries::list(
-            conn,
-            &CanaryFilter {
-                limit: wanted,
-                ..CanaryFilter::default()
-            },
-        )?;
-        let models = canaries::model_gates(conn)?;
-        let mut all: Vec<Value> = jobs
-            .iter()
-            .map(|j| {
-                entry(
-                    EntityKind::Job,
-                    &j.job_id,
-                    format!("{} {} ({})", j.task_id, j.config_id, j.status),
-                )
-            })
-            .collect();
-        all.extend(canaries.iter().map(|c| {
-            let title = format!(
-                "{} {} → {} ({})",
-                c.model_id, c.from_gate, c.to_gate, c.status
-            );
-            entry(EntityKind::Canary, &c.id, title)
-        }));
-        all.extend(models.iter().map(|m| {
-            entry(
-                EntityKind::Model,
-                &m.model_id,
-                format!("{} at {}", m.model_id, m.gate),
-            )
-        }));
-        Ok::<_, StoreError>(all)
-    })
-    .await
-    .map_err(internal)?;
-    let page: Vec<Value> = all.iter().skip(offset).take(PAGE).cloned().collect();
-    let mut result = json!({"resources": page});
-    if all.len() > offset + PAGE {
-        result["nextCursor"] = json!((offset + PAGE).to_string());
+    let unknown = || {
+        invalid_params(format!(
+            "Invalid params: unknown cursor `{}`; use the nextCursor of a previous page",
+            cursor.chars().take(64).collect::<String>()
+        ))
+    };
+    let (kind, id) = cursor.split_once(':').ok_or_else(unknown)?;
+    let kind = EntityKind::from_prefix(kind)
+        .filter(|k| KINDS.contains(k))
+        .ok_or_else(unknown)?;
+    let id = Ident::parse(id).map_err(|_| unknown())?;
+    Ok(Some((kind, id.to_string())))
+}
+
+/// `resources/list`: jobs, then canaries, then models, each by id, [`PAGE`] at a time.
+pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
+    let after = parse_cursor(params)?;
+    let page =
+        storage::blocking(&ctx.pool, move |conn| {
+            // One more than a page, to know whether another follows.
+            let wanted = PAGE + 1;
+            let start = after
+                .as_ref()
+                .and_then(|(kind, _)| KINDS.iter().position(|k| k == kind))
+                .unwrap_or(0);
+            let mut page: Vec<(EntityKind, String, String)> = Vec::new();
+            for (index, kind) in KINDS.iter().enumerate().skip(start) {
+                let from = after
+                    .as_ref()
+                    .filter(|_| index == start)
+                    .map(|(_, id)| id.as_str());
+                let limit = i64::try_from(wanted - page.len()).unwrap_or(1);
+                match kind {
+                    EntityKind::Job => {
+                        page.extend(jobs::page_after(conn, from, limit)?.iter().map(|j| {
+                            let title = format!("{} {} ({})", j.task_id, j.config_id, j.status);
+                            (*kind, j.job_id.clone(), title)
+                        }))
+                    }
+                    EntityKind::Canary => {
+                        page.extend(canaries::page_after(conn, from, limit)?.iter().map(|c| {
+                            let title = format!(
+                                "{} {} → {} ({})",
+                                c.model_id, c.from_gate, c.to_gate, c.status
+                            );
+                            (*kind, c.id.clone(), title)
+                        }))
+                    }
+                    _ => page.extend(canaries::model_gates_after(conn, from, limit)?.iter().map(
+                        |m| {
+                            let title = format!("{} at {}", m.model_id, m.gate);
+                            (*kind, m.model_id.clone(), title)
+                        },
+                    )),
+                }
+                if page.len() >= wanted {
+                    break;
+                }
+            }
+            Ok::<_, StoreError>(page)
+        })
+        .await
+        .map_err(internal)?;
+    let more = page.len() > PAGE;
+    let shown = &page[..page.len().min(PAGE)];
+    let resources: Vec<Value> = shown
+        .iter()
+        .map(|(kind, id, title)| entry(*kind, id, title.clone()))
+        .collect();
+    let mut result = json!({ "resources": resources });
+    if let (true, Some((kind, id, _))) = (more, shown.last()) {
+        result["nextCursor"] = json!(format!("{}:{id}", kind.prefix()));
     }
     Ok(result)
 }

@@ -126,6 +126,37 @@ pub fn list(
         .load(conn)?)
 }
 
+/// Up to `limit` canaries by id, after `after` (keyset paging).
+pub fn page_after(
+    conn: &mut SqliteConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<CanaryRow>, StoreError> {
+    let mut query = canaries::table.select(CanaryRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        query = query.filter(canaries::id.gt(after));
+    }
+    Ok(query.order(canaries::id.asc()).limit(limit).load(conn)?)
+}
+
+/// Up to `limit` model gates by model id, after `after` (keyset paging).
+pub fn model_gates_after(
+    conn: &mut SqliteConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ModelGateRow>, StoreError> {
+    let mut query = model_gates::table
+        .select(ModelGateRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(model_gates::model_id.gt(after));
+    }
+    Ok(query
+        .order(model_gates::model_id.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// Active canaries, oldest first: what a restart resumes.
 pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<CanaryRow>, StoreError> {
     Ok(canaries::table

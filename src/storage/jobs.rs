@@ -170,6 +170,19 @@ pub fn list(conn: &mut SqliteConnection, filter: &JobFilter) -> Result<Vec<JobRo
         .load(conn)?)
 }
 
+/// Up to `limit` jobs by id, after `after` (keyset paging: stable however many jobs come and go).
+pub fn page_after(
+    conn: &mut SqliteConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    let mut query = jobs::table.select(JobRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        query = query.filter(jobs::job_id.gt(after));
+    }
+    Ok(query.order(jobs::job_id.asc()).limit(limit).load(conn)?)
+}
+
 /// A job that was `running` back to `queued`, its run forgotten (a restart cut it short).
 pub fn requeue(conn: &mut SqliteConnection, job_id: &str, at: &str) -> Result<(), StoreError> {
     diesel::update(jobs::table.find(job_id).filter(jobs::status.eq("running")))

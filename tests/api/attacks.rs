@@ -446,3 +446,84 @@ async fn past_the_connection_cap_the_server_stops_accepting_instead_of_failing()
         "(answered while full, answered after)"
     );
 }
+
+#[actix_web::test]
+async fn resources_are_listed_by_keyset_pages_that_miss_and_repeat_nothing() {
+    let app = spawn_app().await;
+    for n in 0..60 {
+        app.tool_ok(
+            "run_eval",
+            json!({"taskId": "probe", "configId": format!("c{n}"), "dryRun": true}),
+        )
+        .await;
+    }
+    app.tool_ok(
+        "promote_model",
+        json!({"modelId": "m1", "gate": "production"}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    for _ in 0..5 {
+        let params = json!({ "cursor": cursor });
+        let page = app
+            .rpc(json!({"jsonrpc":"2.0","id":1,"method":"resources/list","params": params}))
+            .await
+            .body["result"]
+            .clone();
+        for resource in page["resources"].as_array().expect("resources") {
+            seen.push(resource["uri"].as_str().expect("uri").to_string());
+        }
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(cursor.is_null(), "two pages hold 61 resources");
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (61, 61));
+    assert_eq!(seen.last().map(String::as_str), Some("cockpit://model/m1"));
+    for bad in ["job:", "ops:x", "12", "job:a b"] {
+        let reply = app
+            .rpc(json!({"jsonrpc":"2.0","id":1,"method":"resources/list","params":{"cursor": bad}}))
+            .await;
+        assert_eq!(reply.body["error"]["code"], -32602, "{bad}");
+    }
+}
+
+#[actix_web::test]
+async fn the_listening_line_is_printed_even_at_warn_level() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
+        .env("PORT", "0")
+        .env("LUKHAS_REPO_ROOT", dir.path())
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut found = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        if line.contains("listening on port") {
+            found = Some(line);
+            break;
+        }
+    }
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    let line = found.expect("a listening line at RUST_LOG=warn");
+    assert!(line.contains("http://127.0.0.1:"), "{line}");
+}
