@@ -11,6 +11,8 @@ cd "$WORK"
 # Canaries check every 200 ms instead of 10 s, and one stub gate breaches the kit's 800 ms SLO; the kit's
 # commands themselves are unchanged. Both the CI probe's key and the examples' `key` are valid.
 cat > cockpit.toml <<'TOML'
+[canary]
+min_interval = "10ms"
 [policies."*"."*"]
 interval = "200ms"
 [slo.stub.gates.canary-breach]
@@ -81,7 +83,7 @@ echo "ok: canary $CANARY: metric ×$(grep -c '^event: metric' canary.out) → pr
 
 # "Emergency Rollback": the kit's abort call, verbatim but for the id of a canary that is still running.
 CANARY=$(curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
-  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v3","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01,"interval":"1h"}}}}' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v3","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01,"interval":"5m"}}}}' \
   | jq -r '.result.content[0].text' | jq -r '.canaryId')
 curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
   -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"abort_canary","arguments":{"canaryId":"'"$CANARY"'","reason":"manual override"}}}' > abort.out
@@ -92,9 +94,10 @@ sed -n 's/^data: //p' rollback.out | tail -1 | jq -e '.reason == "manual overrid
   || fail "rolled_back lacks the reason or a duration: $(tail -2 rollback.out)"
 echo "ok: emergency rollback of $CANARY"
 
-# A canary on a breaching gate, so the breach query has something to find.
+# A canary on a breaching gate, so the breach query has something to find (another model: lukhas-v2 is at
+# production now, and a canary moves a model on from where it is).
 CANARY=$(curl -s localhost:$PORT/mcp -H 'X-API-Key: key' \
-  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v2","fromGate":"stage","toGate":"canary-breach","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}}}' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_canary","arguments":{"modelId":"lukhas-v4","fromGate":"stage","toGate":"canary-breach","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}}}' \
   | jq -r '.result.content[0].text' | jq -r '.canaryId')
 timeout 30s curl -sN "localhost:$PORT/sse?topic=canary/$CANARY" -H "X-API-Key: key" | grep -q '^event: rolled_back' \
   || fail "the breaching canary was not rolled back"

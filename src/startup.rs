@@ -116,6 +116,14 @@ impl Application {
             canaries,
             poller: poller.clone(),
             policies: Arc::new(settings.policies.clone()),
+            limits: crate::canary::policy::Limits {
+                min_interval: settings.canary.min_interval,
+            },
+            start_rules: crate::canary::StartRules {
+                max_active: settings.canary.max_active,
+                queries_name_model: slo::queries_name_model(&settings.slo.prometheus),
+            },
+            canary_warnings: Arc::new(slo::canary_warnings(&settings.slo.prometheus)),
             broker: broker.clone(),
             recorder,
             catalog,

@@ -59,7 +59,8 @@ impl CanaryActor {
             canary: ctx.address(),
             model_id: self.state.model_id.clone(),
             gate: self.state.to_gate.clone(),
-            window: self.state.policy.window_text(),
+            window: self.state.policy.window,
+            started: self.state.created,
             budget: self.state.policy.interval,
             due,
         });
@@ -209,17 +210,17 @@ impl Handler<Observed> for CanaryActor {
         }
         let policy = &self.state.policy;
         let warming_up = self.state.counters.checks < policy.warmup_checks;
-        let check = rules::judge(policy, &msg.gathered.observation, warming_up);
+        let due_unix = msg.due.timestamp_millis() as f64 / 1000.0;
+        let check = rules::judge(policy, &msg.gathered.observation, warming_up, due_unix);
         let mut next = self.state.clone();
-        let step = if status == Status::Running {
-            let (counters, step) = rules::step(policy, self.state.counters, check);
-            next.counters = counters;
-            step
-        } else {
-            // Held: the check is recorded, nothing is decided.
-            next.counters.checks += 1;
-            Step::Continue
-        };
+        let (counters, step) = rules::decide(
+            policy,
+            status == Status::Held,
+            msg.due >= self.state.deadline,
+            self.state.counters,
+            check,
+        );
+        next.counters = counters;
         let now = clock::now();
         next.next_check = Some(after(msg.due, policy.interval).max(now));
         if step == Step::Hold {
@@ -283,6 +284,7 @@ impl Handler<Observed> for CanaryActor {
 
 fn rollback_reason(code: ReasonCode, check: Check, state: &CanaryState) -> String {
     match code {
+        ReasonCode::Deadline => deadline_reason(state),
         ReasonCode::Critical => format!(
             "critical breach ({}) beyond {}× the SLO",
             check.reason, state.policy.critical_factor
@@ -294,6 +296,13 @@ fn rollback_reason(code: ReasonCode, check: Check, state: &CanaryState) -> Strin
     }
 }
 
+fn deadline_reason(state: &CanaryState) -> String {
+    format!(
+        "no decision within the deadline of {}",
+        super::policy::show_duration(state.policy.deadline)
+    )
+}
+
 /// The deadline passed: a canary still undecided is rolled back.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -303,13 +312,9 @@ impl Handler<DeadlineReached> for CanaryActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _: DeadlineReached, _ctx: &mut Context<Self>) -> Self::Result {
-        let why = format!(
-            "no decision within the deadline of {}",
-            super::policy::show_duration(self.state.policy.deadline)
-        );
         let ending = Ending {
             reason: ReasonCode::Deadline,
-            why,
+            why: deadline_reason(&self.state),
             audit: None,
         };
         AtomicResponse::new(Box::pin(self.end(false, ending).map(

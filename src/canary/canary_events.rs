@@ -82,6 +82,10 @@ pub fn metric(
     .field("gate", state.to_gate.as_str())
     .field("latency_p95_ms", number(observed.latency_p95_ms))
     .field("error_rate", number(observed.error_rate))
+    .field(
+        "errors",
+        observed.errors.map_or(serde_json::Value::Null, number),
+    )
     .field("requests", number(observed.requests))
     .field("verdict", check.verdict.as_str())
     .field("reasonCode", check.reason.as_str())

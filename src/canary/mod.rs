@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use actor::{Action, CanaryActor, Operate, OperateError, Operated};
 pub use poller::{Gather, Probe, PrometheusPoller};
-pub use records::Started;
+pub use records::{StartRules, Started};
 pub use registry::{CanaryRegistry, Lookup, StartCanary};
 
 use crate::clock::{self, Timestamp};

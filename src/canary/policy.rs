@@ -25,7 +25,21 @@ pub struct Policy {
     pub max_no_decision: u32,
     pub deadline: Duration,
     pub critical_factor: f64,
+    /// Confidence of the error rate's Wilson interval (0.95 = 95%).
+    pub confidence: f64,
+    /// Evidence whose newest sample is older than this at the due time decides nothing (`stale_data`).
+    pub max_staleness: Duration,
 }
+
+/// Bounds every policy a caller starts must keep, from config `[canary]` (the built-in ones are fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The shortest `interval` (each check costs queries against Prometheus).
+    pub min_interval: Duration,
+}
+
+/// The longest `deadline` a canary may have.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The original server's `targets` object, accepted as an alias.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -63,6 +77,9 @@ pub struct PolicyPatch {
     deadline: Option<Duration>,
     #[serde(rename = "criticalFactor")]
     critical_factor: Option<f64>,
+    confidence: Option<f64>,
+    #[serde(rename = "maxStaleness", default, deserialize_with = "duration")]
+    max_staleness: Option<Duration>,
 }
 
 /// Policy defaults from config: `[policies."<modelId>"."<gate>"]`, `*` matching any.
@@ -71,15 +88,14 @@ pub type PolicyTable = BTreeMap<String, BTreeMap<String, PolicyPatch>>;
 /// A duration as `"250ms"`, `"30s"`, `"1h5m"` or a number of seconds (fractions allowed).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    // Fallible all the way: `1e20` or `1e300` seconds is an error, never a panic.
     let parsed = match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            Ok(Duration::from_secs_f64(seconds))
-        }
-        Ok(_) => Err(()),
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).map_err(|_| ()),
         Err(_) => humantime::parse_duration(text).map_err(|_| ()),
     };
     parsed.map_err(|()| {
-        format!("`{text}` is not a duration; use e.g. \"250ms\", \"30s\", \"5m\", \"1h5m\" or a number of seconds")
+        let shown: String = text.chars().take(40).collect();
+        format!("`{shown}` is not a duration; use e.g. \"250ms\", \"30s\", \"5m\", \"1h5m\" or a number of seconds (at most {} days)", MAX_DEADLINE.as_secs() / 86_400)
     })
 }
 
@@ -95,6 +111,11 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duratio
         Spec::Text(t) => parse_duration(&t),
     };
     parsed.map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A duration a config key must have (`"1s"`, `"250ms"` or seconds).
+pub fn required_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    duration(deserializer)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))
 }
 
 /// Shown for durations: `100ms`, `10s`, `1h 5m` (which `parse_duration` reads back).
@@ -133,6 +154,8 @@ impl PolicyPatch {
             max_no_decision: over.max_no_decision.or(self.max_no_decision),
             deadline: over.deadline.or(self.deadline),
             critical_factor: over.critical_factor.or(self.critical_factor),
+            confidence: over.confidence.or(self.confidence),
+            max_staleness: over.max_staleness.or(self.max_staleness),
         }
     }
 
@@ -148,78 +171,163 @@ impl PolicyPatch {
             max_no_decision: Some(6),
             deadline: Some(Duration::from_secs(3600)),
             critical_factor: Some(2.0),
+            confidence: Some(0.95),
             ..PolicyPatch::default()
         }
     }
 
-    fn resolve(self) -> Result<Policy, PolicyError> {
-        let err = |field, problem: &str| PolicyError {
-            field,
-            problem: problem.to_string(),
+    /// Checks the fields this layer sets, each on its own: what a config file's layer can be checked for
+    /// before any call supplies the rest.
+    pub fn check_fields(&self) -> Result<(), PolicyError> {
+        let err = |field, problem: &str| {
+            Err(PolicyError {
+                field,
+                problem: problem.to_string(),
+            })
         };
-        let latency = self.latency_p95_ms.ok_or_else(|| {
-            err(
-                "latency_p95_ms",
-                "is required: the p95 latency SLO in milliseconds, e.g. 800",
-            )
-        })?;
-        if !(latency.is_finite() && latency > 0.0) {
-            return Err(err(
+        if self
+            .latency_p95_ms
+            .is_some_and(|v| !(v.is_finite() && v > 0.0))
+        {
+            return err(
                 "latency_p95_ms",
                 "must be a number of milliseconds greater than 0",
-            ));
+            );
         }
-        let error_rate = self.error_rate.ok_or_else(|| {
-            err(
-                "error_rate",
-                "is required: the error-rate SLO as a fraction 0-1, e.g. 0.01",
-            )
-        })?;
-        if !(error_rate.is_finite() && (0.0..=1.0).contains(&error_rate)) {
-            return Err(err(
-                "error_rate",
-                "must be a fraction from 0 to 1 (0.01 = 1%)",
-            ));
+        if self
+            .error_rate
+            .is_some_and(|v| !(v.is_finite() && (0.0..=1.0).contains(&v)))
+        {
+            return err("error_rate", "must be a fraction from 0 to 1 (0.01 = 1%)");
         }
-        let positive = |field, d: Option<Duration>| match d {
-            Some(d) if !d.is_zero() => Ok(d),
-            _ => Err(err(field, "must be a duration greater than 0")),
-        };
-        let at_least_one = |field, n: Option<u32>| match n {
-            Some(n) if n >= 1 => Ok(n),
-            _ => Err(err(field, "must be a whole number of at least 1")),
-        };
-        let min_requests = self.min_requests.unwrap_or(0.0);
-        if !(min_requests.is_finite() && min_requests >= 0.0) {
-            return Err(err(
-                "minRequests",
-                "must be a number of requests, 0 or more",
-            ));
+        for (field, value) in [
+            ("interval", self.interval),
+            ("window", self.window.or(self.window_seconds)),
+            ("deadline", self.deadline),
+            ("maxStaleness", self.max_staleness),
+        ] {
+            if value.is_some_and(|d| d.is_zero()) {
+                return err(field, "must be a duration greater than 0");
+            }
         }
-        let critical_factor = self.critical_factor.unwrap_or(2.0);
-        if !(critical_factor.is_finite() && critical_factor > 1.0) {
-            return Err(err(
+        for (field, value) in [
+            ("successesToPromote", self.successes_to_promote),
+            ("failureLimit", self.failure_limit),
+            ("maxNoDecision", self.max_no_decision),
+        ] {
+            if value == Some(0) {
+                return err(field, "must be a whole number of at least 1");
+            }
+        }
+        if self
+            .min_requests
+            .is_some_and(|v| !(v.is_finite() && v >= 0.0))
+        {
+            return err("minRequests", "must be a number of requests, 0 or more");
+        }
+        if self
+            .critical_factor
+            .is_some_and(|v| !(v.is_finite() && v > 1.0))
+        {
+            return err(
                 "criticalFactor",
                 "must be a number greater than 1, e.g. 2.0",
-            ));
+            );
         }
+        if self
+            .confidence
+            .is_some_and(|v| !(v.is_finite() && v > 0.0 && v < 1.0))
+        {
+            return err(
+                "confidence",
+                "must be a fraction between 0 and 1, e.g. 0.95 for a 95% interval",
+            );
+        }
+        Ok(())
+    }
+
+    /// The policy of a fully merged patch (the built-in layer supplies every default).
+    fn resolve(self) -> Result<Policy, PolicyError> {
+        self.check_fields()?;
+        fn need<T>(field: &'static str, value: Option<T>, what: &str) -> Result<T, PolicyError> {
+            value.ok_or_else(|| PolicyError {
+                field,
+                problem: format!("is required: {what}"),
+            })
+        }
+        let interval = need("interval", self.interval, "e.g. \"10s\"")?;
         Ok(Policy {
-            latency_p95_ms: latency,
-            error_rate,
-            interval: positive("interval", self.interval)?,
-            window: positive("window", self.window)?,
-            successes_to_promote: at_least_one("successesToPromote", self.successes_to_promote)?,
-            failure_limit: at_least_one("failureLimit", self.failure_limit)?,
-            min_requests,
-            warmup_checks: self.warmup_checks.unwrap_or(0),
-            max_no_decision: at_least_one("maxNoDecision", self.max_no_decision)?,
-            deadline: positive("deadline", self.deadline)?,
-            critical_factor,
+            latency_p95_ms: need(
+                "latency_p95_ms",
+                self.latency_p95_ms,
+                "the p95 latency SLO in milliseconds, e.g. 800",
+            )?,
+            error_rate: need(
+                "error_rate",
+                self.error_rate,
+                "the error-rate SLO as a fraction 0-1, e.g. 0.01",
+            )?,
+            interval,
+            window: need("window", self.window, "e.g. \"5m\"")?,
+            successes_to_promote: need("successesToPromote", self.successes_to_promote, "e.g. 3")?,
+            failure_limit: need("failureLimit", self.failure_limit, "e.g. 2")?,
+            min_requests: need("minRequests", self.min_requests, "e.g. 0")?,
+            warmup_checks: need("warmupChecks", self.warmup_checks, "e.g. 0")?,
+            max_no_decision: need("maxNoDecision", self.max_no_decision, "e.g. 6")?,
+            deadline: need("deadline", self.deadline, "e.g. \"1h\"")?,
+            critical_factor: need("criticalFactor", self.critical_factor, "e.g. 2.0")?,
+            confidence: need("confidence", self.confidence, "e.g. 0.95")?,
+            // Two intervals, so one late scrape is not stale, and never under 30 s (a common scrape interval).
+            max_staleness: self
+                .max_staleness
+                .unwrap_or_else(|| (interval * 2).max(Duration::from_secs(30))),
         })
     }
 }
 
-/// The effective policy of a canary for `model` moving to `gate`.
+impl Policy {
+    /// The bounds a started canary must keep, beyond each field's own range.
+    pub fn within(&self, limits: &Limits) -> Result<(), PolicyError> {
+        let err = |field, problem: String| Err(PolicyError { field, problem });
+        if self.interval < limits.min_interval {
+            return err(
+                "interval",
+                format!(
+                    "must be at least {} (config canary.min_interval)",
+                    show_duration(limits.min_interval)
+                ),
+            );
+        }
+        if self.window < self.interval {
+            return err(
+                "window",
+                format!(
+                    "must be at least the interval ({}): each check must see the traffic since the last",
+                    show_duration(self.interval)
+                ),
+            );
+        }
+        if self.deadline > MAX_DEADLINE {
+            return err("deadline", "must be at most 30 days".into());
+        }
+        let checks = self.warmup_checks.saturating_add(self.successes_to_promote);
+        let fastest = self.interval.saturating_mul(checks);
+        if self.deadline < fastest {
+            return err(
+                "deadline",
+                format!(
+                    "is shorter than the fastest possible promotion: {checks} checks (warmupChecks + \
+                     successesToPromote) every {} take {}; the canary could never promote",
+                    show_duration(self.interval),
+                    show_duration(fastest)
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The effective policy for `model` at `gate` (a canary's still has to be [`Policy::within`] the limits).
 pub fn effective(
     table: &PolicyTable,
     model: &str,
@@ -256,14 +364,18 @@ impl Policy {
             "maxNoDecision": self.max_no_decision,
             "deadline": show_duration(self.deadline),
             "criticalFactor": self.critical_factor,
+            "confidence": self.confidence,
+            "maxStaleness": show_duration(self.max_staleness),
         })
     }
 
-    /// Reads back what [`Policy::to_json`] stored.
+    /// Reads back what [`Policy::to_json`] stored, leniently: it was valid when accepted, so the limits of
+    /// today's config are not applied again, and fields added since take their defaults.
     pub fn from_json(value: &Value) -> Result<Policy, String> {
         let patch: PolicyPatch =
             serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
-        patch
+        PolicyPatch::built_in()
+            .merged(&patch)
             .resolve()
             .map_err(|e| format!("{}: {}", e.field, e.problem))
     }
@@ -400,5 +512,69 @@ mod tests {
             "criticalFactor"
         );
         assert!(serde_json::from_value::<PolicyPatch>(json!({"failureLimit": -1})).is_err());
+    }
+
+    #[test]
+    fn a_started_canary_keeps_the_limits() {
+        let limits = Limits {
+            min_interval: Duration::from_secs(1),
+        };
+        let problem = |v: Value| {
+            effective(&PolicyTable::new(), "m", "g", &patch(v))
+                .expect("valid fields")
+                .within(&limits)
+                .map_err(|e| e.field)
+        };
+        let base = |extra: Value| {
+            let mut v = json!({"latency_p95_ms": 800, "error_rate": 0.01});
+            if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+                v.extend(extra.clone());
+            }
+            v
+        };
+        assert_eq!(problem(base(json!({}))), Ok(()));
+        assert_eq!(problem(base(json!({"interval": "500ms"}))), Err("interval"));
+        assert_eq!(problem(base(json!({"interval": "10m"}))), Err("window"));
+        assert_eq!(problem(base(json!({"deadline": "31d"}))), Err("deadline"));
+        assert_eq!(
+            problem(base(json!({"interval": "1m", "deadline": "2m"}))),
+            Err("deadline"),
+            "3 passes a minute apart cannot fit in 2 minutes"
+        );
+        assert_eq!(
+            problem(base(
+                json!({"interval": "1m", "successesToPromote": 1, "deadline": "2m"})
+            )),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn durations_too_large_or_negative_are_errors_never_panics() {
+        for bad in [
+            json!(1e20),
+            json!("1e20"),
+            json!(1e300),
+            json!(-1),
+            json!("-1"),
+        ] {
+            let parsed = serde_json::from_value::<PolicyPatch>(json!({ "deadline": bad }));
+            assert!(parsed.is_err(), "{bad}");
+        }
+        let zero = patch(json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "0s"}));
+        assert_eq!(
+            effective(&PolicyTable::new(), "m", "g", &zero).map_err(|e| e.field),
+            Err("interval")
+        );
+    }
+
+    #[test]
+    fn a_stored_policy_from_before_the_evidence_fields_still_reads() {
+        let old = json!({"latency_p95_ms": 800.0, "error_rate": 0.01, "interval": "10s", "window": "5m",
+            "successesToPromote": 3, "failureLimit": 2, "minRequests": 0.0, "warmupChecks": 0,
+            "maxNoDecision": 6, "deadline": "1h", "criticalFactor": 2.0});
+        let policy = Policy::from_json(&old).expect("lenient");
+        assert_eq!(policy.confidence, 0.95);
+        assert_eq!(policy.max_staleness, Duration::from_secs(30));
     }
 }

@@ -16,7 +16,9 @@ struct Target {
     canary: Addr<CanaryActor>,
     model_id: String,
     gate: String,
-    window: String,
+    window: Duration,
+    /// When the canary started: no query window reaches back before it.
+    started: Timestamp,
     budget: Duration,
     /// Bumped by every `Schedule`, so a reply to an older tick cannot undo a newer schedule.
     generation: u64,
@@ -88,13 +90,13 @@ impl PrometheusPoller {
         else {
             return;
         };
-        let query = SloQuery {
-            model_id: target.model_id.clone(),
-            gate: target.gate.clone(),
-            window: target.window.clone(),
-            at: due,
-            budget: target.budget,
-        };
+        let query = SloQuery::canary_era(
+            (&target.model_id, &target.gate),
+            target.window,
+            target.started,
+            due,
+            target.budget,
+        );
         let canary = target.canary.clone();
         let gathering = self.source.gather(query);
         let check = async move {
@@ -137,7 +139,8 @@ pub struct Schedule {
     pub canary: Addr<CanaryActor>,
     pub model_id: String,
     pub gate: String,
-    pub window: String,
+    pub window: Duration,
+    pub started: Timestamp,
     pub budget: Duration,
     pub due: Timestamp,
 }
@@ -158,6 +161,7 @@ impl Handler<Schedule> for PrometheusPoller {
                 model_id: msg.model_id,
                 gate: msg.gate,
                 window: msg.window,
+                started: msg.started,
                 budget: msg.budget,
                 generation,
                 timer: None,

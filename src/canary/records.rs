@@ -3,7 +3,7 @@
 //! happens exactly once.
 
 use super::canary_events as events;
-use super::rules::{Check, ReasonCode};
+use super::rules::{wilson, Check, ReasonCode, Sample};
 use super::{CanaryState, Status};
 use crate::clock::{self, Timestamp};
 use crate::recorder::Tx;
@@ -16,31 +16,74 @@ use crate::storage::StoreError;
 #[derive(Debug)]
 pub enum Started {
     Created,
-    /// The same `idempotencyKey` was used before: that canary, unchanged.
+    /// The same `idempotencyKey` with the same arguments was used before: that canary, unchanged.
     Existing(CanaryRow),
+    /// The same `idempotencyKey` was used before for a different canary.
+    KeyReused(CanaryRow),
     /// Another active canary already moves this model to this gate.
     Conflict(CanaryRow),
+    /// Another model's active canary goes into this gate, and the SLO queries cannot tell the two apart.
+    GateShared(CanaryRow),
+    /// The model is known to be at another gate than `fromGate`.
+    Elsewhere(String),
+    /// As many canaries are active as `canary.max_active` allows.
+    Full(usize),
+}
+
+/// The rules a start is checked against, inside its transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRules {
+    pub max_active: usize,
+    /// The SLO queries name `$__model`: canaries of two models into one gate see their own traffic.
+    pub queries_name_model: bool,
+}
+
+/// Whether a stored canary is the one these arguments would start.
+fn same_request(row: &CanaryRow, state: &CanaryState, policy: &str) -> bool {
+    row.model_id == state.model_id
+        && row.from_gate == state.from_gate
+        && row.to_gate == state.to_gate
+        && row.dry_run == state.dry_run
+        && row.slo_policy == policy
 }
 
 pub fn start(
     tx: &mut Tx<'_>,
     state: &CanaryState,
     idempotency_key: Option<&str>,
-    audit: &AuditEntry,
+    (audit, rules): (&AuditEntry, StartRules),
 ) -> Result<Started, StoreError> {
+    let policy = state.policy.to_json().to_string();
     if let Some(existing) = idempotency_key
         .map(|key| canaries::by_idempotency_key(tx.conn, key))
         .transpose()?
         .flatten()
     {
-        return Ok(Started::Existing(existing));
+        return Ok(if same_request(&existing, state, &policy) {
+            Started::Existing(existing)
+        } else {
+            Started::KeyReused(existing)
+        });
+    }
+    if let Some(at) = canaries::model_gate(tx.conn, &state.model_id)? {
+        if at.gate != state.from_gate {
+            return Ok(Started::Elsewhere(at.gate));
+        }
     }
     if !state.dry_run {
         if let Some(active) = canaries::active_for(tx.conn, &state.model_id, &state.to_gate)? {
             return Ok(Started::Conflict(active));
         }
+        if !rules.queries_name_model {
+            if let Some(active) = canaries::active_into(tx.conn, &state.to_gate)? {
+                return Ok(Started::GateShared(active));
+            }
+        }
     }
-    let policy = state.policy.to_json().to_string();
+    let active = usize::try_from(canaries::count_active(tx.conn)?).unwrap_or(usize::MAX);
+    if active >= rules.max_active {
+        return Ok(Started::Full(rules.max_active));
+    }
     let now = clock::sql(state.created);
     let next = state.next_check.map(clock::sql_ms);
     canaries::insert(
@@ -108,7 +151,11 @@ pub fn checked(
         return Ok(false);
     }
     let observed = &gathered.observation;
-    let [raw_latency, raw_error_rate, raw_requests] = gathered.raw.clone();
+    let raw = gathered.raw.clone();
+    let errors = observed.errors.and_then(Sample::value);
+    let interval = errors
+        .zip(observed.requests.value())
+        .and_then(|(k, n)| wilson(k, n, state.policy.confidence));
     canaries::insert_metric(
         tx.conn,
         &MetricRow {
@@ -117,9 +164,15 @@ pub fn checked(
             latency_p95_ms: observed.latency_p95_ms.value(),
             error_rate: observed.error_rate.value(),
             requests: observed.requests.value(),
-            raw_latency: Some(raw_latency),
-            raw_error_rate: Some(raw_error_rate),
-            raw_requests: Some(raw_requests),
+            raw_latency: Some(raw.latency),
+            raw_error_rate: Some(raw.error_rate),
+            raw_requests: Some(raw.requests),
+            errors,
+            raw_errors: observed.errors.map(|_| raw.errors),
+            error_rate_lower: interval.map(|i| i.lower),
+            error_rate_upper: interval.map(|i| i.upper),
+            newest_sample_at: observed.newest.value(),
+            raw_newest: Some(raw.newest),
             latency_threshold: state.policy.latency_p95_ms,
             error_rate_threshold: state.policy.error_rate,
             verdict: check.verdict.as_str().into(),

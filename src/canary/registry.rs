@@ -101,6 +101,7 @@ pub struct StartCanary {
     pub state: CanaryState,
     pub idempotency_key: Option<String>,
     pub audit: AuditEntry,
+    pub rules: records::StartRules,
 }
 
 impl Handler<StartCanary> for CanaryRegistry {
@@ -111,7 +112,12 @@ impl Handler<StartCanary> for CanaryRegistry {
     fn handle(&mut self, msg: StartCanary, _ctx: &mut Context<Self>) -> Self::Result {
         let state = msg.state.clone();
         let write = self.recorder.enqueue(move |tx| {
-            records::start(tx, &msg.state, msg.idempotency_key.as_deref(), &msg.audit)
+            records::start(
+                tx,
+                &msg.state,
+                msg.idempotency_key.as_deref(),
+                (&msg.audit, msg.rules),
+            )
         });
         Box::pin(write.into_actor(self).map(move |started, registry, ctx| {
             if let Ok(Started::Created) = started {

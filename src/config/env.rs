@@ -87,7 +87,12 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         ("PROM_BEARER", &mut prometheus.bearer),
         ("PROM_QUERY_LAT", &mut prometheus.latency_query),
         ("PROM_QUERY_ERR", &mut prometheus.error_rate_query),
+        ("COCKPIT_PROM_QUERY_ERRORS", &mut prometheus.errors_query),
         ("COCKPIT_PROM_QUERY_REQ", &mut prometheus.requests_query),
+        (
+            "COCKPIT_PROM_QUERY_FRESHNESS",
+            &mut prometheus.freshness_query,
+        ),
         ("COCKPIT_PROM_CA_FILE", &mut prometheus.ca_file),
         ("COCKPIT_WEBHOOK_URL", &mut settings.webhooks.url),
     ] {

@@ -52,6 +52,7 @@ pub struct Settings {
     pub evals: EvalSettings,
     pub retention: RetentionSettings,
     pub slo: SloSettings,
+    pub canary: CanarySettings,
     pub webhooks: WebhookSettings,
     /// Canary policy defaults per model and gate: `[policies."<modelId>"."<gate>"]`, `*` for any.
     #[serde(default)]
@@ -115,6 +116,16 @@ pub struct RetentionSettings {
 pub struct SloSettings {
     pub stub: StubSettings,
     pub prometheus: PrometheusSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanarySettings {
+    /// The shortest `interval` a canary may ask for: `"1s"`, `"250ms"` or seconds.
+    #[serde(deserialize_with = "crate::canary::policy::required_duration")]
+    pub min_interval: std::time::Duration,
+    /// Active canaries at most, dry runs included.
+    pub max_active: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -59,6 +59,15 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         }
         positive("webhooks.timeout_seconds", s.webhooks.timeout_seconds)?;
     }
+    positive("canary.max_active", s.canary.max_active as f64)?;
+    positive("canary.min_interval", s.canary.min_interval.as_secs_f64())?;
+    for (model, gates) in &s.policies {
+        for (gate, patch) in gates {
+            patch.check_fields().map_err(|e| {
+                ConfigError::new(format!("policies.{model}.{gate}.{}", e.field), e.problem)
+            })?;
+        }
+    }
     positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
     positive(
         "server.body_read_timeout_seconds",
@@ -181,6 +190,33 @@ mod tests {
             "the kit's CI key on loopback"
         );
         assert!(load("0.0.0.0:8766", "0123456789abcdef").is_ok());
+    }
+
+    #[test]
+    fn a_bad_policy_default_is_refused_at_start_naming_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        for (layer, key) in [
+            (
+                "[policies.\"*\".\"*\"]\ninterval = \"0s\"\n",
+                "policies.*.*.interval",
+            ),
+            (
+                "[policies.lukhas.production]\nerror_rate = 1.5\n",
+                "policies.lukhas.production.error_rate",
+            ),
+            (
+                "[policies.m.g]\nconfidence = 1\n",
+                "policies.m.g.confidence",
+            ),
+        ] {
+            std::fs::write(&file, layer).expect("write");
+            let err = Settings::load(Some(&file), &EnvSource::empty()).expect_err(layer);
+            assert_eq!(err.key, key);
+        }
+        std::fs::write(&file, "[policies.m.g]\ndeadline = 1e20\n").expect("write");
+        let err = Settings::load(Some(&file), &EnvSource::empty()).expect_err("1e20");
+        assert!(err.to_string().contains("deadline"), "{err}");
     }
 
     #[test]

@@ -21,22 +21,79 @@ use crate::clock::Timestamp;
 pub struct SloQuery {
     pub model_id: String,
     pub gate: String,
-    /// PromQL range text, e.g. `300s`.
+    /// PromQL range text (`$__window`), e.g. `300s`: never reaching back before the canary started.
     pub window: String,
+    /// The canary's age at the due time (`$__since`), e.g. `42s`.
+    pub since: String,
     pub at: Timestamp,
     /// The canary's interval: no query may take longer.
     pub budget: Duration,
+}
+
+impl SloQuery {
+    /// The query for a check due at `at` of a canary started at `started`: `$__window` is
+    /// `min(window, at - started)` in whole seconds (at least 1 s), so evidence from before the canary never
+    /// counts; `$__since` is the canary's age.
+    pub fn canary_era(
+        (model_id, gate): (&str, &str),
+        window: Duration,
+        started: Timestamp,
+        at: Timestamp,
+        budget: Duration,
+    ) -> Self {
+        let age = (at - started).to_std().unwrap_or(Duration::ZERO);
+        let whole_seconds = |d: Duration| format!("{}s", d.as_secs().max(1));
+        SloQuery {
+            model_id: model_id.to_string(),
+            gate: gate.to_string(),
+            window: whole_seconds(window.min(age)),
+            since: whole_seconds(age),
+            at,
+            budget,
+        }
+    }
+}
+
+/// Exactly what the source said for each value (e.g. `"NaN"`, or Prometheus's error message), or the reason
+/// there was nothing: stored beside the numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawAnswers {
+    pub latency: String,
+    pub error_rate: String,
+    pub errors: String,
+    pub requests: String,
+    pub newest: String,
 }
 
 /// The values of one check and the evidence behind them.
 #[derive(Debug, Clone)]
 pub struct Gathered {
     pub observation: Observation,
-    /// Exactly what the source said for latency, error rate and requests (e.g. `"NaN"`), or the reason
-    /// there was nothing.
-    pub raw: [String; 3],
+    pub raw: RawAnswers,
     /// The rendered queries, stored with the check so the decision can be reproduced.
     pub query: Value,
+}
+
+/// Values no SLI can have are the query's fault, not evidence: a negative latency or count, an error rate
+/// outside 0-1, more errors than requests.
+pub fn out_of_range(observation: Observation) -> Observation {
+    let bad = |sample: Sample, ok: &dyn Fn(f64) -> bool| match sample {
+        Sample::Value(v) if !ok(v) => Sample::Missing(crate::canary::rules::ReasonCode::QueryError),
+        other => other,
+    };
+    let non_negative = |v: f64| v >= 0.0;
+    let requests = bad(observation.requests, &non_negative);
+    let errors = observation.errors.map(|errors| {
+        let within = |k: f64| k >= 0.0 && requests.value().is_none_or(|n| k <= n);
+        bad(errors, &within)
+    });
+    Observation {
+        latency_p95_ms: bad(observation.latency_p95_ms, &non_negative),
+        error_rate: bad(observation.error_rate, &|v| (0.0..=1.0).contains(&v)),
+        errors,
+        requests,
+        newest: observation.newest,
+    }
 }
 
 /// How a sample is written in `raw`: the number as given, or the reason code.
@@ -64,6 +121,36 @@ pub trait SloSource {
 
     fn probe(&self) -> LocalBoxFuture<'static, Reachability> {
         Box::pin(future::ready(Reachability::NotApplicable))
+    }
+}
+
+/// Whether every SLO query names `$__model`, so canaries of two models into one gate each see their own
+/// traffic. The stub's values are per model already.
+pub fn queries_name_model(prometheus: &PrometheusSettings) -> bool {
+    if prometheus.url.trim().is_empty() {
+        return true;
+    }
+    let errors = if prometheus.error_rate_query.trim().is_empty() {
+        &prometheus.errors_query
+    } else {
+        &prometheus.error_rate_query
+    };
+    [
+        &prometheus.latency_query,
+        errors,
+        &prometheus.requests_query,
+    ]
+    .iter()
+    .all(|query| query.contains("$__model"))
+}
+
+/// What every `start_canary` should tell its caller about how it will be judged.
+pub fn canary_warnings(prometheus: &PrometheusSettings) -> Vec<String> {
+    let ratio = !prometheus.url.trim().is_empty() && !prometheus.error_rate_query.trim().is_empty();
+    if ratio {
+        vec![prometheus::RATIO_WARNING.to_string()]
+    } else {
+        Vec::new()
     }
 }
 

@@ -13,7 +13,7 @@ use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Gathered, Reachability, SloQuery, SloSource};
+use super::{Gathered, RawAnswers, Reachability, SloQuery, SloSource};
 use crate::canary::rules::{Observation, ReasonCode, Sample};
 use crate::clock;
 use crate::config::ConfigError;
@@ -26,8 +26,13 @@ pub struct PrometheusSettings {
     /// `PROM_BEARER`, with or without a leading `Bearer `.
     pub bearer: String,
     pub latency_query: String,
+    /// `PROM_QUERY_ERR`: a ratio query. Empty (the default) = the error rate is judged on counts,
+    /// `errors_query` out of `requests_query`, with a confidence interval.
     pub error_rate_query: String,
+    pub errors_query: String,
     pub requests_query: String,
+    /// The Unix time of the newest sample behind the values.
+    pub freshness_query: String,
     pub ca_file: String,
     pub timeout_seconds: f64,
     pub max_response_bytes: usize,
@@ -48,11 +53,22 @@ impl std::fmt::Debug for PrometheusSettings {
 /// Longest a readiness probe of Prometheus may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How the error rate is asked for.
+enum ErrorQuery {
+    /// Errors in the window, judged out of the requests with a confidence interval.
+    Counts(String),
+    /// A user's ratio query (`PROM_QUERY_ERR`), judged as a point value.
+    Ratio(String),
+}
+
 pub struct PrometheusSource {
     endpoint: String,
     ready: String,
     token: Option<String>,
-    queries: [String; 3],
+    latency: String,
+    errors: ErrorQuery,
+    requests: String,
+    freshness: String,
     timeout: Duration,
     max_bytes: usize,
     client: awc::Client,
@@ -119,11 +135,14 @@ impl PrometheusSource {
             endpoint: format!("{base}/api/v1/query"),
             ready: format!("{base}/-/ready"),
             token: token_of(&s.bearer),
-            queries: [
-                s.latency_query.clone(),
-                s.error_rate_query.clone(),
-                s.requests_query.clone(),
-            ],
+            latency: s.latency_query.clone(),
+            errors: if s.error_rate_query.trim().is_empty() {
+                ErrorQuery::Counts(s.errors_query.clone())
+            } else {
+                ErrorQuery::Ratio(s.error_rate_query.clone())
+            },
+            requests: s.requests_query.clone(),
+            freshness: s.freshness_query.clone(),
             timeout,
             max_bytes: s.max_response_bytes,
             client,
@@ -157,13 +176,19 @@ fn record_query(sample: Sample, took: Duration) {
     metrics.prometheus_up.set(i64::from(!unreachable));
 }
 
-/// Substitutes the validated `$__gate`, `$__window` and `$__model`, and nothing else.
+/// Substitutes the validated `$__gate`, `$__window`, `$__since` and `$__model`, and nothing else.
 pub fn render(template: &str, query: &SloQuery) -> String {
     template
         .replace("$__gate", &query.gate)
         .replace("$__window", &query.window)
+        .replace("$__since", &query.since)
         .replace("$__model", &query.model_id)
 }
+
+/// What the error-rate warning of `start_canary` says when a ratio query is configured.
+pub const RATIO_WARNING: &str = "PROM_QUERY_ERR is set: the error rate is a ratio, judged as a point value \
+    with no confidence interval, so a handful of requests can pass or fail a check; unset it to judge error \
+    counts (COCKPIT_PROM_QUERY_ERRORS out of COCKPIT_PROM_QUERY_REQ)";
 
 /// A sample's text as Prometheus writes it (`"0.25"`, `"NaN"`, `"+Inf"`).
 fn sample_of(text: &str) -> Sample {
@@ -179,6 +204,11 @@ fn sample_of(text: &str) -> Sample {
     }
 }
 
+/// Whether a body is Prometheus's JSON envelope (`{"status": …}`), whatever the HTTP status it came with.
+fn is_envelope(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|json| json["status"].is_string())
+}
+
 /// Maps an instant-query response body to a value or a reason, with the raw text to store.
 pub fn classify(body: &[u8]) -> (Sample, String) {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
@@ -188,11 +218,16 @@ pub fn classify(body: &[u8]) -> (Sample, String) {
         );
     };
     if json["status"] != "success" {
+        // Prometheus's own error envelope (it comes with HTTP 400, 422 or 503): a query that timed out or was
+        // cancelled is a timeout, anything else (bad_data, execution, …) an error in the query.
         let error = json["error"].as_str().unwrap_or("status is not success");
-        return (
-            Sample::Missing(ReasonCode::QueryError),
-            format!("error: {error}"),
-        );
+        let error_type = json["errorType"].as_str().unwrap_or("");
+        let reason = match error_type {
+            "timeout" | "canceled" => ReasonCode::QueryTimeout,
+            _ => ReasonCode::QueryError,
+        };
+        let shown: String = format!("{error_type}: {error}").chars().take(500).collect();
+        return (Sample::Missing(reason), shown);
     }
     let data = &json["data"];
     let value_text = |pair: &Value| pair.get(1).and_then(Value::as_str).map(str::to_string);
@@ -259,15 +294,15 @@ impl PrometheusSource {
                     }
                     Err(e) => return (Sample::Missing(ReasonCode::HttpError), e.to_string()),
                 };
+                // The body is read whatever the status: Prometheus sends its errors as JSON with 4xx/5xx.
+                // Only a status whose body is not Prometheus's envelope is the transport's fault.
                 let status = response.status();
-                if !status.is_success() {
-                    return (
+                match response.body().limit(max_bytes).await {
+                    Ok(body) if status.is_success() || is_envelope(&body) => classify(&body),
+                    Ok(_) => (
                         Sample::Missing(ReasonCode::HttpError),
                         format!("HTTP {status}"),
-                    );
-                }
-                match response.body().limit(max_bytes).await {
-                    Ok(body) => classify(&body),
+                    ),
                     Err(PayloadError::Overflow) => (
                         Sample::Missing(ReasonCode::QueryError),
                         format!("response over {max_bytes} bytes"),
@@ -290,26 +325,61 @@ impl PrometheusSource {
 impl SloSource for PrometheusSource {
     fn gather(&self, query: SloQuery) -> LocalBoxFuture<'static, Gathered> {
         let at = query.at.timestamp_millis() as f64 / 1000.0;
-        let rendered: Vec<String> = self.queries.iter().map(|t| render(t, &query)).collect();
-        let [latency, error_rate, requests] =
-            [0, 1, 2].map(|i| self.instant(rendered[i].clone(), at, query.budget));
+        let (ratio, error_template) = match &self.errors {
+            ErrorQuery::Counts(template) => (false, template),
+            ErrorQuery::Ratio(template) => (true, template),
+        };
+        let [latency, errors, requests, freshness] = [
+            &self.latency,
+            error_template,
+            &self.requests,
+            &self.freshness,
+        ]
+        .map(|template| render(template, &query));
         let recorded = json!({
             "source": "prometheus",
             "time": clock::rfc3339(query.at),
-            "latency": rendered[0],
-            "errorRate": rendered[1],
-            "requests": rendered[2],
+            "latency": latency,
+            if ratio { "errorRate" } else { "errors" }: errors,
+            "requests": requests,
+            "newest": freshness,
         });
+        let ask = |promql: &String| self.instant(promql.clone(), at, query.budget);
+        let answers = future::join4(ask(&latency), ask(&errors), ask(&requests), ask(&freshness));
         Box::pin(async move {
-            let ((l, l_raw), (e, e_raw), (r, r_raw)) =
-                future::join3(latency, error_rate, requests).await;
+            let ((l, latency), (e, errors), (r, requests), (n, newest)) = answers.await;
+            let (error_rate, counted) = if ratio {
+                (e, None)
+            } else {
+                (Observation::rate_of(e, r), Some(e))
+            };
+            let observation = super::out_of_range(Observation {
+                latency_p95_ms: l,
+                error_rate,
+                errors: counted,
+                requests: r,
+                newest: n,
+            });
+            let raw = if ratio {
+                RawAnswers {
+                    latency,
+                    error_rate: errors,
+                    errors: String::new(),
+                    requests,
+                    newest,
+                }
+            } else {
+                RawAnswers {
+                    latency,
+                    error_rate: super::raw_text(error_rate),
+                    errors,
+                    requests,
+                    newest,
+                }
+            };
             Gathered {
-                observation: Observation {
-                    latency_p95_ms: l,
-                    error_rate: e,
-                    requests: r,
-                },
-                raw: [l_raw, e_raw, r_raw],
+                observation,
+                raw,
                 query: recorded,
             }
         })
@@ -386,20 +456,45 @@ mod tests {
     }
 
     #[test]
-    fn only_the_three_variables_are_substituted() {
+    fn prometheus_error_envelopes_are_told_apart_by_their_error_type() {
+        let envelope = |kind: &str| {
+            format!(
+                r#"{{"status":"error","errorType":"{kind}","error":"query processing would load too many samples"}}"#
+            )
+        };
+        for (kind, reason) in [
+            ("bad_data", ReasonCode::QueryError),
+            ("execution", ReasonCode::QueryError),
+            ("timeout", ReasonCode::QueryTimeout),
+            ("canceled", ReasonCode::QueryTimeout),
+        ] {
+            let (sample, raw) = classify(envelope(kind).as_bytes());
+            assert_eq!(sample, Sample::Missing(reason), "{kind}");
+            assert!(
+                raw.contains("too many samples"),
+                "the message is kept: {raw}"
+            );
+        }
+        assert!(is_envelope(envelope("bad_data").as_bytes()));
+        assert!(!is_envelope(b"<html>502 Bad Gateway</html>"));
+    }
+
+    #[test]
+    fn only_the_four_variables_are_substituted() {
         let query = SloQuery {
             model_id: "lukhas-v2".into(),
             gate: "production".into(),
             window: "300s".into(),
+            since: "42s".into(),
             at: clock::now(),
             budget: Duration::from_secs(10),
         };
         assert_eq!(
             render(
-                r#"rate(x{gate="$__gate",model="$__model"}[$__window]) $__other"#,
+                r#"rate(x{gate="$__gate",model="$__model"}[$__window]) > $__since $__other"#,
                 &query
             ),
-            r#"rate(x{gate="production",model="lukhas-v2"}[300s]) $__other"#
+            r#"rate(x{gate="production",model="lukhas-v2"}[300s]) > 42s $__other"#
         );
     }
 

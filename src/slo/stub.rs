@@ -1,6 +1,7 @@
 //! The stub SLO source: synthetic, deterministic SLIs per gate from `[slo.stub]`, healthy by default, so the
 //! service and its tests run with no Prometheus. `[slo.stub.gates.<gate>]` overrides drive a breach
-//! (`latency_p95_ms = 2000`) or silence (`silent = true` → `no_data`).
+//! (`latency_p95_ms = 2000`), silence (`silent = true` → `no_data`) or a frozen exporter (`stale = true`: the
+//! newest sample is an hour old).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use futures_util::future::{self, LocalBoxFuture};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{raw_text, Gathered, SloQuery, SloSource};
+use super::{raw_text, Gathered, RawAnswers, SloQuery, SloSource};
 use crate::canary::rules::{Observation, ReasonCode, Sample};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +34,9 @@ pub struct GateOverride {
     /// The gate reports nothing: every value is `no_data`.
     #[serde(default)]
     pub silent: bool,
+    /// The gate's exporter froze: values come, but the newest sample behind them is an hour old.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 pub struct StubSource {
@@ -52,7 +56,9 @@ impl StubSource {
             return Observation {
                 latency_p95_ms: none,
                 error_rate: none,
+                errors: Some(none),
                 requests: none,
+                newest: none,
             };
         }
         let at_ms = query.at.timestamp_millis();
@@ -60,15 +66,20 @@ impl StubSource {
             let unit = unit_noise(s.seed ^ salt, &query.gate, &query.model_id, at_ms);
             base * (1.0 + s.jitter * (2.0 * unit - 1.0))
         };
+        let requests = jittered(gate.requests.unwrap_or(s.requests), 3).round();
+        let rate = jittered(gate.error_rate.unwrap_or(s.error_rate), 2).clamp(0.0, 1.0);
+        let errors = Sample::Value((rate * requests).round());
+        let requests = Sample::Value(requests);
+        let age_seconds = if gate.stale { 3600.0 } else { 0.0 };
         Observation {
             latency_p95_ms: Sample::Value(jittered(
                 gate.latency_p95_ms.unwrap_or(s.latency_p95_ms),
                 1,
             )),
-            error_rate: Sample::Value(
-                jittered(gate.error_rate.unwrap_or(s.error_rate), 2).clamp(0.0, 1.0),
-            ),
-            requests: Sample::Value(jittered(gate.requests.unwrap_or(s.requests), 3).round()),
+            error_rate: Observation::rate_of(errors, requests),
+            errors: Some(errors),
+            requests,
+            newest: Sample::Value(at_ms as f64 / 1000.0 - age_seconds),
         }
     }
 }
@@ -98,16 +109,19 @@ impl SloSource for StubSource {
             )
         };
         let gathered = Gathered {
-            raw: [
-                raw_text(observation.latency_p95_ms),
-                raw_text(observation.error_rate),
-                raw_text(observation.requests),
-            ],
+            raw: RawAnswers {
+                latency: raw_text(observation.latency_p95_ms),
+                error_rate: raw_text(observation.error_rate),
+                errors: observation.errors.map(raw_text).unwrap_or_default(),
+                requests: raw_text(observation.requests),
+                newest: raw_text(observation.newest),
+            },
             query: json!({
                 "source": "stub",
                 "latency": metric("latency_p95_ms"),
-                "errorRate": metric("error_rate"),
+                "errors": metric("errors"),
                 "requests": metric("requests"),
+                "newest": metric("newest_sample_time"),
             }),
             observation,
         };
@@ -135,6 +149,7 @@ mod tests {
             model_id: "m".into(),
             gate: gate.into(),
             window: "300s".into(),
+            since: "300s".into(),
             at: chrono::DateTime::from_timestamp_millis(ms).expect("time"),
             budget: std::time::Duration::from_secs(10),
         }
@@ -147,7 +162,7 @@ mod tests {
             let o = stub.observe(&query("production", ms * 1000));
             let latency = o.latency_p95_ms.value().expect("value");
             assert!((225.0..=275.0).contains(&latency), "{latency}");
-            assert!(o.error_rate.value().expect("value") <= 0.0022);
+            assert!(o.error_rate.value().expect("value") <= 0.0025);
             assert_eq!(o, stub.observe(&query("production", ms * 1000)));
         }
         assert_ne!(
@@ -184,6 +199,30 @@ mod tests {
         assert_eq!(
             stub.observe(&query("dark", 0)).requests,
             Sample::Missing(ReasonCode::NoData)
+        );
+    }
+
+    #[test]
+    fn errors_are_counts_of_the_requests_and_a_frozen_gate_is_an_hour_old() {
+        let mut gates = BTreeMap::new();
+        gates.insert(
+            "frozen".to_string(),
+            GateOverride {
+                stale: true,
+                ..GateOverride::default()
+            },
+        );
+        let stub = source(gates);
+        let o = stub.observe(&query("production", 5000));
+        let (k, n) = (
+            o.errors.and_then(Sample::value).expect("errors"),
+            o.requests.value().expect("requests"),
+        );
+        assert!(k.fract() == 0.0 && k <= n);
+        assert_eq!(o.newest, Sample::Value(5.0));
+        assert_eq!(
+            stub.observe(&query("frozen", 5000)).newest,
+            Sample::Value(5.0 - 3600.0)
         );
     }
 }

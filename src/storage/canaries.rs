@@ -90,6 +90,28 @@ pub fn active_for(
         .optional()?)
 }
 
+/// An active canary (not a dry run) into `to_gate`, of any model.
+pub fn active_into(
+    conn: &mut SqliteConnection,
+    to_gate: &str,
+) -> Result<Option<CanaryRow>, StoreError> {
+    Ok(canaries::table
+        .select(CanaryRow::as_select())
+        .filter(canaries::to_gate.eq(to_gate))
+        .filter(canaries::status.eq_any(ACTIVE))
+        .filter(canaries::dry_run.eq(false))
+        .first(conn)
+        .optional()?)
+}
+
+/// Active canaries, dry runs included.
+pub fn count_active(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(canaries::table
+        .filter(canaries::status.eq_any(ACTIVE))
+        .count()
+        .get_result(conn)?)
+}
+
 pub fn by_idempotency_key(
     conn: &mut SqliteConnection,
     key: &str,
@@ -226,6 +248,15 @@ pub struct MetricRow {
     pub query: String,
     pub evaluated_at: String,
     pub created_at: String,
+    /// Errors in the window (k; `requests` is n); NULL when a ratio query gave the rate.
+    pub errors: Option<f64>,
+    pub raw_errors: Option<String>,
+    /// The Wilson interval of the error rate at the policy's confidence.
+    pub error_rate_lower: Option<f64>,
+    pub error_rate_upper: Option<f64>,
+    /// Unix seconds of the newest sample behind the values.
+    pub newest_sample_at: Option<f64>,
+    pub raw_newest: Option<String>,
 }
 
 pub fn insert_metric(conn: &mut SqliteConnection, metric: &MetricRow) -> Result<(), StoreError> {

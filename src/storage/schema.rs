@@ -94,6 +94,12 @@ diesel::table! {
         query -> Text,
         evaluated_at -> Text,
         created_at -> Text,
+        errors -> Nullable<Double>,
+        raw_errors -> Nullable<Text>,
+        error_rate_lower -> Nullable<Double>,
+        error_rate_upper -> Nullable<Double>,
+        newest_sample_at -> Nullable<Double>,
+        raw_newest -> Nullable<Text>,
     }
 }
 

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{names, spawn_app_with, SseEvent, TestApp};
 
-/// A server whose canaries check every 100 ms, with stub gates that breach (`slow`, `flaky`, `down`) or
-/// report nothing (`dark`).
+/// A server whose canaries check every 100 ms, with stub gates that breach (`slow`, `flaky`, `down`),
+/// report nothing (`dark`) or only old samples (`frozen`).
 async fn canary_app(customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(|s| {
         let fast: mcp_cockpit::canary::policy::PolicyPatch =
@@ -23,11 +23,26 @@ async fn canary_app(customize: impl FnOnce(&mut Settings)) -> TestApp {
             error_rate,
             requests: None,
             silent,
+            stale: false,
         };
         gates.insert("slow".into(), gate(Some(1000.0), None, false));
-        gates.insert("flaky".into(), gate(None, Some(0.015), false));
+        // 1.5% errors against a 1% SLO is only evidence with enough requests: 150 of 10,000.
+        gates.insert(
+            "flaky".into(),
+            GateOverride {
+                requests: Some(10_000.0),
+                ..gate(None, Some(0.015), false)
+            },
+        );
         gates.insert("down".into(), gate(Some(5000.0), None, false));
         gates.insert("dark".into(), gate(None, None, true));
+        gates.insert(
+            "frozen".into(),
+            GateOverride {
+                stale: true,
+                ..gate(None, None, false)
+            },
+        );
         s.slo.stub.jitter = 0.05;
         customize(s);
     })
@@ -222,7 +237,7 @@ async fn a_silent_gate_holds_the_canary_until_an_operator_acts() {
 #[actix_web::test]
 async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_canary_never_changes() {
     let app = canary_app(|_| {}).await;
-    let slow_policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"});
+    let slow_policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"});
     let running = start(&app, to("production", slow_policy.clone())).await;
     // The kit's "Emergency Rollback" call, verbatim.
     let body = format!(
@@ -290,7 +305,7 @@ async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_cana
 #[actix_web::test]
 async fn one_active_canary_per_model_and_gate_with_idempotent_retries_and_harmless_dry_runs() {
     let app = canary_app(|_| {}).await;
-    let slow = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"});
+    let slow = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"});
     let mut args = to("production", slow.clone());
     args["idempotencyKey"] = json!("deploy-42");
     let first = start(&app, args.clone()).await;
@@ -357,9 +372,9 @@ async fn the_deadline_rolls_back_a_canary_that_never_decides() {
     assert_eq!(end.event, "rolled_back");
     assert_eq!(end.data["reasonCode"], "deadline");
 
-    // Paused time counts toward the deadline (2 s leaves ample time to pause first).
-    let policy =
-        json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h", "deadline": "2s"});
+    // Paused time counts toward the deadline (the first check is 1.5 s away: ample time to pause first).
+    let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1.5s",
+                        "successesToPromote": 1, "deadline": "2s"});
     let paused = start(&app, to("production", policy)).await;
     app.tool_ok("pause_canary", json!({"canaryId": paused}))
         .await;

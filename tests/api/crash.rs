@@ -14,6 +14,8 @@ use crate::helpers::{process_alive, Binary, SseEvent, TestApp};
 const CONFIG: &str = r#"
 [jobs]
 max_running = 2
+[canary]
+min_interval = "10ms"
 [policies."*"."*"]
 interval = "300ms"
 [slo.stub.gates.breach]
@@ -31,7 +33,7 @@ async fn idle_canary(app: &TestApp) -> String {
         .tool_ok(
             "start_canary",
             json!({"modelId": "m", "fromGate": "stage", "toGate": "production",
-                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h"}}),
+                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"}}),
         )
         .await;
     started["canaryId"].as_str().expect("id").to_string()

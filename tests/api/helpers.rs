@@ -75,6 +75,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.evals.repo_root = dir.path().display().to_string();
     settings.evals.self_exe = env!("CARGO_BIN_EXE_mcp-cockpit").into();
     settings.jobs.kill_grace_seconds = 0.5;
+    // Canary tests check every few hundred milliseconds.
+    settings.canary.min_interval = std::time::Duration::from_millis(10);
     // Tests that are about the rate limit turn it on; the others poll freely.
     settings.rate_limit.bucket = 0;
     customize(&mut settings);

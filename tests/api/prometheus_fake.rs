@@ -59,14 +59,12 @@ async fn answer(req: HttpRequest, body: web::Bytes, fake: web::Data<Fake>) -> Ht
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(String::from),
-        form,
+        form: form.clone(),
     });
-    let reply = fake
-        .replies
-        .lock()
-        .expect("replies")
-        .get(&name)
-        .cloned()
+    // The freshness query is answered with the query's own time: the newest sample is always fresh.
+    let fresh = (name == "fre").then(|| vector(&form["time"]));
+    let reply = fresh
+        .or_else(|| fake.replies.lock().expect("replies").get(&name).cloned())
         .unwrap_or_else(|| vector("100"));
     if !reply.delay.is_zero() {
         actix_web::rt::time::sleep(reply.delay).await;
@@ -100,6 +98,7 @@ fn use_prometheus(s: &mut Settings, url: &str) {
     prometheus.latency_query = r#"lat{gate="$__gate",model="$__model"}[$__window]"#.into();
     prometheus.error_rate_query = r#"err{gate="$__gate"}[$__window]"#.into();
     prometheus.requests_query = r#"req{gate="$__gate"}[$__window]"#.into();
+    prometheus.freshness_query = r#"fre{gate="$__gate"}"#.into();
     prometheus.timeout_seconds = 0.5;
 }
 
@@ -158,10 +157,43 @@ async fn every_answer_maps_to_a_value_or_the_reason_spec_8_names() {
         ),
         (ok("<html>502 Bad Gateway</html>"), None, "query_error"),
         (vector(&"9".repeat(3000)), None, "query_error"),
+        // Prometheus sends its own errors with 4xx/5xx: read by errorType, not by status.
+        (
+            Reply {
+                status: 400,
+                ..ok(
+                    r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\""}"#,
+                )
+            },
+            None,
+            "query_error",
+        ),
+        (
+            Reply {
+                status: 422,
+                ..ok(
+                    r#"{"status":"error","errorType":"execution","error":"many-to-many matching not allowed"}"#,
+                )
+            },
+            None,
+            "query_error",
+        ),
+        (
+            Reply {
+                status: 503,
+                ..ok(
+                    r#"{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}"#,
+                )
+            },
+            None,
+            "query_timeout",
+        ),
+        (vector("-5"), None, "query_error"),
+        // Anything else with an error status is the transport's (a proxy's page, a wrong path).
         (
             Reply {
                 status: 404,
-                ..vector("1")
+                ..ok("404 page not found")
             },
             None,
             "http_error",
@@ -169,7 +201,7 @@ async fn every_answer_maps_to_a_value_or_the_reason_spec_8_names() {
         (
             Reply {
                 status: 503,
-                ..vector("1")
+                ..ok("<html>Service Unavailable</html>")
             },
             None,
             "http_error",
@@ -225,7 +257,7 @@ async fn the_bearer_token_is_sent_as_configured_with_or_without_its_scheme() {
         .await;
         evaluate(&app).await;
         let seen = fake.seen.lock().expect("seen").clone();
-        assert_eq!(seen.len(), 3);
+        assert_eq!(seen.len(), 4, "latency, error rate, requests, freshness");
         for request in seen {
             assert_eq!(
                 request.authorization.as_deref(),
@@ -421,8 +453,9 @@ async fn https_works_with_the_operators_ca_and_fails_closed_without_it() {
     })
     .await;
     let result = evaluate(&trusted).await;
+    // Every query got the one canned answer over TLS (the freshness one too, so the verdict is stale_data).
     assert_eq!(result["values"]["error_rate"], 0.004, "{result}");
-    assert_eq!(result["reasonCode"], "slo_met");
+    assert_eq!(result["raw"]["latency"], "0.004");
 
     let untrusted = spawn_app_with(|s| {
         use_prometheus(s, &url);

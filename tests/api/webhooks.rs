@@ -111,7 +111,7 @@ async fn a_webhook_that_keeps_failing_is_audited_and_never_changes_the_decision(
     let (url, mut seen) = receiver(usize::MAX).await;
     let app = app_with_hook(&url, 1).await;
     let started = app
-        .tool_ok("start_canary", canary("production", "1h"))
+        .tool_ok("start_canary", canary("production", "5m"))
         .await;
     let id = started["canaryId"].as_str().expect("id");
     let aborted = app

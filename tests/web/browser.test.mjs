@@ -16,6 +16,8 @@ import { freePort, startCockpit } from './cockpit.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = process.env.COCKPIT_SHOTS || join(tmpdir(), 'mcp-cockpit-screenshots');
 const CONFIG = `
+[canary]
+min_interval = "10ms"
 [policies."*"."*"]
 interval = "400ms"
 successesToPromote = 4

@@ -101,7 +101,7 @@ test('a wrong key is an error event and the client stops instead of retrying', a
 });
 
 test("the kit's Example Integration runs unchanged in Node", async () => {
-  const server = await startCockpit({ config: '[policies."*"."*"]\ninterval = "200ms"\n' });
+  const server = await startCockpit({ config: '[canary]\nmin_interval = "10ms"\n[policies."*"."*"]\ninterval = "200ms"\n' });
   const latencies = [];
   const errorRates = [];
   const updateLatencyChart = (v) => latencies.push(v);

@@ -202,7 +202,11 @@ pub fn check_view(m: &canaries::MetricRow) -> Value {
         "gate": m.gate,
         "latency_p95_ms": m.latency_p95_ms,
         "error_rate": m.error_rate,
+        "errors": m.errors,
         "requests": m.requests,
+        "error_rate_lower": m.error_rate_lower,
+        "error_rate_upper": m.error_rate_upper,
+        "newest_sample_at": m.newest_sample_at,
         "verdict": m.verdict,
         "reasonCode": m.reason_code,
     })
@@ -237,6 +241,7 @@ pub async fn start_canary(
         args.to_gate.as_str(),
         &args.slo_policy,
     )
+    .and_then(|policy| policy.within(&ctx.limits).map(|()| policy))
     .map_err(|e| invalid(&format!("sloPolicy.{}", e.field), e.problem, START_EXAMPLE))?;
     let created = clock::now();
     let state = CanaryState {
@@ -263,18 +268,49 @@ pub async fn start_canary(
                 action: "start_canary",
                 args: arguments,
             },
+            rules: ctx.start_rules,
         })
         .await
         .map_err(internal)?
         .map_err(internal)?;
-    match started {
-        Started::Created => load_canary(ctx, &canary_id).await,
-        Started::Existing(row) => Ok(canary_view(&row, None)),
-        Started::Conflict(row) => Err(ToolError::Refused(format!(
+    let mut view = match started {
+        Started::Created => load_canary(ctx, &canary_id).await?,
+        Started::Existing(row) => canary_view(&row, None),
+        Started::KeyReused(row) => {
+            let problem = format!(
+                "was used for canary `{}` ({} {} → {}) with other arguments; an idempotencyKey names one \
+                 request — send that request's arguments again to get that canary, or use a new key",
+                row.id, row.model_id, row.from_gate, row.to_gate
+            );
+            return Err(invalid("idempotencyKey", problem, START_EXAMPLE));
+        }
+        Started::Conflict(row) => return Err(ToolError::Refused(format!(
             "Conflict: canary `{}` is already moving {} to {} (status {}). Wait for it to end, or abort_canary it first.",
             row.id, row.model_id, row.to_gate, row.status
         ))),
+        Started::GateShared(row) => return Err(ToolError::Refused(format!(
+            "Conflict: canary `{}` is already moving {} into {}, and the SLO queries do not name $__model, so \
+             two canaries there would judge each other's traffic. Wait for it to end, or add {{model=\"$__model\"}} \
+             to the queries (PROM_QUERY_LAT, COCKPIT_PROM_QUERY_ERRORS, COCKPIT_PROM_QUERY_REQ).",
+            row.id, row.model_id, row.to_gate
+        ))),
+        Started::Elsewhere(gate) => {
+            let problem = format!(
+                "is `{}`, but model {} is at gate `{gate}`; a canary moves a model on from where it is — use \
+                 fromGate `{gate}`, or promote_model to put it elsewhere first",
+                args.from_gate, args.model_id
+            );
+            return Err(invalid("fromGate", problem, START_EXAMPLE));
+        }
+        Started::Full(max) => return Err(ToolError::Refused(format!(
+            "Too many active canaries: {max} are running, paused or held (dry runs included; config \
+             canary.max_active). Wait for some to end, or abort_canary some."
+        ))),
+    };
+    if !ctx.canary_warnings.is_empty() {
+        view["warnings"] = json!(*ctx.canary_warnings);
     }
+    Ok(view)
 }
 
 async fn find_canary(ctx: &ToolContext, canary_id: &str) -> Result<Option<CanaryRow>, ToolError> {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::args::{definition, id_property, invalid, parse, READ_ONLY};
 use super::{internal, ToolContext, ToolError};
 use crate::canary::policy::{self, PolicyPatch};
-use crate::canary::rules;
+use crate::canary::rules::{self, Sample};
 use crate::canary::Gather;
 use crate::clock;
 use crate::ids::Ident;
@@ -53,17 +53,25 @@ pub async fn evaluate_slo(ctx: &ToolContext, arguments: Value) -> Result<Value, 
     let policy = policy::effective(&ctx.policies, model, args.gate.as_str(), &args.slo_policy)
         .map_err(|e| invalid(&format!("sloPolicy.{}", e.field), e.problem, EXAMPLE))?;
     let at = clock::now();
-    let query = SloQuery {
-        model_id: model.to_string(),
-        gate: args.gate.to_string(),
-        window: policy.window_text(),
+    // No canary yet: the whole window, as if one had run that long.
+    let started = at - chrono::Duration::from_std(policy.window).unwrap_or_default();
+    let query = SloQuery::canary_era(
+        (model, args.gate.as_str()),
+        policy.window,
+        started,
         at,
-        budget: policy.interval,
-    };
+        policy.interval,
+    );
     let gathered = ctx.poller.send(Gather(query)).await.map_err(internal)?;
     let observed = gathered.observation;
-    let check = rules::judge(&policy, &observed, false);
-    let [latency, error_rate, requests] = gathered.raw;
+    let due_unix = at.timestamp_millis() as f64 / 1000.0;
+    let check = rules::judge(&policy, &observed, false, due_unix);
+    let interval = observed
+        .errors
+        .and_then(Sample::value)
+        .zip(observed.requests.value())
+        .and_then(|(k, n)| rules::wilson(k, n, policy.confidence));
+    let raw = gathered.raw;
     Ok(json!({
         "gate": args.gate.as_str(),
         "modelId": args.model_id.as_ref().map(Ident::as_str),
@@ -73,14 +81,20 @@ pub async fn evaluate_slo(ctx: &ToolContext, arguments: Value) -> Result<Value, 
         "values": {
             "latency_p95_ms": observed.latency_p95_ms.value(),
             "error_rate": observed.error_rate.value(),
+            "errors": observed.errors.and_then(Sample::value),
             "requests": observed.requests.value(),
+            "error_rate_lower": interval.map(|i| i.lower),
+            "error_rate_upper": interval.map(|i| i.upper),
+            "newest_sample_at": observed.newest.value(),
         },
-        "raw": {"latency": latency, "errorRate": error_rate, "requests": requests},
+        "raw": {"latency": raw.latency, "errorRate": raw.error_rate, "errors": raw.errors, "requests": raw.requests, "newest": raw.newest},
         "thresholds": {
             "latency_p95_ms": policy.latency_p95_ms,
             "error_rate": policy.error_rate,
             "criticalFactor": policy.critical_factor,
             "minRequests": policy.min_requests,
+            "confidence": policy.confidence,
+            "maxStaleness": policy::show_duration(policy.max_staleness),
         },
         "query": gathered.query,
     }))

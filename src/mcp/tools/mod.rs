@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 
 use super::jsonrpc::{self, RpcError};
 use crate::broker::Broker;
-use crate::canary::policy::PolicyTable;
-use crate::canary::{CanaryRegistry, PrometheusPoller};
+use crate::canary::policy::{Limits, PolicyTable};
+use crate::canary::{CanaryRegistry, PrometheusPoller, StartRules};
 use crate::jobs::{Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::DbPool;
@@ -37,6 +37,12 @@ pub struct ToolContext {
     pub poller: Addr<PrometheusPoller>,
     /// Canary policy defaults from config.
     pub policies: Arc<PolicyTable>,
+    /// Bounds every started canary's policy must keep.
+    pub limits: Limits,
+    /// What a start is checked against inside its transaction.
+    pub start_rules: StartRules,
+    /// Said in `start_canary`'s `warnings` (e.g. that a ratio query judges error rates as point values).
+    pub canary_warnings: Arc<Vec<String>>,
     pub broker: Addr<Broker>,
     pub recorder: Recorder,
     pub catalog: Arc<TaskCatalog>,

@@ -183,7 +183,7 @@ pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, Tool
         .map(|(i, m)| {
             let mut check = check_view(m);
             check["check"] = json!(i + 1);
-            check["raw"] = json!({"latency": m.raw_latency, "errorRate": m.raw_error_rate, "requests": m.raw_requests});
+            check["raw"] = json!({"latency": m.raw_latency, "errorRate": m.raw_error_rate, "errors": m.raw_errors, "requests": m.raw_requests, "newest": m.raw_newest});
             check["thresholds"] = json!({"latency_p95_ms": m.latency_threshold, "error_rate": m.error_rate_threshold});
             check["query"] = serde_json::from_str(&m.query).unwrap_or(Value::Null);
             check
@@ -202,6 +202,8 @@ pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, Tool
             "error_rate": view["policy"]["error_rate"],
             "criticalFactor": view["policy"]["criticalFactor"],
             "minRequests": view["policy"]["minRequests"],
+            "confidence": view["policy"]["confidence"],
+            "maxStaleness": view["policy"]["maxStaleness"],
         },
         "policy": view["policy"],
         "checks": checks,
