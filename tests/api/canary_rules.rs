@@ -1,0 +1,254 @@
+//! What `start_canary` refuses before a canary exists, each an `isError` naming the field with nothing
+//! stored and the server healthy: numbers that cannot be durations, policies outside the limits or that could
+//! never promote, a model that is elsewhere, a reused idempotency key, a full house, and two canaries into a
+//! gate whose queries cannot tell them apart. Also: the ratio query's warning, and frozen evidence.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{names, serve, spawn_app_with, TestApp};
+
+fn start_args(model: &str, policy: Value) -> Value {
+    json!({"modelId": model, "fromGate": "stage", "toGate": "production", "sloPolicy": policy})
+}
+
+fn kit_policy(extra: Value) -> Value {
+    let mut policy = json!({"latency_p95_ms": 800, "error_rate": 0.01});
+    if let (Some(p), Some(e)) = (policy.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    policy
+}
+
+/// Nothing stored: no canary, no event, no audit row.
+fn assert_nothing_stored(app: &TestApp) {
+    assert_eq!(
+        app.sql_rows("SELECT (SELECT count(*) FROM canaries), (SELECT count(*) FROM events), (SELECT count(*) FROM audit)"),
+        [["0", "0", "0"]]
+    );
+}
+
+#[actix_web::test]
+async fn numbers_that_are_no_duration_and_policies_outside_the_limits_name_their_field() {
+    let app = spawn_app_with(|s| s.canary.min_interval = std::time::Duration::from_secs(1)).await;
+    for field in ["interval", "window", "deadline", "maxStaleness"] {
+        for bad in [
+            json!(1e20),
+            json!("1e20"),
+            json!(1e300),
+            json!(-1),
+            json!("0s"),
+        ] {
+            let mut extra = serde_json::Map::new();
+            extra.insert(field.to_string(), bad.clone());
+            let message = app
+                .tool_error(
+                    "start_canary",
+                    start_args("m", kit_policy(Value::Object(extra))),
+                )
+                .await;
+            assert!(
+                message.contains(&format!("`sloPolicy.{field}`")),
+                "{field} = {bad} → {message}"
+            );
+            assert!(message.contains("Example of valid arguments"), "{message}");
+        }
+    }
+    for (policy, field, rule) in [
+        (json!({"interval": "500ms"}), "interval", "at least 1s"),
+        (
+            json!({"interval": "10s", "window": "5s"}),
+            "window",
+            "at least the interval",
+        ),
+        (json!({"deadline": "31d"}), "deadline", "at most 30 days"),
+        (
+            json!({"interval": "1m", "deadline": "2m"}),
+            "deadline",
+            "fastest possible promotion",
+        ),
+        (json!({"confidence": 1.5}), "confidence", "between 0 and 1"),
+    ] {
+        let message = app
+            .tool_error("start_canary", start_args("m", kit_policy(policy.clone())))
+            .await;
+        assert!(
+            message.contains(&format!("`sloPolicy.{field}`")) && message.contains(rule),
+            "{policy} → {message}"
+        );
+    }
+    assert_nothing_stored(&app);
+    assert_eq!(app.get("/healthz", &[]).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_model_known_elsewhere_and_a_key_reused_for_another_canary_are_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    app.tool_ok("promote_model", json!({"modelId": "m1", "gate": "canary"}))
+        .await;
+    let message = app
+        .tool_error("start_canary", start_args("m1", kit_policy(json!({}))))
+        .await;
+    assert!(
+        message.contains("`fromGate`") && message.contains("at gate `canary`"),
+        "{message}"
+    );
+    let mut keyed = start_args("m2", kit_policy(json!({"interval": "5m"})));
+    keyed["idempotencyKey"] = json!("deploy-7");
+    let first = app.tool_ok("start_canary", keyed.clone()).await;
+    let again = app.tool_ok("start_canary", keyed.clone()).await;
+    assert_eq!(
+        again["canaryId"], first["canaryId"],
+        "same key, same arguments"
+    );
+    keyed["modelId"] = json!("m3");
+    let reused = app.tool_error("start_canary", keyed).await;
+    assert!(
+        reused.contains("`idempotencyKey`")
+            && reused.contains(first["canaryId"].as_str().expect("id")),
+        "{reused}"
+    );
+    assert_eq!(
+        app.sql_rows("SELECT count(*) FROM canaries"),
+        [["1"]],
+        "only the first canary exists"
+    );
+}
+
+#[actix_web::test]
+async fn past_max_active_a_start_is_refused_dry_runs_included() {
+    let app = spawn_app_with(|s| s.canary.max_active = 2).await;
+    let idle = kit_policy(json!({"interval": "5m"}));
+    app.tool_ok("start_canary", start_args("a", idle.clone()))
+        .await;
+    let mut dry = start_args("b", idle.clone());
+    dry["dryRun"] = json!(true);
+    app.tool_ok("start_canary", dry).await;
+    let full = app
+        .tool_error("start_canary", start_args("c", idle.clone()))
+        .await;
+    assert!(
+        full.contains("canary.max_active") && full.contains('2'),
+        "{full}"
+    );
+    assert_eq!(app.sql_rows("SELECT count(*) FROM canaries"), [["2"]]);
+}
+
+/// A fake Prometheus that answers every query with a fresh sample of 1 (healthy enough to start with).
+fn fake_prometheus() -> String {
+    let port = serve(|cfg| {
+        cfg.route(
+            "/api/v1/query",
+            actix_web::web::post().to(|body: actix_web::web::Bytes| async move {
+                let form: std::collections::HashMap<String, String> =
+                    form_urlencoded::parse(&body).into_owned().collect();
+                let value = if form["query"].starts_with("max(timestamp") {
+                    form["time"].clone()
+                } else {
+                    "1".to_string()
+                };
+                actix_web::HttpResponse::Ok().json(json!({"status": "success", "data": {
+                    "resultType": "vector", "result": [{"metric": {}, "value": [1, value]}]}}))
+            }),
+        )
+        .route(
+            "/-/ready",
+            actix_web::web::get().to(actix_web::HttpResponse::Ok),
+        );
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[actix_web::test]
+async fn two_models_into_one_gate_are_refused_while_the_queries_do_not_name_the_model() {
+    let url = fake_prometheus();
+    let app = spawn_app_with(|s| s.slo.prometheus.url = url.clone()).await;
+    let idle = kit_policy(json!({"interval": "5m"}));
+    app.tool_ok("start_canary", start_args("a", idle.clone()))
+        .await;
+    let shared = app
+        .tool_error("start_canary", start_args("b", idle.clone()))
+        .await;
+    assert!(
+        shared.contains("$__model") && shared.contains("judge each other's traffic"),
+        "{shared}"
+    );
+
+    let named = spawn_app_with(|s| {
+        let p = &mut s.slo.prometheus;
+        p.url = url.clone();
+        for query in [
+            &mut p.latency_query,
+            &mut p.errors_query,
+            &mut p.requests_query,
+        ] {
+            *query = query.replace("gate=\"$__gate\"", "gate=\"$__gate\",model=\"$__model\"");
+        }
+    })
+    .await;
+    named
+        .tool_ok("start_canary", start_args("a", idle.clone()))
+        .await;
+    named.tool_ok("start_canary", start_args("b", idle)).await;
+}
+
+#[actix_web::test]
+async fn a_ratio_query_is_judged_as_a_point_value_and_start_canary_says_so() {
+    let url = fake_prometheus();
+    let app = spawn_app_with(|s| {
+        s.slo.prometheus.url = url.clone();
+        s.slo.prometheus.error_rate_query =
+            r#"sum(rate(model_errors_total{gate="$__gate"}[$__window]))"#.into();
+    })
+    .await;
+    let started = app
+        .tool_ok(
+            "start_canary",
+            start_args("m", kit_policy(json!({"interval": "5m"}))),
+        )
+        .await;
+    let warnings = started["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings[0]
+            .as_str()
+            .expect("text")
+            .contains("PROM_QUERY_ERR"),
+        "{started}"
+    );
+}
+
+#[actix_web::test]
+async fn frozen_evidence_is_stale_data_and_never_passes() {
+    let app = spawn_app_with(|s| {
+        s.slo.stub.gates.insert(
+            "frozen".into(),
+            mcp_cockpit::slo::GateOverride {
+                stale: true,
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let mut args = start_args(
+        "m",
+        kit_policy(json!({"interval": "100ms", "maxNoDecision": 3})),
+    );
+    args["toGate"] = json!("frozen");
+    let id = app.tool_ok("start_canary", args).await["canaryId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let events = app
+        .sse(&format!("topic=canary/{id}"), &[])
+        .await
+        .until_event("held")
+        .await;
+    let metrics: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.event == "metric")
+        .map(|e| &e.data)
+        .collect();
+    assert_eq!(metrics.len(), 3, "{:?}", names(&events));
+    assert!(metrics
+        .iter()
+        .all(|m| m["verdict"] == "no_decision" && m["reasonCode"] == "stale_data"));
+}
