@@ -14,6 +14,8 @@ mod mcp_stream;
 mod nginx;
 mod notes;
 mod operations;
+mod prom_harness;
+mod prometheus_evidence;
 mod prometheus_fake;
 mod prometheus_real;
 mod restart;
