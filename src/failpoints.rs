@@ -8,8 +8,11 @@
 //! | `after_commit` | the process dies right after that transaction commits, before anyone hears of it |
 //! | `mid_check` | the process dies in a canary's second check, after gathering, before recording |
 //! | `db_readonly` | every pooled connection is read-only: all writes fail, reads work |
+//! | `canary_panic` | the first canary actor to handle a check panics (once per process) |
+//! | `deadline_commit_fails` | the first deadline commit fails before writing (once per process) |
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failpoint {
@@ -18,15 +21,19 @@ pub enum Failpoint {
     AfterCommit,
     MidCheck,
     DbReadonly,
+    CanaryPanic,
+    DeadlineCommit,
 }
 
 impl Failpoint {
-    pub const ALL: [Failpoint; 5] = [
+    pub const ALL: [Failpoint; 7] = [
         Failpoint::JobPanic,
         Failpoint::BeforeCommit,
         Failpoint::AfterCommit,
         Failpoint::MidCheck,
         Failpoint::DbReadonly,
+        Failpoint::CanaryPanic,
+        Failpoint::DeadlineCommit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +43,8 @@ impl Failpoint {
             Failpoint::AfterCommit => "after_commit",
             Failpoint::MidCheck => "mid_check",
             Failpoint::DbReadonly => "db_readonly",
+            Failpoint::CanaryPanic => "canary_panic",
+            Failpoint::DeadlineCommit => "deadline_commit_fails",
         }
     }
 
@@ -48,6 +57,15 @@ impl fmt::Display for Failpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Whether `armed` is `point` and this is the first time it is reached in this process: for failpoints
+/// that strike once, so the test can watch the recovery.
+pub fn strikes_once(armed: Option<Failpoint>, point: Failpoint) -> bool {
+    static STRUCK: [AtomicBool; Failpoint::ALL.len()] =
+        [const { AtomicBool::new(false) }; Failpoint::ALL.len()];
+    let index = Failpoint::ALL.iter().position(|p| *p == point).unwrap_or(0);
+    armed == Some(point) && !STRUCK[index].swap(true, Ordering::SeqCst)
 }
 
 /// Ends the process on the spot, as a crash would: no destructor runs, nothing is flushed.

@@ -79,6 +79,10 @@ impl Application {
             Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
         let canaries =
             CanaryRegistry::new(recorder.clone(), poller.clone(), webhooks, failpoint).start();
+        // Serve only once every canary left active has resumed (or, unreadable, has been ended).
+        if canaries.send(crate::canary::Recovered).await.is_err() {
+            log::error!("the canary registry stopped during recovery");
+        }
 
         let retention = &settings.retention;
         if let Some(sweeper) = RetentionSweeper::new(

@@ -8,8 +8,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::poller::{PrometheusPoller, Schedule, Unschedule};
-use super::records;
-use super::registry::{CanaryRegistry, Forget};
+use super::records::{self, Ending};
+use super::registry::{CanaryRegistry, Gone};
 use super::rules::{self, Check, ReasonCode, Step};
 use super::{after, CanaryState, Status};
 use crate::clock::{self, Timestamp};
@@ -24,10 +24,29 @@ pub struct CanaryActor {
     state: CanaryState,
     recorder: Recorder,
     poller: Addr<PrometheusPoller>,
-    registry: Addr<CanaryRegistry>,
     webhooks: Option<Addr<Webhooks>>,
-    /// The `mid_check` failpoint (tests only): crash in the second check, before recording it.
-    crash_mid_check: bool,
+    /// The armed failpoint (tests only): `mid_check`, `canary_panic`, `deadline_commit_fails`.
+    failpoint: Option<Failpoint>,
+    /// Tells the registry when this actor is gone, and whether it meant to go.
+    departure: Departure,
+}
+
+/// Dropped with the actor, however it ends — a panic in a handler included, where `stopped` never runs — and
+/// then tells the registry, which re-creates the actor of a canary that is still active.
+struct Departure {
+    canary_id: String,
+    registry: Addr<CanaryRegistry>,
+    /// Set by `stopped` when the canary has ended: the actor is meant to go, rather than dying.
+    expected: bool,
+}
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        self.registry.do_send(Gone {
+            canary_id: std::mem::take(&mut self.canary_id),
+            expected: self.expected,
+        });
+    }
 }
 
 impl CanaryActor {
@@ -38,18 +57,23 @@ impl CanaryActor {
         registry: Addr<CanaryRegistry>,
         webhooks: Option<Addr<Webhooks>>,
     ) -> Self {
+        let departure = Departure {
+            canary_id: state.id.clone(),
+            registry,
+            expected: false,
+        };
         Self {
             state,
             recorder,
             poller,
-            registry,
             webhooks,
-            crash_mid_check: false,
+            failpoint: None,
+            departure,
         }
     }
 
-    pub fn crashing_mid_check(mut self, crash: bool) -> Self {
-        self.crash_mid_check = crash;
+    pub fn with_failpoint(mut self, failpoint: Option<Failpoint>) -> Self {
+        self.failpoint = failpoint;
         self
     }
 
@@ -87,28 +111,10 @@ impl Actor for CanaryActor {
         self.poller.do_send(Unschedule {
             canary_id: self.state.id.clone(),
         });
-        self.registry.do_send(Forget {
-            canary_id: self.state.id.clone(),
-        });
+        // `stopped` also runs when a panicked actor is dropped (actix polls the dying context once more), so
+        // "expected" is judged by the canary itself: only an ended canary's actor is meant to go.
+        self.departure.expected = !self.state.status.is_active();
     }
-}
-
-/// The state after the canary ends: promoted (or rolled back) for real, or `dry_run` for a dry run.
-fn ended_state(mut state: CanaryState, promote: bool) -> CanaryState {
-    state.status = match (state.dry_run, promote) {
-        (true, _) => Status::DryRun,
-        (false, true) => Status::Promoted,
-        (false, false) => Status::RolledBack,
-    };
-    state.next_check = None;
-    state
-}
-
-/// The end of a canary as this actor writes it.
-struct Ending {
-    reason: ReasonCode,
-    why: String,
-    audit: Option<AuditEntry>,
 }
 
 /// What one of this actor's transactions wrote.
@@ -168,22 +174,11 @@ impl CanaryActor {
         }))
     }
 
-    fn end(
-        &mut self,
-        promote: bool,
-        ending: Ending,
-    ) -> ResponseActFuture<Self, Result<bool, StoreError>> {
-        let next = ended_state(self.state.clone(), promote);
+    fn end(&mut self, ending: Ending) -> ResponseActFuture<Self, Result<bool, StoreError>> {
+        let next = self.state.clone().ended(ending.promote);
         let state = next.clone();
         self.commit(next, move |tx| {
-            let seq = records::ended(
-                tx,
-                &state,
-                ending.reason,
-                &ending.why,
-                ending.audit.as_ref(),
-            )?;
-            Ok(Written::end(seq))
+            Ok(Written::end(records::ended(tx, &state, &ending)?))
         })
     }
 }
@@ -205,8 +200,14 @@ impl Handler<Observed> for CanaryActor {
         if !matches!(status, Status::Running | Status::Held) {
             return AtomicResponse::new(Box::pin(fut::ready(None)));
         }
-        if self.crash_mid_check && self.state.counters.checks >= 1 {
+        if self.failpoint == Some(Failpoint::MidCheck) && self.state.counters.checks >= 1 {
             failpoints::crash(Failpoint::MidCheck);
+        }
+        if failpoints::strikes_once(self.failpoint, Failpoint::CanaryPanic) {
+            panic!(
+                "failpoint canary_panic: the actor of {} panics",
+                self.state.id
+            );
         }
         let policy = &self.state.policy;
         let warming_up = self.state.counters.checks < policy.warmup_checks;
@@ -250,19 +251,19 @@ impl Handler<Observed> for CanaryActor {
                 Ok(Written::step(applied))
             }),
             Some((promote, reason, why)) => {
-                let ended = ended_state(next, promote);
+                let ended = next.ended(promote);
                 let final_state = ended.clone();
+                let ending = Ending {
+                    reason,
+                    why,
+                    audit: None,
+                    promote,
+                };
                 self.commit(ended, move |tx| {
                     if !records::checked(tx, &checked_state, &gathered, check, due, false)? {
                         return Ok(Written::step(false));
                     }
-                    Ok(Written::end(records::ended(
-                        tx,
-                        &final_state,
-                        reason,
-                        &why,
-                        None,
-                    )?))
+                    Ok(Written::end(records::ended(tx, &final_state, &ending)?))
                 })
             }
         };
@@ -303,6 +304,9 @@ fn deadline_reason(state: &CanaryState) -> String {
     )
 }
 
+/// How soon a failed deadline commit is tried again.
+const DEADLINE_RETRY: Duration = Duration::from_secs(1);
+
 /// The deadline passed: a canary still undecided is rolled back.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -316,22 +320,33 @@ impl Handler<DeadlineReached> for CanaryActor {
             reason: ReasonCode::Deadline,
             why: deadline_reason(&self.state),
             audit: None,
+            promote: false,
         };
-        AtomicResponse::new(Box::pin(self.end(false, ending).map(
-            |written, actor, _| {
-                if let Err(e) = written {
-                    log::error!(
-                        "canary {}: recording the deadline failed: {e}",
-                        actor.state.id
-                    );
-                }
-            },
-        )))
+        let fail_once = failpoints::strikes_once(self.failpoint, Failpoint::DeadlineCommit);
+        let write: ResponseActFuture<Self, Result<bool, StoreError>> = if fail_once {
+            let failed = Err(StoreError::NotCommitted(
+                "failpoint deadline_commit_fails".into(),
+            ));
+            Box::pin(fut::ready(failed))
+        } else {
+            self.end(ending)
+        };
+        AtomicResponse::new(Box::pin(write.map(|written, actor, ctx| {
+            if let Err(e) = written {
+                // The canary is past its deadline and must end: try again shortly, never give up.
+                log::error!(
+                    "canary {}: recording the deadline failed ({e}); retrying in {} s",
+                    actor.state.id,
+                    DEADLINE_RETRY.as_secs()
+                );
+                ctx.notify_later(DeadlineReached, DEADLINE_RETRY);
+            }
+        })))
     }
 }
 
 /// An operator's action.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Action {
     Pause,
     Resume,
@@ -376,22 +391,8 @@ impl Handler<Operate> for CanaryActor {
         };
         let audit = msg.audit;
         let write = match msg.action {
-            Action::Abort { reason } => self.end(
-                false,
-                Ending {
-                    reason: ReasonCode::Manual,
-                    why: reason,
-                    audit: Some(audit),
-                },
-            ),
-            Action::Promote { reason } => self.end(
-                true,
-                Ending {
-                    reason: ReasonCode::Manual,
-                    why: reason,
-                    audit: Some(audit),
-                },
-            ),
+            Action::Abort { reason } => self.end(Ending::manual(false, reason, audit)),
+            Action::Promote { reason } => self.end(Ending::manual(true, reason, audit)),
             Action::Pause if status == Status::Running => {
                 let mut next = self.state.clone();
                 next.status = Status::Paused;

@@ -7,6 +7,7 @@ use super::rules::{Check, Counters, Observation, ReasonCode, Sample};
 use super::CanaryState;
 use crate::clock::compact_duration;
 use crate::events::{EntityKind, NewEvent};
+use crate::storage::canaries::CanaryRow;
 
 fn event(state: &CanaryState, name: &'static str, narrative: String) -> NewEvent {
     NewEvent::new(EntityKind::Canary, &state.id, name, narrative)
@@ -189,6 +190,28 @@ pub fn dry_run(
     )
     .field("wouldHave", would_have)
     .field("reason", why)
+}
+
+/// The end of a canary whose row could not be read back: built from the row's plain columns alone.
+pub fn unrecoverable(row: &CanaryRow, why: &str, duration_ms: u64) -> NewEvent {
+    let duration = compact_duration(duration_ms);
+    NewEvent::new(
+        EntityKind::Canary,
+        &row.id,
+        "rolled_back",
+        format!(
+            "rolled back: cannot be resumed ({why}); {} stays at {} ({duration})",
+            row.model_id, row.from_gate
+        ),
+    )
+    .field("modelId", row.model_id.as_str())
+    .field("status", "rolled_back")
+    .field("reasonCode", ReasonCode::Unrecoverable.as_str())
+    .field("reason", why)
+    .field("fromGate", row.from_gate.as_str())
+    .field("toGate", row.to_gate.as_str())
+    .field("duration", duration)
+    .field("durationMs", duration_ms)
 }
 
 pub fn gate_changed(

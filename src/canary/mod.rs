@@ -16,7 +16,7 @@ use std::time::Duration;
 pub use actor::{Action, CanaryActor, Operate, OperateError, Operated};
 pub use poller::{Gather, Probe, PrometheusPoller};
 pub use records::{StartRules, Started};
-pub use registry::{CanaryRegistry, Lookup, StartCanary};
+pub use registry::{CanaryRegistry, Lookup, Recovered, StartCanary};
 
 use crate::clock::{self, Timestamp};
 use crate::storage::canaries::CanaryRow;
@@ -87,6 +87,17 @@ pub struct CanaryState {
 }
 
 impl CanaryState {
+    /// The state after the canary ends: promoted (or rolled back) for real, or `dry_run` for a dry run.
+    pub fn ended(mut self, promote: bool) -> CanaryState {
+        self.status = match (self.dry_run, promote) {
+            (true, _) => Status::DryRun,
+            (false, true) => Status::Promoted,
+            (false, false) => Status::RolledBack,
+        };
+        self.next_check = None;
+        self
+    }
+
     /// Milliseconds since the canary started, for `duration`/`durationMs`.
     pub fn age_ms(&self, now: Timestamp) -> u64 {
         u64::try_from((now - self.created).num_milliseconds()).unwrap_or(0)

@@ -108,6 +108,43 @@ pub fn start(
     Ok(Started::Created)
 }
 
+/// Ends an active canary whose row cannot be read back (see the registry): `rolled_back`/`unrecoverable`,
+/// its counters as they were. Nothing if it had ended meanwhile.
+pub fn unrecoverable(tx: &mut Tx<'_>, row: &CanaryRow, why: &str) -> Result<(), StoreError> {
+    let now = clock::now();
+    let at = clock::sql(now);
+    let updated = canaries::update(
+        tx.conn,
+        &row.id,
+        &CanaryUpdate {
+            status: Status::RolledBack.as_str(),
+            checks: row.checks,
+            passes: row.consecutive_passes,
+            failures: row.consecutive_failures,
+            no_decision: row.consecutive_no_decision,
+            next_check_at: None,
+            reason_code: Some(ReasonCode::Unrecoverable.as_str()),
+            reason: Some(why),
+            finished_at: Some(&at),
+            at: &at,
+        },
+    )?;
+    if updated {
+        let age = clock::parse_sql(&row.created_at)
+            .and_then(|created| u64::try_from((now - created).num_milliseconds()).ok())
+            .unwrap_or(0);
+        tx.emit(events::unrecoverable(row, why, age))?;
+        crate::metrics::METRICS
+            .canary_decisions
+            .with_label_values(&[
+                Status::RolledBack.as_str(),
+                ReasonCode::Unrecoverable.as_str(),
+            ])
+            .inc();
+    }
+    Ok(())
+}
+
 /// Writes the canary's status, counters and schedule; false if it had already ended.
 fn save(
     tx: &mut Tx<'_>,
@@ -196,13 +233,34 @@ pub fn checked(
 /// The end of a canary: its terminal status, its event, and — for a promotion — the model's new gate with
 /// `gate_changed`, all in this one transaction. The terminal event's seq, or `None` (and nothing written) if
 /// it had already ended.
+/// How a canary ends: the reason, the operator's audit row for a manual end, and whether it is a
+/// promotion (for a dry run: what it would have done).
+#[derive(Debug, Clone)]
+pub struct Ending {
+    pub reason: ReasonCode,
+    pub why: String,
+    pub audit: Option<AuditEntry>,
+    pub promote: bool,
+}
+
+impl Ending {
+    /// An operator's promotion or abort.
+    pub fn manual(promote: bool, why: String, audit: AuditEntry) -> Self {
+        Self {
+            reason: ReasonCode::Manual,
+            why,
+            audit: Some(audit),
+            promote,
+        }
+    }
+}
+
 pub fn ended(
     tx: &mut Tx<'_>,
     state: &CanaryState,
-    reason: ReasonCode,
-    why: &str,
-    audit: Option<&AuditEntry>,
+    ending: &Ending,
 ) -> Result<Option<i64>, StoreError> {
+    let (reason, why, audit) = (ending.reason, ending.why.as_str(), ending.audit.as_ref());
     let now = clock::now();
     if !save(tx, state, Some((reason, why)), now)? {
         return Ok(None);
@@ -211,7 +269,7 @@ pub fn ended(
     let event = match state.status {
         Status::Promoted => events::promoted(state, reason, why, age),
         Status::DryRun => {
-            let would_have = if reason == ReasonCode::SloMet {
+            let would_have = if ending.promote {
                 "promoted"
             } else {
                 "rolled_back"

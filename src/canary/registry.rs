@@ -14,7 +14,7 @@ use super::CanaryState;
 use crate::failpoints::Failpoint;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
-use crate::storage::canaries;
+use crate::storage::canaries::{self, CanaryRow};
 use crate::storage::StoreError;
 use crate::webhooks::Webhooks;
 
@@ -23,9 +23,15 @@ pub struct CanaryRegistry {
     poller: Addr<PrometheusPoller>,
     webhooks: Option<Addr<Webhooks>>,
     canaries: HashMap<String, Addr<CanaryActor>>,
-    /// The `mid_check` failpoint (tests only).
-    crash_mid_check: bool,
+    /// How often each canary's actor has been re-created after dying: a canary whose actor keeps dying is
+    /// left without one (an operator can still abort or promote it) instead of looping.
+    restarts: HashMap<String, u32>,
+    /// The armed failpoint (tests only), handed to every canary actor.
+    failpoint: Option<Failpoint>,
 }
+
+/// Re-creations of one canary's actor before the registry gives up on it.
+const MAX_RESTARTS: u32 = 3;
 
 impl CanaryRegistry {
     pub fn new(
@@ -39,7 +45,8 @@ impl CanaryRegistry {
             poller,
             webhooks,
             canaries: HashMap::new(),
-            crash_mid_check: failpoint == Some(Failpoint::MidCheck),
+            restarts: HashMap::new(),
+            failpoint,
         }
     }
 
@@ -52,7 +59,7 @@ impl CanaryRegistry {
             ctx.address(),
             self.webhooks.clone(),
         )
-        .crashing_mid_check(self.crash_mid_check);
+        .with_failpoint(self.failpoint);
         self.canaries.insert(id, actor.start());
         self.count();
     }
@@ -79,7 +86,7 @@ impl Actor for CanaryRegistry {
                         for row in rows {
                             match CanaryState::from_row(&row) {
                                 Ok(state) => registry.supervise(state, ctx),
-                                Err(e) => log::error!("cannot resume canary {}: {e}", row.id),
+                                Err(e) => registry.end_unrecoverable(row, e.to_string(), ctx),
                             }
                         }
                         log::info!(
@@ -128,6 +135,17 @@ impl Handler<StartCanary> for CanaryRegistry {
     }
 }
 
+/// Answered once the registry has taken every message before it — at start-up, once recovery is over.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Recovered;
+
+impl Handler<Recovered> for CanaryRegistry {
+    type Result = ();
+
+    fn handle(&mut self, _: Recovered, _ctx: &mut Context<Self>) {}
+}
+
 /// The actor of an active canary, if it has one.
 #[derive(Message)]
 #[rtype(result = "Option<Addr<CanaryActor>>")]
@@ -143,18 +161,73 @@ impl Handler<Lookup> for CanaryRegistry {
     }
 }
 
-/// Sent by a canary actor when it stops.
+/// Sent by a canary actor's guard when the actor is gone: it stopped itself (`expected`), or it died.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Forget {
+pub struct Gone {
     pub canary_id: String,
+    pub expected: bool,
 }
 
-impl Handler<Forget> for CanaryRegistry {
+impl Handler<Gone> for CanaryRegistry {
     type Result = ();
 
-    fn handle(&mut self, msg: Forget, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Gone, ctx: &mut Context<Self>) {
         self.canaries.remove(&msg.canary_id);
         self.count();
+        if msg.expected {
+            self.restarts.remove(&msg.canary_id);
+            return;
+        }
+        let restarts = self.restarts.entry(msg.canary_id.clone()).or_insert(0);
+        *restarts += 1;
+        if *restarts > MAX_RESTARTS {
+            log::error!(
+                "canary {}: its actor died {MAX_RESTARTS} times; left without one (abort_canary or \
+                 promote_canary still act on it)",
+                msg.canary_id
+            );
+            return;
+        }
+        log::error!(
+            "canary {}: its actor stopped unexpectedly; re-creating it from its row",
+            msg.canary_id
+        );
+        let recorder = self.recorder.clone();
+        let id = msg.canary_id;
+        let load = async move { record(&recorder, move |tx| canaries::get(tx.conn, &id)).await };
+        ctx.spawn(load.into_actor(self).map(|row, registry, ctx| match row {
+            Ok(Some(row))
+                if super::Status::parse(&row.status).is_some_and(super::Status::is_active) =>
+            {
+                match CanaryState::from_row(&row) {
+                    Ok(state) => registry.supervise(state, ctx),
+                    Err(e) => registry.end_unrecoverable(row, e.to_string(), ctx),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => log::error!("cannot reload a canary whose actor died: {e}"),
+        }));
+    }
+}
+
+impl CanaryRegistry {
+    /// An active row that cannot be read any more (its policy or timestamps no longer parse) is ended as
+    /// `rolled_back`/`unrecoverable`, so it never blocks its model and gate, and says why.
+    fn end_unrecoverable(&mut self, row: CanaryRow, why: String, ctx: &mut Context<Self>) {
+        log::error!(
+            "canary {} cannot be resumed ({why}): rolling it back as unrecoverable",
+            row.id
+        );
+        let recorder = self.recorder.clone();
+        let end = async move {
+            record(&recorder, move |tx| records::unrecoverable(tx, &row, &why)).await
+        };
+        // Waited for: at start-up, recovery is over only once such rows have ended.
+        ctx.wait(end.into_actor(self).map(|ended, _, _| {
+            if let Err(e) = ended {
+                log::error!("cannot end an unrecoverable canary: {e}");
+            }
+        }));
     }
 }

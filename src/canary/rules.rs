@@ -34,6 +34,8 @@ pub enum ReasonCode {
     Critical,
     Deadline,
     Manual,
+    /// Its stored row could not be read back after a restart.
+    Unrecoverable,
 }
 
 impl ReasonCode {
@@ -59,6 +61,7 @@ impl ReasonCode {
             ReasonCode::Critical => "critical",
             ReasonCode::Deadline => "deadline",
             ReasonCode::Manual => "manual",
+            ReasonCode::Unrecoverable => "unrecoverable",
         }
     }
 }

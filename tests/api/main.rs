@@ -5,6 +5,7 @@ mod attacks;
 mod attacks_evals;
 mod bad_input;
 mod canaries;
+mod canary_recovery;
 mod canary_rules;
 mod crash;
 mod helpers;

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::args::{definition, id_property, invalid, list_limit, one_of, parse, Hints, READ_ONLY};
 use super::{internal, Caller, ToolContext, ToolError};
 use crate::canary::policy::{self, PolicyPatch};
+use crate::canary::records::{self, Ending};
 use crate::canary::rules::Counters;
 use crate::canary::{
     after, Action, CanaryState, Lookup, Operate, OperateError, StartCanary, Started, Status,
@@ -14,6 +15,7 @@ use crate::canary::{
 use crate::clock;
 use crate::events::EntityKind;
 use crate::ids::{self, Ident};
+use crate::recorder::record;
 use crate::storage;
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryFilter, CanaryRow};
@@ -412,25 +414,61 @@ async fn operate(
         action: name,
         args: arguments,
     };
-    let outcome = match actor {
-        Some(actor) => actor.send(Operate { action, audit }).await.ok(),
-        None => None,
+    let Some(actor) = actor else {
+        return operate_on_row(ctx, canary_id, action, audit).await;
     };
-    match outcome {
-        Some(Ok(_)) => load_canary(ctx, canary_id).await,
-        Some(Err(OperateError::Refused(message))) => Err(ToolError::Refused(message)),
-        Some(Err(OperateError::Store(e))) => Err(internal(e)),
-        // No actor (or it stopped meanwhile): the canary has ended or never existed.
-        None => match find_canary(ctx, canary_id).await? {
-            None => Err(no_such_canary(canary_id)),
-            Some(row) => Err(ToolError::Refused(format!(
-                "Canary `{}` already ended ({}{}); an ended canary never changes. start_canary begins a new one.",
-                row.id,
-                row.status,
-                row.reason.map(|r| format!(": {r}")).unwrap_or_default()
-            ))),
-        },
+    let sent = Operate {
+        action: action.clone(),
+        audit: audit.clone(),
+    };
+    match actor.send(sent).await {
+        Ok(Ok(_)) => load_canary(ctx, canary_id).await,
+        Ok(Err(OperateError::Refused(message))) => Err(ToolError::Refused(message)),
+        Ok(Err(OperateError::Store(e))) => Err(internal(e)),
+        // The actor stopped meanwhile: it ended the canary, or it died (and is being re-created).
+        Err(_) => operate_on_row(ctx, canary_id, action, audit).await,
     }
+}
+
+/// An action on a canary that has no live actor. An ended canary never changes; an active one (its actor
+/// died, or could not be re-created) can still be aborted or promoted: the row is ended directly, in one
+/// transaction that only applies while it is still active.
+async fn operate_on_row(
+    ctx: &ToolContext,
+    canary_id: &str,
+    action: Action,
+    audit: AuditEntry,
+) -> Result<Value, ToolError> {
+    let Some(row) = find_canary(ctx, canary_id).await? else {
+        return Err(no_such_canary(canary_id));
+    };
+    let active = Status::parse(&row.status).is_some_and(Status::is_active);
+    if !active {
+        return Err(ToolError::Refused(format!(
+            "Canary `{}` already ended ({}{}); an ended canary never changes. start_canary begins a new one.",
+            row.id,
+            row.status,
+            row.reason.map(|r| format!(": {r}")).unwrap_or_default()
+        )));
+    }
+    let (promote, why) = match action {
+        Action::Abort { reason } => (false, reason),
+        Action::Promote { reason } => (true, reason),
+        Action::Pause | Action::Resume => {
+            return Err(ToolError::Refused(format!(
+                "Canary `{canary_id}` has no live actor right now (it is being recovered), so it cannot be \
+                 paused or resumed; abort_canary or promote_canary still act on it."
+            )))
+        }
+    };
+    let state = CanaryState::from_row(&row)
+        .map_err(internal)?
+        .ended(promote);
+    let ending = Ending::manual(promote, why, audit);
+    record(&ctx.recorder, move |tx| records::ended(tx, &state, &ending))
+        .await
+        .map_err(internal)?;
+    load_canary(ctx, canary_id).await
 }
 
 fn reason_of(
