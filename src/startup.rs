@@ -77,8 +77,13 @@ impl Application {
         let poller = PrometheusPoller::new(source).start();
         let webhooks =
             Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
-        let canaries =
-            CanaryRegistry::new(recorder.clone(), poller.clone(), webhooks, failpoint).start();
+        let canaries = CanaryRegistry::new(
+            recorder.clone(),
+            poller.clone(),
+            webhooks.clone(),
+            failpoint,
+        )
+        .start();
         // Serve only once every canary left active has resumed (or, unreadable, has been ended).
         if canaries.send(crate::canary::Recovered).await.is_err() {
             log::error!("the canary registry stopped during recovery");
@@ -118,6 +123,7 @@ impl Application {
             pool: pool.clone(),
             registry: registry.clone(),
             canaries,
+            webhooks,
             poller: poller.clone(),
             policies: Arc::new(settings.policies.clone()),
             limits: crate::canary::policy::Limits {

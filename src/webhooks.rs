@@ -1,7 +1,8 @@
 //! Webhooks on promotion and rollback (SPEC §7): after the decision has committed, the event is POSTed to the
 //! configured URL with its id (`seq`, also in `X-Cockpit-Event-Id`) so receivers can drop repeats. Delivery is
 //! retried with backoff and never blocks or changes a decision; a delivery that finally fails is recorded in
-//! the audit trail.
+//! the audit trail. Each decision's event waits in `webhook_outbox`, written in the deciding transaction and
+//! re-driven at start, so a decision whose process died before the POST is still delivered (at least once).
 
 use std::time::Duration;
 
@@ -48,6 +49,23 @@ impl Webhooks {
 
 impl Actor for Webhooks {
     type Context = Context<Self>;
+
+    /// Re-drives what a previous process left in the outbox.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let pool = self.pool.clone();
+        let load = async move { storage::blocking(&pool, storage::outbox::pending).await };
+        ctx.wait(load.into_actor(self).map(|pending, _, ctx| match pending {
+            Ok(seqs) => {
+                if !seqs.is_empty() {
+                    log::info!("re-driving {} webhook(s) left undelivered", seqs.len());
+                }
+                for seq in seqs {
+                    ctx.notify(Notify { seq });
+                }
+            }
+            Err(e) => log::error!("cannot read the webhook outbox: {e}"),
+        }));
+    }
 }
 
 /// Deliver the event with this seq.
@@ -99,7 +117,10 @@ impl Handler<Notify> for Webhooks {
                     .send_json(&body)
                     .await;
                 match sent {
-                    Ok(response) if response.status().is_success() => return,
+                    Ok(response) if response.status().is_success() => {
+                        delivered(&recorder, seq).await;
+                        return;
+                    }
                     Ok(response) => last_error = format!("HTTP {}", response.status()),
                     Err(e) => last_error = e.to_string(),
                 }
@@ -117,8 +138,16 @@ impl Handler<Notify> for Webhooks {
             if let Err(e) = recorded {
                 log::error!("cannot record the failed webhook for event {seq}: {e}");
             }
+            delivered(&recorder, seq).await;
         };
         ctx.spawn(delivery.into_actor(self));
+    }
+}
+
+/// Takes the event out of the outbox: taken by the receiver, or given up on (and audited).
+async fn delivered(recorder: &Recorder, seq: i64) {
+    if let Err(e) = record(recorder, move |tx| storage::outbox::delete(tx.conn, seq)).await {
+        log::error!("cannot clear webhook {seq} from the outbox: {e}");
     }
 }
 

@@ -174,7 +174,8 @@ impl CanaryActor {
         }))
     }
 
-    fn end(&mut self, ending: Ending) -> ResponseActFuture<Self, Result<bool, StoreError>> {
+    fn end(&mut self, mut ending: Ending) -> ResponseActFuture<Self, Result<bool, StoreError>> {
+        ending.notify = self.webhooks.is_some();
         let next = self.state.clone().ended(ending.promote);
         let state = next.clone();
         self.commit(next, move |tx| {
@@ -258,6 +259,7 @@ impl Handler<Observed> for CanaryActor {
                     why,
                     audit: None,
                     promote,
+                    notify: self.webhooks.is_some(),
                 };
                 self.commit(ended, move |tx| {
                     if !records::checked(tx, &checked_state, &gathered, check, due, false)? {
@@ -321,6 +323,7 @@ impl Handler<DeadlineReached> for CanaryActor {
             why: deadline_reason(&self.state),
             audit: None,
             promote: false,
+            notify: false, // set by `end`
         };
         let fail_once = failpoints::strikes_once(self.failpoint, Failpoint::DeadlineCommit);
         let write: ResponseActFuture<Self, Result<bool, StoreError>> = if fail_once {
@@ -391,8 +394,8 @@ impl Handler<Operate> for CanaryActor {
         };
         let audit = msg.audit;
         let write = match msg.action {
-            Action::Abort { reason } => self.end(Ending::manual(false, reason, audit)),
-            Action::Promote { reason } => self.end(Ending::manual(true, reason, audit)),
+            Action::Abort { reason } => self.end(Ending::manual(false, reason, audit, false)),
+            Action::Promote { reason } => self.end(Ending::manual(true, reason, audit, false)),
             Action::Pause if status == Status::Running => {
                 let mut next = self.state.clone();
                 next.status = Status::Paused;

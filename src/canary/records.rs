@@ -10,7 +10,7 @@ use crate::recorder::Tx;
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryRow, CanaryUpdate, MetricRow, NewCanary};
-use crate::storage::StoreError;
+use crate::storage::{outbox, StoreError};
 
 /// What `start` found or made.
 #[derive(Debug)]
@@ -110,7 +110,12 @@ pub fn start(
 
 /// Ends an active canary whose row cannot be read back (see the registry): `rolled_back`/`unrecoverable`,
 /// its counters as they were. Nothing if it had ended meanwhile.
-pub fn unrecoverable(tx: &mut Tx<'_>, row: &CanaryRow, why: &str) -> Result<(), StoreError> {
+pub fn unrecoverable(
+    tx: &mut Tx<'_>,
+    row: &CanaryRow,
+    why: &str,
+    notify: bool,
+) -> Result<Option<i64>, StoreError> {
     let now = clock::now();
     let at = clock::sql(now);
     let updated = canaries::update(
@@ -129,20 +134,24 @@ pub fn unrecoverable(tx: &mut Tx<'_>, row: &CanaryRow, why: &str) -> Result<(), 
             at: &at,
         },
     )?;
-    if updated {
-        let age = clock::parse_sql(&row.created_at)
-            .and_then(|created| u64::try_from((now - created).num_milliseconds()).ok())
-            .unwrap_or(0);
-        tx.emit(events::unrecoverable(row, why, age))?;
-        crate::metrics::METRICS
-            .canary_decisions
-            .with_label_values(&[
-                Status::RolledBack.as_str(),
-                ReasonCode::Unrecoverable.as_str(),
-            ])
-            .inc();
+    if !updated {
+        return Ok(None);
     }
-    Ok(())
+    let age = clock::parse_sql(&row.created_at)
+        .and_then(|created| u64::try_from((now - created).num_milliseconds()).ok())
+        .unwrap_or(0);
+    let seq = tx.emit(events::unrecoverable(row, why, age))?;
+    crate::metrics::METRICS
+        .canary_decisions
+        .with_label_values(&[
+            Status::RolledBack.as_str(),
+            ReasonCode::Unrecoverable.as_str(),
+        ])
+        .inc();
+    if notify && !row.dry_run {
+        outbox::insert(tx.conn, seq)?;
+    }
+    Ok(Some(seq))
 }
 
 /// Writes the canary's status, counters and schedule; false if it had already ended.
@@ -241,16 +250,19 @@ pub struct Ending {
     pub why: String,
     pub audit: Option<AuditEntry>,
     pub promote: bool,
+    /// Webhooks are configured: a promotion or rollback is put in their outbox in the same transaction.
+    pub notify: bool,
 }
 
 impl Ending {
     /// An operator's promotion or abort.
-    pub fn manual(promote: bool, why: String, audit: AuditEntry) -> Self {
+    pub fn manual(promote: bool, why: String, audit: AuditEntry, notify: bool) -> Self {
         Self {
             reason: ReasonCode::Manual,
             why,
             audit: Some(audit),
             promote,
+            notify,
         }
     }
 }
@@ -293,6 +305,9 @@ pub fn ended(
     }
     if let Some(audit) = audit {
         audit.record(tx.conn, &state.id)?;
+    }
+    if ending.notify && matches!(state.status, Status::Promoted | Status::RolledBack) {
+        outbox::insert(tx.conn, seq)?;
     }
     Ok(Some(seq))
 }

@@ -16,7 +16,7 @@ use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryRow};
 use crate::storage::StoreError;
-use crate::webhooks::Webhooks;
+use crate::webhooks::{Notify, Webhooks};
 
 pub struct CanaryRegistry {
     recorder: Recorder,
@@ -220,14 +220,22 @@ impl CanaryRegistry {
             row.id
         );
         let recorder = self.recorder.clone();
+        let notify = self.webhooks.is_some();
         let end = async move {
-            record(&recorder, move |tx| records::unrecoverable(tx, &row, &why)).await
+            record(&recorder, move |tx| {
+                records::unrecoverable(tx, &row, &why, notify)
+            })
+            .await
         };
         // Waited for: at start-up, recovery is over only once such rows have ended.
-        ctx.wait(end.into_actor(self).map(|ended, _, _| {
-            if let Err(e) = ended {
-                log::error!("cannot end an unrecoverable canary: {e}");
+        ctx.wait(end.into_actor(self).map(|ended, registry, _| match ended {
+            Ok(Some(seq)) => {
+                if let Some(webhooks) = &registry.webhooks {
+                    webhooks.do_send(Notify { seq });
+                }
             }
+            Ok(None) => {}
+            Err(e) => log::error!("cannot end an unrecoverable canary: {e}"),
         }));
     }
 }

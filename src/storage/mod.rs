@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod events;
 pub mod jobs;
 pub mod meta;
+pub mod outbox;
 mod schema;
 
 use std::path::Path;

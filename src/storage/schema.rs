@@ -104,6 +104,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_outbox (event_seq) {
+        event_seq -> BigInt,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
     model_gates (model_id) {
         model_id -> Text,
         gate -> Text,

@@ -149,3 +149,39 @@ async fn a_webhook_that_keeps_failing_is_audited_and_never_changes_the_decision(
         (Some("rolled_back"), Some("manual override"))
     );
 }
+
+#[actix_web::test]
+async fn a_decision_whose_process_died_before_the_post_is_delivered_once_after_the_restart() {
+    let (url, mut seen) = receiver(0).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = "[canary]\nmin_interval = \"10ms\"\n";
+    let hook = [("COCKPIT_WEBHOOK_URL", url.as_str())];
+    let mut server = crate::helpers::Binary::start(
+        dir.path(),
+        config,
+        &[hook[0], ("COCKPIT_FAILPOINT", "after_commit")],
+    );
+    let db = dir.path().join(".mcp-state.db");
+    let app = TestApp::attach(&server.address, dir.path(), &db);
+    app.tool_ok("start_canary", canary("production", "100ms"))
+        .await;
+    // The promotion commits, then the process dies before anyone hears of it.
+    let status = server.child.wait().expect("the failpoint ends the process");
+    assert!(!status.success());
+    assert_eq!(app.sql_rows("SELECT count(*) FROM webhook_outbox"), [["1"]]);
+    let seq = app.sql_rows("SELECT seq FROM events WHERE event = 'promoted'")[0][0].clone();
+
+    let mut server = crate::helpers::Binary::start(dir.path(), config, &hook);
+    let (id, body) = next_request(&mut seen).await;
+    assert_eq!(id.as_deref(), Some(seq.as_str()));
+    assert_eq!(body["event"], "promoted");
+    // Delivered: the outbox empties, so nothing is left to send again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.sql_rows("SELECT count(*) FROM webhook_outbox") != [["0"]] {
+        assert!(Instant::now() < deadline, "the outbox never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen.try_recv().is_err(), "exactly one delivery");
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+}

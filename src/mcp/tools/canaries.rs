@@ -19,6 +19,7 @@ use crate::recorder::record;
 use crate::storage;
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryFilter, CanaryRow};
+use crate::webhooks::Notify;
 
 const START_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
 const ID_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab"}"#;
@@ -464,10 +465,15 @@ async fn operate_on_row(
     let state = CanaryState::from_row(&row)
         .map_err(internal)?
         .ended(promote);
-    let ending = Ending::manual(promote, why, audit);
-    record(&ctx.recorder, move |tx| records::ended(tx, &state, &ending))
+    // Webhooks announce promotions and rollbacks, never the end of a dry run.
+    let notify = ctx.webhooks.is_some() && !row.dry_run;
+    let ending = Ending::manual(promote, why, audit, notify);
+    let seq = record(&ctx.recorder, move |tx| records::ended(tx, &state, &ending))
         .await
         .map_err(internal)?;
+    if let (Some(seq), Some(webhooks), true) = (seq, &ctx.webhooks, notify) {
+        webhooks.do_send(Notify { seq });
+    }
     load_canary(ctx, canary_id).await
 }
 

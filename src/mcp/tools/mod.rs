@@ -26,6 +26,7 @@ use crate::canary::{CanaryRegistry, PrometheusPoller, StartRules};
 use crate::jobs::{Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::DbPool;
+use crate::webhooks::Webhooks;
 
 /// Everything a tool may reach.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct ToolContext {
     pub pool: DbPool,
     pub registry: Addr<Registry>,
     pub canaries: Addr<CanaryRegistry>,
+    /// Delivers promotion and rollback webhooks (for decisions a tool makes on a canary's row itself).
+    pub webhooks: Option<Addr<Webhooks>>,
     /// Owns the SLO source (for `evaluate_slo`).
     pub poller: Addr<PrometheusPoller>,
     /// Canary policy defaults from config.
