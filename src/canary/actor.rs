@@ -123,6 +123,8 @@ struct Written {
     applied: bool,
     /// The terminal event, when this transaction ended the canary.
     terminal_seq: Option<i64>,
+    /// The transaction held the canary instead of the change it was sent for: this state is adopted.
+    instead: Option<CanaryState>,
 }
 
 impl Written {
@@ -130,6 +132,7 @@ impl Written {
         Self {
             applied,
             terminal_seq: None,
+            instead: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl Written {
         Self {
             applied: terminal_seq.is_some(),
             terminal_seq,
+            instead: None,
         }
     }
 }
@@ -160,7 +164,7 @@ impl CanaryActor {
                 ctx.stop();
                 return Ok(false);
             }
-            actor.state = next;
+            actor.state = written.instead.unwrap_or(next);
             let decided = matches!(actor.state.status, Status::Promoted | Status::RolledBack);
             if let (true, Some(seq), Some(webhooks)) =
                 (decided, written.terminal_seq, &actor.webhooks)
@@ -252,6 +256,10 @@ impl Handler<Observed> for CanaryActor {
                 Ok(Written::step(applied))
             }),
             Some((promote, reason, why)) => {
+                // A promotion that finds the model moved since the start (promote_model, another canary)
+                // holds instead of overwriting where it is.
+                let mut held = next.clone();
+                held.status = Status::Held;
                 let ended = next.ended(promote);
                 let final_state = ended.clone();
                 let ending = Ending {
@@ -262,6 +270,17 @@ impl Handler<Observed> for CanaryActor {
                     notify: self.webhooks.is_some(),
                 };
                 self.commit(ended, move |tx| {
+                    let moved = promote && records::model_moved(tx, &final_state)?.is_some();
+                    if moved {
+                        let applied = records::checked(tx, &held, &gathered, check, due, false)?;
+                        if applied {
+                            records::held_for(tx, &held, ReasonCode::GateMoved)?;
+                        }
+                        return Ok(Written {
+                            instead: applied.then_some(held),
+                            ..Written::step(applied)
+                        });
+                    }
                     if !records::checked(tx, &checked_state, &gathered, check, due, false)? {
                         return Ok(Written::step(false));
                     }

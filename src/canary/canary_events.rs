@@ -96,13 +96,21 @@ pub fn metric(
 }
 
 pub fn held(state: &CanaryState, last: ReasonCode) -> NewEvent {
+    let why = if last == ReasonCode::GateMoved {
+        format!(
+            "held: it would promote {} to {}, but the model was moved off {} since the start",
+            state.model_id, state.to_gate, state.from_gate
+        )
+    } else {
+        format!(
+            "held: {} checks in a row decided nothing (last: {last})",
+            state.policy.max_no_decision
+        )
+    };
     event(
         state,
         "held",
-        format!(
-            "held: {} checks in a row decided nothing (last: {last}); resume_canary, promote_canary or abort_canary",
-            state.policy.max_no_decision
-        ),
+        format!("{why}; resume_canary, promote_canary or abort_canary"),
     )
     .field("reasonCode", last.as_str())
 }

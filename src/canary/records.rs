@@ -314,6 +314,24 @@ pub fn ended(
 
 /// Puts a model at a gate with its `gate_changed` event, by a canary (its id and `fromGate`, the gate it
 /// was at if none was recorded) or by `promote_model`. Returns the gate it was at.
+/// Where the model is, if it is known to be at another gate than the canary's `fromGate`: it was moved
+/// since the canary started.
+pub fn model_moved(tx: &mut Tx<'_>, state: &CanaryState) -> Result<Option<String>, StoreError> {
+    Ok(canaries::model_gate(tx.conn, &state.model_id)?
+        .map(|row| row.gate)
+        .filter(|gate| *gate != state.from_gate))
+}
+
+/// The `held` event of a canary held for `reason` outside the run of undecided checks (e.g. `gate_moved`).
+pub fn held_for(
+    tx: &mut Tx<'_>,
+    state: &CanaryState,
+    reason: ReasonCode,
+) -> Result<(), StoreError> {
+    tx.emit(events::held(state, reason))?;
+    Ok(())
+}
+
 pub fn move_model(
     tx: &mut Tx<'_>,
     model_id: &str,

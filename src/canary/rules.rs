@@ -22,6 +22,8 @@ pub enum ReasonCode {
     StaleData,
     /// Too few requests for the error rate's confidence interval to fall on either side of the SLO.
     InsufficientEvidence,
+    /// A promotion found the model moved to another gate since the canary started.
+    GateMoved,
     // Fail.
     LatencyAboveSlo,
     ErrorRateAboveSlo,
@@ -52,6 +54,7 @@ impl ReasonCode {
             ReasonCode::HttpError => "http_error",
             ReasonCode::StaleData => "stale_data",
             ReasonCode::InsufficientEvidence => "insufficient_evidence",
+            ReasonCode::GateMoved => "gate_moved",
             ReasonCode::LatencyAboveSlo => "latency_above_slo",
             ReasonCode::ErrorRateAboveSlo => "error_rate_above_slo",
             ReasonCode::CriticalLatency => "critical_latency",

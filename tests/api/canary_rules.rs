@@ -252,3 +252,31 @@ async fn frozen_evidence_is_stale_data_and_never_passes() {
         .iter()
         .all(|m| m["verdict"] == "no_decision" && m["reasonCode"] == "stale_data"));
 }
+
+#[actix_web::test]
+async fn a_promotion_that_finds_the_model_moved_holds_instead_of_overwriting() {
+    let app = spawn_app_with(|_| {}).await;
+    let policy = kit_policy(json!({"interval": "300ms", "warmupChecks": 1}));
+    let id = app.tool_ok("start_canary", start_args("m", policy)).await["canaryId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut stream = app.sse(&format!("topic=canary/{id}"), &[]).await;
+    // Moved by hand while the canary warms up.
+    stream.until_event("metric").await;
+    app.tool_ok("promote_model", json!({"modelId": "m", "gate": "hotfix"}))
+        .await;
+    let held = stream.until_event("held").await;
+    let last = held.last().expect("held");
+    assert_eq!(last.data["reasonCode"], "gate_moved", "{:?}", names(&held));
+    assert!(!names(&held).contains(&"promoted"));
+    let gates = app.tool_ok("model_gates", json!({"modelId": "m"})).await;
+    assert_eq!(gates["models"][0]["gate"], "hotfix", "never overwritten");
+    let refused = app
+        .tool_error(
+            "promote_canary",
+            json!({"canaryId": id, "reason": "ship it"}),
+        )
+        .await;
+    assert!(refused.contains("moved to gate `hotfix`"), "{refused}");
+}

@@ -431,6 +431,30 @@ async fn operate(
     }
 }
 
+/// A manual promotion never silently overwrites a model that was moved since its canary started.
+async fn refuse_if_moved(ctx: &ToolContext, canary_id: &str) -> Result<(), ToolError> {
+    let id = canary_id.to_string();
+    let found = storage::blocking(&ctx.pool, move |conn| {
+        let Some(row) = canaries::get(conn, &id)? else {
+            return Ok(None);
+        };
+        let at = canaries::model_gate(conn, &row.model_id)?.map(|g| g.gate);
+        Ok::<_, storage::StoreError>(Some((row, at)))
+    })
+    .await
+    .map_err(internal)?;
+    match found {
+        Some((row, Some(at))) if at != row.from_gate && !row.dry_run => {
+            Err(ToolError::Refused(format!(
+                "Model {} was moved to gate `{at}` since canary `{}` started from `{}`; promoting it would \
+                 overwrite that. Abort this canary, or put the model where you want it with promote_model.",
+                row.model_id, row.id, row.from_gate
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An action on a canary that has no live actor. An ended canary never changes; an active one (its actor
 /// died, or could not be re-created) can still be aborted or promoted: the row is ended directly, in one
 /// transaction that only applies while it is still active.
@@ -517,6 +541,7 @@ pub async fn act(
                 (args.canary_id, Action::Abort { reason })
             } else {
                 let reason = reason_of(&args, None, example)?;
+                refuse_if_moved(ctx, args.canary_id.as_str()).await?;
                 (args.canary_id, Action::Promote { reason })
             }
         }
