@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::jsonrpc::{self, RpcError};
-use super::tools::{canary_view, gate_view, job_view};
+use super::tools::{canary_view, gate_view, job_view, RECENT_CHECKS};
 use super::ToolContext;
 use crate::events::EntityKind;
 use crate::ids::Ident;
@@ -175,7 +175,10 @@ pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
         Ok::<_, StoreError>(match kind {
             EntityKind::Job => jobs::get(conn, &key)?.map(|row| job_view(&row)),
             EntityKind::Canary => match canaries::get(conn, &key)? {
-                Some(row) => Some(canary_view(&row, Some(&canaries::metrics_of(conn, &key)?))),
+                Some(row) => {
+                    let recent = canaries::metrics_recent(conn, &key, RECENT_CHECKS)?;
+                    Some(canary_view(&row, Some(&recent)))
+                }
                 None => None,
             },
             _ => canaries::model_gate(conn, &key)?.map(|row| gate_view(&row)),

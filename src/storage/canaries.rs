@@ -267,14 +267,47 @@ pub fn insert_metric(conn: &mut SqliteConnection, metric: &MetricRow) -> Result<
 }
 
 /// A canary's checks, oldest first.
-pub fn metrics_of(
+/// A page of a canary's checks, oldest first: `limit` from the `offset`-th (0-based).
+pub fn metrics_page(
     conn: &mut SqliteConnection,
     canary_id: &str,
+    offset: i64,
+    limit: i64,
 ) -> Result<Vec<MetricRow>, StoreError> {
     Ok(canary_metrics::table
         .select(MetricRow::as_select())
         .filter(canary_metrics::canary_id.eq(canary_id))
         .order(canary_metrics::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// A canary's last `limit` checks, oldest first.
+pub fn metrics_recent(
+    conn: &mut SqliteConnection,
+    canary_id: &str,
+    limit: i64,
+) -> Result<Vec<MetricRow>, StoreError> {
+    let mut recent: Vec<MetricRow> = canary_metrics::table
+        .select(MetricRow::as_select())
+        .filter(canary_metrics::canary_id.eq(canary_id))
+        .order(canary_metrics::id.desc())
+        .limit(limit)
+        .load(conn)?;
+    recent.reverse();
+    Ok(recent)
+}
+
+/// How many of a canary's checks had each verdict.
+pub fn verdict_counts(
+    conn: &mut SqliteConnection,
+    canary_id: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(canary_metrics::table
+        .filter(canary_metrics::canary_id.eq(canary_id))
+        .group_by(canary_metrics::verdict)
+        .select((canary_metrics::verdict, diesel::dsl::count_star()))
         .load(conn)?)
 }
 

@@ -280,3 +280,51 @@ async fn a_promotion_that_finds_the_model_moved_holds_instead_of_overwriting() {
         .await;
     assert!(refused.contains("moved to gate `hotfix`"), "{refused}");
 }
+
+#[actix_web::test]
+async fn why_math_pages_through_the_checks_with_totals_over_all_of_them() {
+    let app = spawn_app_with(|_| {}).await;
+    let policy = kit_policy(json!({"interval": "20ms", "warmupChecks": 1000}));
+    let id = app.tool_ok("start_canary", start_args("m", policy)).await["canaryId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.sse(&format!("topic=canary/{id}"), &[])
+        .await
+        .until_event_where(|e| e.event == "metric" && e.data["check"] == 25)
+        .await;
+    app.tool_ok("pause_canary", json!({"canaryId": id})).await;
+    let total = app.tool_ok("canary_status", json!({"canaryId": id})).await["checks"]
+        .as_u64()
+        .expect("checks");
+    let mut numbers = Vec::new();
+    let mut from = json!(1);
+    while !from.is_null() {
+        let page = app
+            .tool_ok(
+                "why_math",
+                json!({"id": id, "fromCheck": from, "limit": 10}),
+            )
+            .await;
+        let checks = page["checks"].as_array().expect("checks");
+        assert!(checks.len() <= 10);
+        numbers.extend(checks.iter().map(|c| c["check"].as_u64().expect("number")));
+        assert_eq!(
+            page["summary"]["no_decision"].as_u64(),
+            Some(total),
+            "totals cover every check"
+        );
+        from = page["nextFromCheck"].clone();
+    }
+    assert_eq!(numbers, (1..=total).collect::<Vec<_>>());
+    let status = app.tool_ok("canary_status", json!({"canaryId": id})).await;
+    assert_eq!(status["recentChecks"].as_array().expect("recent").len(), 10);
+    for (arguments, field) in [
+        (json!({"id": id, "limit": 0}), "limit"),
+        (json!({"id": id, "limit": 5000}), "limit"),
+        (json!({"id": id, "fromCheck": 0}), "fromCheck"),
+    ] {
+        let message = app.tool_error("why_math", arguments).await;
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+    }
+}

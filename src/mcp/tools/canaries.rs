@@ -27,7 +27,8 @@ const ABORT_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"manua
 const PROMOTE_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"verified by hand"}"#;
 const LIST_EXAMPLE: &str = r#"{"status":"running","modelId":"lukhas-v2","limit":20}"#;
 /// How many recent checks `canary_status` shows.
-const RECENT_CHECKS: usize = 10;
+/// Checks a canary's view shows (`recentChecks`); `why_math` pages through all of them.
+pub const RECENT_CHECKS: i64 = 10;
 
 fn canary_schema() -> Value {
     json!({
@@ -187,13 +188,7 @@ pub fn canary_view(row: &CanaryRow, metrics: Option<&[canaries::MetricRow]>) -> 
         "finishedAt": row.finished_at,
     });
     if let Some(metrics) = metrics {
-        let recent: Vec<Value> = metrics
-            .iter()
-            .rev()
-            .take(RECENT_CHECKS)
-            .rev()
-            .map(check_view)
-            .collect();
+        let recent: Vec<Value> = metrics.iter().map(check_view).collect();
         view["recentChecks"] = Value::Array(recent);
     }
     view
@@ -334,7 +329,7 @@ async fn load_canary(ctx: &ToolContext, canary_id: &str) -> Result<Value, ToolEr
     let found = storage::blocking(&ctx.pool, move |conn| {
         let row = canaries::get(conn, &id)?;
         let metrics = match &row {
-            Some(_) => canaries::metrics_of(conn, &id)?,
+            Some(_) => canaries::metrics_recent(conn, &id, RECENT_CHECKS)?,
             None => Vec::new(),
         };
         Ok::<_, storage::StoreError>(row.map(|r| (r, metrics)))

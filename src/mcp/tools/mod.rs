@@ -9,7 +9,7 @@ mod jobs;
 mod models;
 mod notes;
 
-pub use canaries::canary_view;
+pub use canaries::{canary_view, RECENT_CHECKS};
 pub use jobs::job_view;
 pub use models::gate_view;
 

@@ -60,7 +60,14 @@ pub fn definitions() -> Vec<Value> {
             "why_math",
             "Why: the numbers",
             "For a canary: its thresholds, every check's observed values, verdict and reason, and the time to decision.",
-            (json!({"id": id_property("A canaryId")}), &["id"]),
+            (
+                json!({
+                    "id": id_property("A canaryId"),
+                    "fromCheck": {"type": "integer", "minimum": 1, "default": 1, "description": "First check to show (1-based); nextFromCheck of the previous page"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_CHECKS_PAGE, "default": CHECKS_PAGE, "description": "Checks per page"}
+                }),
+                &["id"],
+            ),
             json!({"type": "object", "properties": {"canaryId": {"type": "string"}, "thresholds": {"type": "object"}, "checks": {"type": "array"}, "decision": {"type": "object"}}, "required": ["canaryId", "thresholds", "checks", "decision"]}),
             READ_ONLY,
         ),
@@ -156,40 +163,76 @@ pub async fn why(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError
     Ok(json!({"id": id, "topic": topic, "narrative": narrative}))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WhyMathArgs {
+    id: Ident,
+    /// The first check to show, 1-based.
+    from_check: Option<u32>,
+    limit: Option<u32>,
+}
+
+/// Checks per `why_math` page unless the caller asks for fewer or more (at most [`MAX_CHECKS_PAGE`]).
+const CHECKS_PAGE: u32 = 100;
+const MAX_CHECKS_PAGE: u32 = 1000;
+const WHY_MATH_EXAMPLE: &str = r#"{"id":"canary_0123456789ab","fromCheck":101,"limit":100}"#;
+
 pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
-    let args: WhyArgs = parse(arguments, WHY_EXAMPLE)?;
+    let args: WhyMathArgs = parse(arguments, WHY_MATH_EXAMPLE)?;
     let id = args.id.to_string();
     if kind_of(&id) != EntityKind::Canary {
         let problem = "must be a canaryId (why_math explains a canary's checks; why explains jobs and models)".into();
-        return Err(invalid("id", problem, WHY_EXAMPLE));
+        return Err(invalid("id", problem, WHY_MATH_EXAMPLE));
+    }
+    let from = args.from_check.unwrap_or(1);
+    if from == 0 {
+        let problem = "must be 1 or more: the number of the first check to show".into();
+        return Err(invalid("fromCheck", problem, WHY_MATH_EXAMPLE));
+    }
+    let limit = args.limit.unwrap_or(CHECKS_PAGE);
+    if !(1..=MAX_CHECKS_PAGE).contains(&limit) {
+        let problem = format!("must be from 1 to {MAX_CHECKS_PAGE}");
+        return Err(invalid("limit", problem, WHY_MATH_EXAMPLE));
     }
     let lookup = id.clone();
     let found = storage::blocking(&ctx.pool, move |conn| {
-        let row = canaries::get(conn, &lookup)?;
-        let metrics = canaries::metrics_of(conn, &lookup)?;
-        Ok::<_, storage::StoreError>(row.map(|r| (r, metrics)))
+        let Some(row) = canaries::get(conn, &lookup)? else {
+            return Ok(None);
+        };
+        // One more than the page, to know whether another follows.
+        let page =
+            canaries::metrics_page(conn, &lookup, i64::from(from) - 1, i64::from(limit) + 1)?;
+        let counts = canaries::verdict_counts(conn, &lookup)?;
+        Ok::<_, storage::StoreError>(Some((row, page, counts)))
     })
     .await
     .map_err(internal)?;
-    let Some((row, metrics)) = found else {
+    let Some((row, mut metrics, counts)) = found else {
         return Err(ToolError::Refused(format!(
             "No canary `{id}`. list_canaries shows the existing canaries."
         )));
     };
+    let more = metrics.len() > limit as usize;
+    metrics.truncate(limit as usize);
     let view = canary_view(&row, None);
     let checks: Vec<Value> = metrics
         .iter()
-        .enumerate()
-        .map(|(i, m)| {
+        .zip(u64::from(from)..)
+        .map(|(m, number)| {
             let mut check = check_view(m);
-            check["check"] = json!(i + 1);
+            check["check"] = json!(number);
             check["raw"] = json!({"latency": m.raw_latency, "errorRate": m.raw_error_rate, "errors": m.raw_errors, "requests": m.raw_requests, "newest": m.raw_newest});
             check["thresholds"] = json!({"latency_p95_ms": m.latency_threshold, "error_rate": m.error_rate_threshold});
             check["query"] = serde_json::from_str(&m.query).unwrap_or(Value::Null);
             check
         })
         .collect();
-    let count = |verdict: &str| metrics.iter().filter(|m| m.verdict == verdict).count();
+    let count = |verdict: &str| {
+        counts
+            .iter()
+            .find(|(v, _)| v == verdict)
+            .map_or(0, |(_, n)| *n)
+    };
     let decided_ms = row.finished_at.as_deref().and_then(|end| {
         let (start, end) = (clock::parse_sql(&row.created_at)?, clock::parse_sql(end)?);
         Some((end - start).num_milliseconds())
@@ -207,6 +250,7 @@ pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, Tool
         },
         "policy": view["policy"],
         "checks": checks,
+        "nextFromCheck": more.then(|| u64::from(from) + u64::from(limit)),
         "summary": {"pass": count("pass"), "fail": count("fail"), "no_decision": count("no_decision")},
         "decision": {
             "status": row.status,
