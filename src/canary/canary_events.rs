@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::rules::{Check, Counters, Observation, ReasonCode, Sample};
+use super::rules::{wilson, Check, Counters, Observation, ReasonCode, Sample};
 use super::CanaryState;
 use crate::clock::compact_duration;
 use crate::events::{EntityKind, NewEvent};
@@ -45,16 +45,38 @@ fn number(sample: Sample) -> Value {
     sample.value().map_or(Value::Null, Value::from)
 }
 
+/// A sample as a person reads it: the value shown by `show`, or the reason there is none.
+fn shown(sample: Sample, show: impl Fn(f64) -> String) -> String {
+    match sample {
+        Sample::Value(v) => show(v),
+        Sample::Missing(reason) => reason.to_string(),
+    }
+}
+
+/// The error rate as a person reads it: with counts, `1/160 = 0.62% (95% CI 0.11%–3.45%)`.
+fn errors_text(observed: &Observation, confidence: f64) -> String {
+    let rate = shown(observed.error_rate, percent);
+    let counts = observed
+        .errors
+        .and_then(Sample::value)
+        .zip(observed.requests.value());
+    match counts.and_then(|(k, n)| Some((k, n, wilson(k, n, confidence)?))) {
+        Some((k, n, ci)) => format!(
+            "{k:.0}/{n:.0} = {rate} ({:.0}% CI {}–{})",
+            confidence * 100.0,
+            percent(ci.lower),
+            percent(ci.upper)
+        ),
+        None => rate,
+    }
+}
+
 pub fn metric(
     state: &CanaryState,
     observed: &Observation,
     check: Check,
     counters: Counters,
 ) -> NewEvent {
-    let shown = |sample: Sample, show: &dyn Fn(f64) -> String| match sample {
-        Sample::Value(v) => show(v),
-        Sample::Missing(reason) => reason.to_string(),
-    };
     let progress = match check.verdict {
         super::rules::Verdict::Pass => format!(
             " ({}/{} to promote)",
@@ -73,9 +95,9 @@ pub fn metric(
             "check {} on {}: p95 {}, errors {}, {} requests → {} [{}]{progress}",
             counters.checks,
             state.to_gate,
-            shown(observed.latency_p95_ms, &|v| format!("{v:.0}ms")),
-            shown(observed.error_rate, &percent),
-            shown(observed.requests, &|v| format!("{v:.0}")),
+            shown(observed.latency_p95_ms, |v| format!("{v:.0}ms")),
+            errors_text(observed, state.policy.confidence),
+            shown(observed.requests, |v| format!("{v:.0}")),
             check.verdict.as_str(),
             check.reason,
         ),
