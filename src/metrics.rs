@@ -24,6 +24,7 @@ pub struct Metrics {
     pub job_duration: HistogramVec,
     pub canaries_active: IntGauge,
     pub canary_checks: IntCounterVec,
+    pub check_lateness: HistogramVec,
     pub canary_decisions: IntCounterVec,
     pub prometheus_queries: HistogramVec,
     pub prometheus_errors: IntCounterVec,
@@ -115,6 +116,15 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &r,
             "cockpit_events_replayed_total",
             "Events read back from the log for a stream (replay, Last-Event-ID)",
+        ),
+        check_lateness: histograms(
+            &r,
+            "cockpit_canary_check_lateness_seconds",
+            "How late each canary check started after its due time",
+            &[],
+            vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ],
         ),
         commit_group_size: histograms(
             &r,

@@ -46,6 +46,7 @@ pub struct Application {
     broker: Addr<Broker>,
     registry: Addr<Registry>,
     pool: storage::DbPool,
+    poller_thread: actix::Arbiter,
 }
 
 impl Application {
@@ -74,7 +75,11 @@ impl Application {
         .start();
 
         let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
-        let poller = PrometheusPoller::new(source).start();
+        // Checking runs on a thread of its own, never beside SSE fan-out or the HTTP workers.
+        let poller_thread = actix::Arbiter::new();
+        let poller = PrometheusPoller::start_in_arbiter(&poller_thread.handle(), move |_| {
+            PrometheusPoller::new(source.build())
+        });
         let webhooks =
             Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
         let canaries = CanaryRegistry::new(
@@ -221,6 +226,7 @@ impl Application {
             broker,
             registry,
             pool,
+            poller_thread,
         })
     }
 
@@ -238,6 +244,7 @@ impl Application {
             broker,
             registry,
             pool,
+            poller_thread,
             ..
         } = self;
         let handle = server.handle();
@@ -259,6 +266,7 @@ impl Application {
         if let Err(e) = storage::blocking(&pool, storage::checkpoint::truncate).await {
             log::warn!("final WAL checkpoint failed: {e}");
         }
+        poller_thread.stop();
         log::info!("shut down");
         served
     }

@@ -101,8 +101,15 @@ impl Actor for CanaryActor {
             .unwrap_or(Duration::ZERO);
         ctx.run_later(left, |_, ctx| ctx.notify(DeadlineReached));
         if matches!(self.state.status, Status::Running | Status::Held) {
-            // After a restart: one fresh check when due, never a burst of the missed ones.
-            let due = self.state.next_check.unwrap_or(now).max(now);
+            // After a restart: one fresh check, never a burst of the missed ones; a check that is overdue is
+            // spread over the next interval, so a thousand resumed canaries do not all ask at once.
+            let due = match self.state.next_check {
+                Some(due) if due > now => due,
+                _ => after(
+                    now,
+                    self.state.policy.interval.mul_f64(rand::random::<f64>()),
+                ),
+            };
             self.schedule(ctx, due);
         }
     }

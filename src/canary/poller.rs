@@ -1,8 +1,10 @@
-//! The PrometheusPoller: one due time per canary. When a canary's check is due it gathers the SLIs from the
-//! SLO source (the query `time` pinned to the due time) and hands them to the canary actor, which decides,
-//! records, and answers with its next due time.
+//! The PrometheusPoller: one due time per canary, one timer for all of them. When a canary's check is due it
+//! gathers the SLIs from the SLO source (the query `time` pinned to the due time) and hands them to the canary
+//! actor, which decides, records, and answers with its next due time. It runs on an arbiter of its own, so
+//! checking never shares a thread with SSE fan-out or the HTTP workers.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,14 +22,27 @@ struct Target {
     /// When the canary started: no query window reaches back before it.
     started: Timestamp,
     budget: Duration,
-    /// Bumped by every `Schedule`, so a reply to an older tick cannot undo a newer schedule.
+    /// Bumped by every `Schedule`, so a reply to an older tick cannot undo a newer schedule, and a queued due
+    /// time of an older schedule is skipped.
     generation: u64,
-    timer: Option<SpawnHandle>,
 }
 
+/// Checks gathering at once at most; more due checks wait their turn (in due order) instead of opening
+/// thousands of connections to Prometheus in one instant.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// One timer for every canary: a heap of due times, and a single `run_later` armed for the earliest. Actix
+/// polls every future an actor has spawned whenever it wakes, so a timer per canary would cost each wake-up
+/// O(canaries); the heap costs O(log canaries) per check.
 pub struct PrometheusPoller {
     source: Rc<dyn SloSource>,
     targets: HashMap<String, Target>,
+    /// (due time, generation, canary): earliest first. Entries whose generation is no longer the target's are
+    /// stale (rescheduled, paused, ended) and skipped when they come up.
+    due: BinaryHeap<Reverse<(Timestamp, u64, String)>>,
+    /// The one timer, and the due time it is armed for.
+    timer: Option<(Timestamp, SpawnHandle)>,
+    in_flight: usize,
     generations: u64,
     /// What the last probe of the source's server found; `/readyz` reads this and never calls out itself.
     reachability: Reachability,
@@ -42,6 +57,9 @@ impl PrometheusPoller {
         Self {
             source: Rc::from(source),
             targets: HashMap::new(),
+            due: BinaryHeap::new(),
+            timer: None,
+            in_flight: 0,
             generations: 0,
             reachability: Reachability::Unknown,
             probing: false,
@@ -65,31 +83,78 @@ impl PrometheusPoller {
         );
     }
 
-    fn arm(&mut self, canary_id: String, generation: u64, due: Timestamp, ctx: &mut Context<Self>) {
-        let wait = (due - clock::now()).to_std().unwrap_or(Duration::ZERO);
-        let id = canary_id.clone();
-        let timer = ctx.run_later(wait, move |poller, ctx| {
-            poller.tick(id, generation, due, ctx)
-        });
-        if let Some(target) = self.targets.get_mut(&canary_id) {
-            target.timer = Some(timer);
-        }
-    }
-
-    fn tick(
+    fn queue(
         &mut self,
         canary_id: String,
         generation: u64,
         due: Timestamp,
         ctx: &mut Context<Self>,
     ) {
-        let Some(target) = self
-            .targets
-            .get(&canary_id)
-            .filter(|t| t.generation == generation)
-        else {
+        self.due.push(Reverse((due, generation, canary_id)));
+        self.arm(ctx);
+    }
+
+    /// Keeps the one timer armed for the earliest due time (and not at all while the in-flight limit is
+    /// reached: a finishing check starts the next).
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        let Some(Reverse((earliest, _, _))) = self.due.peek() else {
             return;
         };
+        let earliest = *earliest;
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return;
+        }
+        if let Some((armed_for, handle)) = self.timer {
+            if armed_for <= earliest {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let wait = (earliest - clock::now()).to_std().unwrap_or(Duration::ZERO);
+        let handle = ctx.run_later(wait, |poller, ctx| {
+            poller.timer = None;
+            poller.run_due(ctx);
+        });
+        self.timer = Some((earliest, handle));
+    }
+
+    /// Starts every check that is due, within the in-flight limit, then re-arms for the next.
+    fn run_due(&mut self, ctx: &mut Context<Self>) {
+        let now = clock::now();
+        while self.in_flight < MAX_IN_FLIGHT {
+            match self.due.peek() {
+                Some(Reverse((due, _, _))) if *due <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((due, generation, canary_id))) = self.due.pop() else {
+                break;
+            };
+            let current = self
+                .targets
+                .get(&canary_id)
+                .is_some_and(|t| t.generation == generation);
+            if current {
+                self.check(canary_id, generation, due, ctx);
+            }
+        }
+        self.arm(ctx);
+    }
+
+    fn check(
+        &mut self,
+        canary_id: String,
+        generation: u64,
+        due: Timestamp,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(target) = self.targets.get(&canary_id) else {
+            return;
+        };
+        let lateness = (clock::now() - due).to_std().unwrap_or(Duration::ZERO);
+        crate::metrics::METRICS
+            .check_lateness
+            .with_label_values::<&str>(&[])
+            .observe(lateness.as_secs_f64());
         let query = SloQuery::canary_era(
             (&target.model_id, &target.gate),
             target.window,
@@ -99,25 +164,27 @@ impl PrometheusPoller {
         );
         let canary = target.canary.clone();
         let gathering = self.source.gather(query);
+        self.in_flight += 1;
         let check = async move {
             let gathered = gathering.await;
             canary.send(Observed { due, gathered }).await
         };
         ctx.spawn(check.into_actor(self).map(move |reply, poller, ctx| {
+            poller.in_flight -= 1;
             let current = poller
                 .targets
                 .get(&canary_id)
                 .is_some_and(|t| t.generation == generation);
-            if !current {
-                return;
-            }
-            match reply {
-                Ok(Some(next)) => poller.arm(canary_id, generation, next, ctx),
-                // Paused or ended (its mailbox closed): no more checks until it is scheduled again.
-                Ok(None) | Err(_) => {
-                    poller.targets.remove(&canary_id);
+            if current {
+                match reply {
+                    Ok(Some(next)) => poller.due.push(Reverse((next, generation, canary_id))),
+                    // Paused or ended (its mailbox closed): no more checks until it is scheduled again.
+                    Ok(None) | Err(_) => {
+                        poller.targets.remove(&canary_id);
+                    }
                 }
             }
+            poller.run_due(ctx);
         }));
     }
 }
@@ -149,9 +216,6 @@ impl Handler<Schedule> for PrometheusPoller {
     type Result = ();
 
     fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.targets.remove(&msg.canary_id).and_then(|t| t.timer) {
-            ctx.cancel_future(timer);
-        }
         self.generations += 1;
         let generation = self.generations;
         self.targets.insert(
@@ -164,10 +228,9 @@ impl Handler<Schedule> for PrometheusPoller {
                 started: msg.started,
                 budget: msg.budget,
                 generation,
-                timer: None,
             },
         );
-        self.arm(msg.canary_id, generation, msg.due, ctx);
+        self.queue(msg.canary_id, generation, msg.due, ctx);
     }
 }
 
@@ -181,10 +244,9 @@ pub struct Unschedule {
 impl Handler<Unschedule> for PrometheusPoller {
     type Result = ();
 
-    fn handle(&mut self, msg: Unschedule, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.targets.remove(&msg.canary_id).and_then(|t| t.timer) {
-            ctx.cancel_future(timer);
-        }
+    /// Its queued due time is left to be skipped when it comes up.
+    fn handle(&mut self, msg: Unschedule, _ctx: &mut Context<Self>) {
+        self.targets.remove(&msg.canary_id);
     }
 }
 

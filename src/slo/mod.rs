@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::{self, LocalBoxFuture};
 use serde_json::Value;
 
-pub use prometheus::{PrometheusSettings, PrometheusSource};
+pub use prometheus::{PrometheusSettings, PrometheusSource, PrometheusSpec};
 pub use stub::{GateOverride, StubSettings, StubSource};
 
 use crate::canary::rules::{Observation, Sample};
@@ -158,10 +158,25 @@ pub fn canary_warnings(prometheus: &PrometheusSettings) -> Vec<String> {
 pub fn from_settings(
     stub: &StubSettings,
     prometheus: &PrometheusSettings,
-) -> Result<Box<dyn SloSource>, crate::config::ConfigError> {
+) -> Result<SourceSpec, crate::config::ConfigError> {
     if prometheus.url.trim().is_empty() {
-        Ok(Box::new(StubSource::new(stub.clone())))
+        Ok(SourceSpec::Stub(stub.clone()))
     } else {
-        Ok(Box::new(PrometheusSource::new(prometheus)?))
+        Ok(SourceSpec::Prometheus(PrometheusSpec::prepare(prometheus)?))
+    }
+}
+
+/// The configured source, checked, to be built on the thread that runs it (see [`SourceSpec::build`]).
+pub enum SourceSpec {
+    Stub(StubSettings),
+    Prometheus(PrometheusSpec),
+}
+
+impl SourceSpec {
+    pub fn build(self) -> Box<dyn SloSource> {
+        match self {
+            SourceSpec::Stub(settings) => Box::new(StubSource::new(settings)),
+            SourceSpec::Prometheus(spec) => Box::new(spec.connect()),
+        }
     }
 }

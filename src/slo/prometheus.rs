@@ -3,11 +3,15 @@
 //! a response size limit. Every outcome maps to a finite value or a no-decision `reasonCode`; nothing the
 //! server or the network does is an error that reaches the canary.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use awc::error::{PayloadError, SendRequestError};
-use futures_util::future::{self, LocalBoxFuture};
+use futures_util::future::{self, LocalBoxFuture, Shared};
+use futures_util::FutureExt;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
@@ -73,7 +77,13 @@ pub struct PrometheusSource {
     max_bytes: usize,
     client: awc::Client,
     probe_client: awc::Client,
+    /// Queries being asked now, by (rendered query, time in ms): a second canary asking the very same
+    /// question at the same due time (the freshness query of one gate, say) shares the first one's answer.
+    in_flight: Rc<RefCell<HashMap<(String, i64), Shared<LocalBoxFuture<'static, Answer>>>>>,
 }
+
+/// One query's value or reason, and the raw text behind it.
+type Answer = (Sample, String);
 
 /// What `PROM_BEARER` holds: the token, with or without the scheme.
 fn token_of(bearer: &str) -> Option<String> {
@@ -114,11 +124,26 @@ fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, ConfigError> {
         .with_no_client_auth())
 }
 
-impl PrometheusSource {
-    pub fn new(s: &PrometheusSettings) -> Result<Self, ConfigError> {
+/// A Prometheus source with its settings checked and its TLS configuration loaded, ready to be connected on
+/// the thread that will run it (awc clients are not `Send`).
+pub struct PrometheusSpec {
+    settings: PrometheusSettings,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl PrometheusSpec {
+    pub fn prepare(s: &PrometheusSettings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: s.clone(),
+            tls: Arc::new(tls_config(&s.ca_file)?),
+        })
+    }
+
+    pub fn connect(self) -> PrometheusSource {
+        let s = self.settings;
         let base = s.url.trim().trim_end_matches('/');
-        let timeout = Duration::from_secs_f64(s.timeout_seconds);
-        let tls = Arc::new(tls_config(&s.ca_file)?);
+        let timeout = Duration::try_from_secs_f64(s.timeout_seconds).unwrap_or(PROBE_TIMEOUT);
+        let tls = self.tls;
         let client_with = |limit: Duration| {
             awc::Client::builder()
                 .connector(
@@ -130,8 +155,7 @@ impl PrometheusSource {
                 .disable_redirects()
                 .finish()
         };
-        let client = client_with(timeout);
-        Ok(Self {
+        PrometheusSource {
             endpoint: format!("{base}/api/v1/query"),
             ready: format!("{base}/-/ready"),
             token: token_of(&s.bearer),
@@ -145,10 +169,11 @@ impl PrometheusSource {
             freshness: s.freshness_query.clone(),
             timeout,
             max_bytes: s.max_response_bytes,
-            client,
+            client: client_with(timeout),
             // Its own connections: a readiness probe never waits behind, or holds up, a canary's check.
             probe_client: client_with(timeout.min(PROBE_TIMEOUT)),
-        })
+            in_flight: Rc::default(),
+        }
     }
 }
 
@@ -262,6 +287,25 @@ pub fn classify(body: &[u8]) -> (Sample, String) {
 }
 
 impl PrometheusSource {
+    /// One instant query, sent once however many checks ask it at the same time.
+    fn ask(&self, promql: String, at: f64, budget: Duration) -> LocalBoxFuture<'static, Answer> {
+        let key = (promql.clone(), (at * 1000.0).round() as i64);
+        if let Some(asked) = self.in_flight.borrow().get(&key) {
+            return Box::pin(asked.clone());
+        }
+        let answer = self.instant(promql, at, budget);
+        let (in_flight, done) = (self.in_flight.clone(), key.clone());
+        let shared = async move {
+            let answer = answer.await;
+            in_flight.borrow_mut().remove(&done);
+            answer
+        }
+        .boxed_local()
+        .shared();
+        self.in_flight.borrow_mut().insert(key, shared.clone());
+        Box::pin(shared)
+    }
+
     /// One instant query: its value or reason, and the raw text.
     fn instant(
         &self,
@@ -344,7 +388,7 @@ impl SloSource for PrometheusSource {
             "requests": requests,
             "newest": freshness,
         });
-        let ask = |promql: &String| self.instant(promql.clone(), at, query.budget);
+        let ask = |promql: &String| self.ask(promql.clone(), at, query.budget);
         let answers = future::join4(ask(&latency), ask(&errors), ask(&requests), ask(&freshness));
         Box::pin(async move {
             let ((l, latency), (e, errors), (r, requests), (n, newest)) = answers.await;

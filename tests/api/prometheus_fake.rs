@@ -468,3 +468,40 @@ async fn https_works_with_the_operators_ca_and_fails_closed_without_it() {
         "an unknown CA is refused: {result}"
     );
 }
+
+#[actix_web::test]
+async fn the_same_question_at_the_same_time_is_asked_once() {
+    use mcp_cockpit::slo::{PrometheusSpec, SloQuery, SloSource};
+    let (url, fake) = fake_prometheus().await;
+    let mut settings = Settings::defaults().expect("defaults");
+    use_prometheus(&mut settings, &url);
+    let source = PrometheusSpec::prepare(&settings.slo.prometheus)
+        .expect("settings")
+        .connect();
+    let now = chrono::Utc::now();
+    let query = |model: &str| {
+        SloQuery::canary_era(
+            (model, "production"),
+            Duration::from_secs(300),
+            now - chrono::Duration::seconds(60),
+            now,
+            Duration::from_secs(5),
+        )
+    };
+    // Two canaries of one model due at the same instant: every query is the same question.
+    let (a, b) =
+        futures_util::future::join(source.gather(query("m1")), source.gather(query("m1"))).await;
+    assert_eq!(a.raw, b.raw);
+    assert_eq!(
+        fake.seen.lock().expect("seen").len(),
+        4,
+        "four queries, not eight"
+    );
+    // Another model shares only what does not name the model (here all but the latency query).
+    source.gather(query("m2")).await;
+    assert_eq!(
+        fake.seen.lock().expect("seen").len(),
+        8,
+        "asked again once the first answers came"
+    );
+}
