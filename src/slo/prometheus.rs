@@ -79,11 +79,13 @@ pub struct PrometheusSource {
     probe_client: awc::Client,
     /// Queries being asked now, by (rendered query, time in ms): a second canary asking the very same
     /// question at the same due time (the freshness query of one gate, say) shares the first one's answer.
-    in_flight: Rc<RefCell<HashMap<(String, i64), Shared<LocalBoxFuture<'static, Answer>>>>>,
+    in_flight: Rc<RefCell<HashMap<(String, i64), Asked>>>,
 }
 
 /// One query's value or reason, and the raw text behind it.
 type Answer = (Sample, String);
+/// An answer on its way, for every check that asks the same question.
+type Asked = Shared<LocalBoxFuture<'static, Answer>>;
 
 /// What `PROM_BEARER` holds: the token, with or without the scheme.
 fn token_of(bearer: &str) -> Option<String> {
