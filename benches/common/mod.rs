@@ -43,8 +43,17 @@ impl Drop for Server {
 /// stream cap raised (every bench subscriber is one keyless client, 127.0.0.1), plus `env`; returns once it
 /// listens. The log (warnings and the start line) is drained in the background.
 pub fn cockpit(root: &Path, env: &[(&str, &str)]) -> Server {
+    cockpit_with_config(root, "", env)
+}
+
+/// [`cockpit`] with a config file (`--config`) holding `config`.
+pub fn cockpit_with_config(root: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+    let file = root.join("bench.toml");
+    std::fs::write(&file, config).expect("config file");
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"));
     command
+        .arg("--config")
+        .arg(&file)
         .env("PORT", "0")
         .env("LUKHAS_REPO_ROOT", root)
         .env("MCP_RL_BUCKET", "0")
@@ -101,7 +110,7 @@ impl ProcStats {
         Self::read("/proc/self")
     }
 
-    fn read(dir: &str) -> ProcStats {
+    pub fn read(dir: &str) -> ProcStats {
         let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap_or_default();
         // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
         let ticks: u64 = stat
@@ -130,6 +139,21 @@ impl ProcStats {
             peak_rss_kib: kib("VmHWM:"),
         }
     }
+}
+
+/// CPU seconds of the process's threads whose name starts with `prefix` (from /proc/<pid>/task).
+pub fn thread_cpu_seconds(pid: u32, prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .map(|task| ProcStats::read(&task.path().display().to_string()).cpu_seconds)
+        .sum()
 }
 
 /// The `q` quantile (0..=1) of sorted microseconds, in milliseconds.
