@@ -47,6 +47,7 @@ pub struct Application {
     registry: Addr<Registry>,
     pool: storage::DbPool,
     poller_thread: actix::Arbiter,
+    canary_thread: actix::Arbiter,
 }
 
 impl Application {
@@ -82,13 +83,15 @@ impl Application {
         });
         let webhooks =
             Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
-        let canaries = CanaryRegistry::new(
-            recorder.clone(),
-            poller.clone(),
-            webhooks.clone(),
-            failpoint,
-        )
-        .start();
+        // The canary registry and every canary actor run on a thread of their own too: thousands of checks a
+        // second are judged there, not beside the event broker.
+        let canary_thread = actix::Arbiter::new();
+        let canaries = {
+            let (recorder, poller, webhooks) = (recorder.clone(), poller.clone(), webhooks.clone());
+            CanaryRegistry::start_in_arbiter(&canary_thread.handle(), move |_| {
+                CanaryRegistry::new(recorder, poller, webhooks, failpoint)
+            })
+        };
         // Serve only once every canary left active has resumed (or, unreadable, has been ended).
         if canaries.send(crate::canary::Recovered).await.is_err() {
             log::error!("the canary registry stopped during recovery");
@@ -227,6 +230,7 @@ impl Application {
             registry,
             pool,
             poller_thread,
+            canary_thread,
         })
     }
 
@@ -245,6 +249,7 @@ impl Application {
             registry,
             pool,
             poller_thread,
+            canary_thread,
             ..
         } = self;
         let handle = server.handle();
@@ -267,6 +272,7 @@ impl Application {
             log::warn!("final WAL checkpoint failed: {e}");
         }
         poller_thread.stop();
+        canary_thread.stop();
         log::info!("shut down");
         served
     }

@@ -328,3 +328,48 @@ async fn why_math_pages_through_the_checks_with_totals_over_all_of_them() {
         assert!(message.contains(&format!("`{field}`")), "{message}");
     }
 }
+
+#[actix_web::test]
+async fn a_paused_canary_is_not_checked_while_another_runs_on() {
+    let app = spawn_app_with(|_| {}).await;
+    let busy = kit_policy(json!({"interval": "100ms", "warmupChecks": 1000}));
+    let start = |model: &str| {
+        let args = start_args(model, busy.clone());
+        let app = &app;
+        async move {
+            app.tool_ok("start_canary", args).await["canaryId"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        }
+    };
+    let (paused, clock) = (start("paused").await, start("clock").await);
+    app.sse(&format!("topic=canary/{paused}"), &[])
+        .await
+        .until_event_where(|e| e.event == "metric" && e.data["check"] == 2)
+        .await;
+    app.tool_ok("pause_canary", json!({"canaryId": paused}))
+        .await;
+    let checks = |id: &str| {
+        let (app, id) = (&app, id.to_string());
+        async move {
+            app.tool_ok("canary_status", json!({"canaryId": id})).await["checks"]
+                .as_u64()
+                .expect("checks")
+        }
+    };
+    let at_pause = checks(&paused).await;
+    // The other canary, checked every 100 ms too, is the clock: ten more of its checks.
+    let now = checks(&clock).await;
+    app.sse(&format!("topic=canary/{clock}"), &[])
+        .await
+        .until_event_where(|e| e.event == "metric" && e.data["check"].as_u64() >= Some(now + 10))
+        .await;
+    assert_eq!(checks(&paused).await, at_pause, "no check while paused");
+    app.tool_ok("resume_canary", json!({"canaryId": paused}))
+        .await;
+    app.sse(&format!("topic=canary/{paused}"), &[])
+        .await
+        .until_event_where(|e| e.event == "metric" && e.data["check"].as_u64() > Some(at_pause))
+        .await;
+}
