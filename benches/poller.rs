@@ -222,6 +222,17 @@ async fn run(args: Args) {
     tokio::time::sleep(Duration::from_secs(11)).await;
 
     let pid = server.pid();
+    let peak_wal = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let (peak, path) = (peak_wal.clone(), dir.path().join(".mcp-state.db-wal"));
+        actix_web::rt::spawn(async move {
+            loop {
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                peak.fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
     let before = metrics(&client, &base).await;
     let cpu_before = common::thread_cpu_seconds(pid, "actix-rt|system");
     let process_before = server.stats().cpu_seconds;
@@ -243,6 +254,10 @@ async fn run(args: Args) {
     println!(
         "measured {elapsed:.1} s: {checks:.0} checks ({:.0}/s)",
         checks / elapsed
+    );
+    println!(
+        "WAL at most {:.1} MiB during the run",
+        peak_wal.load(std::sync::atomic::Ordering::Relaxed) as f64 / (1 << 20) as f64
     );
     println!(
         "poller thread CPU {poller_cpu:.2} s = {:.1} us per check; whole process {process_cpu:.2} s = {:.1} us per check",
