@@ -208,40 +208,21 @@ impl Prometheus {
     }
 
     /// Waits (bounded) until the last 5 s hold at least `samples` scrapes of the gate: a window with no gap.
-    pub async fn until_scraped(&self, gate: &str, samples: usize) {
-        let client = awc::Client::default();
-        let query = format!("count_over_time(model_requests_total{{gate=\"{gate}\"}}[5s])");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let answer: Option<Value> = match client
-                .post(format!("{}/api/v1/query", self.url()))
-                .send_form(&[("query", query.as_str())])
-                .await
-            {
-                Ok(mut response) => response.json().await.ok(),
-                Err(_) => None,
-            };
-            let count = answer
-                .as_ref()
-                .and_then(|a| a["data"]["result"][0]["value"][1].as_str())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if count >= samples as f64 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Prometheus never scraped {gate} again: {answer:?}"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-        }
+    pub async fn until_scraped(&self, gate: &str, samples: u64) {
+        self.until_scrapes(gate, 5, samples).await;
     }
 
     /// Waits (bounded) until Prometheus holds `seconds` of the gate's history, scraped every second.
     pub async fn until_history(&self, gate: &str, seconds: u64) {
+        self.until_scrapes(gate, seconds, seconds - 1).await;
+    }
+
+    /// Waits (bounded) until the last `window_s` seconds hold at least `scrapes` samples of the gate.
+    async fn until_scrapes(&self, gate: &str, window_s: u64, scrapes: u64) {
         let client = awc::Client::default();
-        let query = format!("count_over_time(model_requests_total{{gate=\"{gate}\"}}[{seconds}s])");
-        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+        let query =
+            format!("count_over_time(model_requests_total{{gate=\"{gate}\"}}[{window_s}s])");
+        let deadline = Instant::now() + Duration::from_secs(window_s + 60);
         loop {
             let answer: Option<Value> = match client
                 .post(format!("{}/api/v1/query", self.url()))
@@ -256,14 +237,14 @@ impl Prometheus {
                 .and_then(|a| a["data"]["result"][0]["value"][1].as_str())
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0);
-            if count >= (seconds - 1) as f64 {
+            if count >= scrapes as f64 {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "no {seconds} s of {gate}: {answer:?}"
+                "Prometheus never scraped {gate} {scrapes} times in {window_s} s: {answer:?}"
             );
-            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
@@ -298,4 +279,15 @@ pub async fn until_verdict(app: &TestApp, gate: &str, verdict: &str) {
         );
         actix_web::rt::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Starts a canary of `model-<gate>` from `stage` into `gate`; its id.
+pub async fn start_canary(app: &TestApp, gate: &str, policy: Value) -> String {
+    let canary = app
+        .tool_ok(
+            "start_canary",
+            json!({"modelId": format!("model-{gate}"), "fromGate": "stage", "toGate": gate, "sloPolicy": policy}),
+        )
+        .await;
+    canary["canaryId"].as_str().expect("canaryId").to_string()
 }

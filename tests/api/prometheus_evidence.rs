@@ -5,18 +5,8 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{names, spawn_app_with, SseEvent, TestApp};
-use crate::prom_harness::{start_exporter, until_verdict, Mode, Prometheus};
-
-async fn start(app: &TestApp, gate: &str, policy: Value) -> String {
-    let canary = app
-        .tool_ok(
-            "start_canary",
-            json!({"modelId": format!("model-{gate}"), "fromGate": "stage", "toGate": gate, "sloPolicy": policy}),
-        )
-        .await;
-    canary["canaryId"].as_str().expect("canaryId").to_string()
-}
+use crate::helpers::{names, spawn_app_with, SseEvent};
+use crate::prom_harness::{start_canary, start_exporter, until_verdict, Mode, Prometheus};
 
 fn metrics(events: &[SseEvent]) -> Vec<&Value> {
     events
@@ -38,7 +28,7 @@ async fn a_gate_that_turns_bad_at_the_start_is_rolled_back_whatever_its_healthy_
     prometheus.until_history("turning", 60).await;
     exporter.set("turning", Mode::Breaching);
     // The default policy: window 5m, interval 10s, 3 passes to promote.
-    let id = start(
+    let id = start_canary(
         &app,
         "turning",
         json!({"latency_p95_ms": 800, "error_rate": 0.01}),
@@ -67,7 +57,7 @@ async fn a_trickle_of_traffic_with_errors_above_the_slo_is_never_promoted() {
     let url = prometheus.url();
     let app = spawn_app_with(|s| s.slo.prometheus.url = url.clone()).await;
     prometheus.until_scraped("trickle", 3).await;
-    let id = start(
+    let id = start_canary(
         &app,
         "trickle",
         json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1s"}),
@@ -109,7 +99,7 @@ async fn a_held_canary_whose_gate_returns_with_critical_errors_is_rolled_back() 
     let url = prometheus.url();
     let app = spawn_app_with(|s| s.slo.prometheus.url = url.clone()).await;
     prometheus.until_scraped("quiet", 3).await;
-    let id = start(
+    let id = start_canary(
         &app,
         "quiet",
         json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1s", "window": "5s", "maxNoDecision": 3}),
@@ -144,7 +134,7 @@ async fn frozen_samples_are_stale_data_never_passes() {
     let app = spawn_app_with(|s| s.slo.prometheus.url = url.clone()).await;
     until_verdict(&app, "stuck", "pass").await;
     exporter.set("stuck", Mode::Frozen);
-    let id = start(
+    let id = start_canary(
         &app,
         "stuck",
         json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1s", "maxStaleness": "3s"}),

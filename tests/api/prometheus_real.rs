@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{names, spawn_app_with, TestApp};
-use crate::prom_harness::{start_exporter, until_verdict, Mode, Prometheus};
+use crate::helpers::{names, spawn_app_with};
+use crate::prom_harness::{start_canary, start_exporter, until_verdict, Mode, Prometheus};
 
 fn policy(extra: Value) -> Value {
     let mut policy =
@@ -13,16 +13,6 @@ fn policy(extra: Value) -> Value {
         p.extend(e.clone());
     }
     policy
-}
-
-async fn start(app: &TestApp, gate: &str, policy: Value) -> String {
-    let canary = app
-        .tool_ok(
-            "start_canary",
-            json!({"modelId": format!("model-{gate}"), "fromGate": "stage", "toGate": gate, "sloPolicy": policy}),
-        )
-        .await;
-    canary["canaryId"].as_str().expect("canaryId").to_string()
 }
 
 #[actix_web::test]
@@ -50,10 +40,10 @@ async fn canaries_are_judged_on_what_a_real_prometheus_says() {
     }
     assert_eq!(ready["prometheus"], "ok");
 
-    let healthy = start(&app, "healthy", policy(json!({}))).await;
-    let slow = start(&app, "slow", policy(json!({}))).await;
-    let erroring = start(&app, "erroring", policy(json!({}))).await;
-    let silent = start(&app, "silent", policy(json!({"maxNoDecision": 3}))).await;
+    let healthy = start_canary(&app, "healthy", policy(json!({}))).await;
+    let slow = start_canary(&app, "slow", policy(json!({}))).await;
+    let erroring = start_canary(&app, "erroring", policy(json!({}))).await;
+    let silent = start_canary(&app, "silent", policy(json!({"maxNoDecision": 3}))).await;
 
     let events = |id: &str| {
         let id = id.to_string();
@@ -118,7 +108,7 @@ async fn canaries_are_judged_on_what_a_real_prometheus_says() {
     );
 
     // Prometheus goes away mid-canary: http_error checks hold the canary, which decides nothing.
-    let steady = start(
+    let steady = start_canary(
         &app,
         "steady",
         policy(json!({"successesToPromote": 4, "maxNoDecision": 3, "warmupChecks": 6})),
