@@ -5,7 +5,7 @@ use mcp_cockpit::config::Settings;
 use mcp_cockpit::slo::GateOverride;
 use serde_json::{json, Value};
 
-use crate::helpers::{names, spawn_app_with, SseEvent, TestApp};
+use crate::helpers::{names, spawn_app_with, TestApp};
 
 /// A server whose canaries check every 100 ms, with stub gates that breach (`slow`, `flaky`, `down`),
 /// report nothing (`dark`) or only old samples (`frozen`).
@@ -62,19 +62,11 @@ fn kit_policy() -> Value {
     json!({"latency_p95_ms": 800, "error_rate": 0.01})
 }
 
-/// The whole stream of one canary: it ends by itself after the terminal event.
-async fn canary_events(app: &TestApp, id: &str) -> Vec<SseEvent> {
-    app.sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await
-}
-
 #[actix_web::test]
 async fn a_healthy_canary_is_promoted_and_the_model_moves_to_the_gate() {
     let app = canary_app(|_| {}).await;
     let id = start(&app, to("production", kit_policy())).await;
-    let events = canary_events(&app, &id).await;
+    let events = app.canary_events(&id).await;
     assert_eq!(
         names(&events),
         ["started", "metric", "metric", "metric", "promoted"]
@@ -139,7 +131,7 @@ async fn breaches_roll_back_with_their_reason_and_the_kits_breach_query_finds_th
         (&slow, "latency_above_slo"),
         (&flaky, "error_rate_above_slo"),
     ] {
-        let events = canary_events(&app, id).await;
+        let events = app.canary_events(id).await;
         assert_eq!(
             names(&events),
             ["started", "metric", "metric", "rolled_back"]
@@ -190,7 +182,7 @@ async fn a_critical_breach_rolls_back_on_the_first_check() {
         ),
     )
     .await;
-    let events = canary_events(&app, &id).await;
+    let events = app.canary_events(&id).await;
     assert_eq!(names(&events), ["started", "metric", "rolled_back"]);
     assert_eq!(events[1].data["reasonCode"], "critical_latency");
     assert_eq!(events[2].data["reasonCode"], "critical");
@@ -245,7 +237,7 @@ async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_cana
     );
     let reply = app.post_mcp_raw(&body, &[("X-API-Key", "key")]).await;
     assert_eq!(reply.body["result"]["isError"], false, "{}", reply.body);
-    let events = canary_events(&app, &running).await;
+    let events = app.canary_events(&running).await;
     assert_eq!(names(&events), ["started", "rolled_back"]);
     let rolled_back = &events[1].data;
     assert_eq!(rolled_back["reason"], "manual override");
@@ -264,7 +256,7 @@ async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_cana
         "manual abort"
     );
     assert_eq!(
-        names(&canary_events(&app, &paused).await),
+        names(&app.canary_events(&paused).await),
         ["started", "paused", "rolled_back"]
     );
 
@@ -328,7 +320,7 @@ async fn one_active_canary_per_model_and_gate_with_idempotent_retries_and_harmle
     );
     dry["dryRun"] = json!(true);
     let dry_id = start(&app, dry).await;
-    let events = canary_events(&app, &dry_id).await;
+    let events = app.canary_events(&dry_id).await;
     assert_eq!(names(&events).last(), Some(&"dry_run"));
     let end = &events.last().expect("event").data;
     assert_eq!(
@@ -367,7 +359,7 @@ async fn the_deadline_rolls_back_a_canary_that_never_decides() {
     let app = canary_app(|_| {}).await;
     let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "deadline": "400ms"});
     let id = start(&app, to("dark", policy)).await;
-    let events = canary_events(&app, &id).await;
+    let events = app.canary_events(&id).await;
     let end = &events.last().expect("event");
     assert_eq!(end.event, "rolled_back");
     assert_eq!(end.data["reasonCode"], "deadline");
@@ -378,7 +370,7 @@ async fn the_deadline_rolls_back_a_canary_that_never_decides() {
     let paused = start(&app, to("production", policy)).await;
     app.tool_ok("pause_canary", json!({"canaryId": paused}))
         .await;
-    let events = canary_events(&app, &paused).await;
+    let events = app.canary_events(&paused).await;
     assert_eq!(names(&events), ["started", "paused", "rolled_back"]);
     assert_eq!(events[2].data["reasonCode"], "deadline");
 }

@@ -92,11 +92,7 @@ async fn a_canary_actor_that_dies_is_re_created_and_the_canary_finishes() {
         )
         .await;
     let id = id_of(&started);
-    let events = app
-        .sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.canary_events(&id).await;
     assert_eq!(
         names(&events).last(),
         Some(&"promoted"),
@@ -113,11 +109,7 @@ async fn a_deadline_that_fails_to_commit_is_retried_until_the_canary_ends() {
     let id = id_of(&app.tool_ok("start_canary", start_args("m", policy)).await);
     // Paused, so no check can end it: only the deadline's own commit (which fails once) can.
     app.tool_ok("pause_canary", json!({"canaryId": id})).await;
-    let events = app
-        .sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.canary_events(&id).await;
     assert_eq!(names(&events), ["started", "paused", "rolled_back"]);
     assert_eq!(events[2].data["reasonCode"], "deadline");
 }
@@ -136,11 +128,7 @@ async fn a_manually_promoted_dry_run_says_it_would_have_promoted() {
         json!({"canaryId": id, "reason": "looks good by hand"}),
     )
     .await;
-    let events = app
-        .sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.canary_events(&id).await;
     let end = events.last().expect("events");
     assert_eq!(end.event, "dry_run");
     assert_eq!(end.data["wouldHave"], "promoted");

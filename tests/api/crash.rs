@@ -297,11 +297,7 @@ async fn a_canary_whose_deadline_passed_while_the_service_was_down_is_rolled_bac
         "UPDATE canaries SET deadline_at = '2000-01-01 00:00:00.000' WHERE id = '{id}'"
     ));
     let (mut server, app) = start(dir.path(), None);
-    let events = app
-        .sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.canary_events(&id).await;
     let end = events.last().expect("events");
     assert_eq!(
         (end.event.as_str(), end.data["reasonCode"].as_str()),

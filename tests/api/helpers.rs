@@ -261,6 +261,14 @@ impl TestApp {
             .await
     }
 
+    /// Every event of one canary, from `started` to its terminal one (the stream ends by itself).
+    pub async fn canary_events(&self, canary_id: &str) -> Vec<SseEvent> {
+        self.sse(&format!("topic=canary/{canary_id}"), &[])
+            .await
+            .until_end()
+            .await
+    }
+
     /// Runs SQL against the service's database file (the kit's audit queries).
     pub fn sql_rows(&self, query: &str) -> Vec<Vec<String>> {
         let output = std::process::Command::new("sqlite3")

@@ -34,11 +34,7 @@ async fn a_gate_that_turns_bad_at_the_start_is_rolled_back_whatever_its_healthy_
         json!({"latency_p95_ms": 800, "error_rate": 0.01}),
     )
     .await;
-    let events = app
-        .sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.canary_events(&id).await;
     let end = events.last().expect("events");
     assert_eq!(end.event, "rolled_back", "{:?}", names(&events));
     assert!(!metrics(&events).iter().any(|m| m["verdict"] == "pass"));

@@ -45,23 +45,13 @@ async fn canaries_are_judged_on_what_a_real_prometheus_says() {
     let erroring = start_canary(&app, "erroring", policy(json!({}))).await;
     let silent = start_canary(&app, "silent", policy(json!({"maxNoDecision": 3}))).await;
 
-    let events = |id: &str| {
-        let id = id.to_string();
-        let app = &app;
-        async move {
-            app.sse(&format!("topic=canary/{id}"), &[])
-                .await
-                .until_end()
-                .await
-        }
-    };
-    let promoted = events(&healthy).await;
+    let promoted = app.canary_events(&healthy).await;
     assert_eq!(names(&promoted).last(), Some(&"promoted"), "{promoted:?}");
     for (id, reason) in [
         (&slow, "latency_above_slo"),
         (&erroring, "error_rate_above_slo"),
     ] {
-        let stream = events(id).await;
+        let stream = app.canary_events(id).await;
         let end = stream.last().expect("events");
         assert_eq!(end.event, "rolled_back", "{stream:?}");
         assert_eq!(end.data["reasonCode"], "consecutive_failures");

@@ -83,11 +83,7 @@ async fn a_promotion_is_posted_with_its_event_id_and_retried_until_taken() {
         .tool_ok("start_canary", canary("production", "100ms"))
         .await;
     let id = started["canaryId"].as_str().expect("id");
-    let events = app
-        .sse(&format!("topic=canary/{id}"), &[])
-        .await
-        .until_end()
-        .await;
+    let events = app.canary_events(id).await;
     let promoted = events.last().expect("events");
     assert_eq!(promoted.event, "promoted");
     for _ in 0..3 {
