@@ -523,3 +523,11 @@ impl Binary {
         self.log.lock().expect("log").clone()
     }
 }
+
+/// A test that fails half-way still leaves no server behind.
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
