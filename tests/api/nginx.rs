@@ -29,8 +29,23 @@ fn shipped_location() -> String {
 
 struct Nginx(Child);
 
+/// SIGTERM, so the master stops its workers before it exits (a SIGKILL left them orphaned, holding the
+/// socket); SIGKILL only if it has not exited within 10 s.
 impl Drop for Nginx {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
