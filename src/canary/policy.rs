@@ -379,16 +379,6 @@ impl Policy {
             .resolve()
             .map_err(|e| format!("{}: {}", e.field, e.problem))
     }
-
-    /// The PromQL `$__window` value: whole seconds when possible, else milliseconds.
-    pub fn window_text(&self) -> String {
-        let ms = self.window.as_millis();
-        if ms.is_multiple_of(1000) {
-            format!("{}s", ms / 1000)
-        } else {
-            format!("{ms}ms")
-        }
-    }
 }
 
 /// So `Policy` can be part of serialized views.
@@ -416,7 +406,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(policy.interval, Duration::from_secs(10));
-        assert_eq!(policy.window_text(), "300s");
+        assert_eq!(policy.window, Duration::from_secs(300));
         assert_eq!(
             (
                 policy.successes_to_promote,

@@ -219,16 +219,9 @@ pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>
         }
         Err(refusal) => return refusal.response(),
     };
-    let Some(permit) = state.guard.streams.acquire(&client.0) else {
-        let mut refused = rpc_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            jsonrpc::RATE_LIMITED,
-            super::TOO_MANY_STREAMS.into(),
-        );
-        refused
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return refused;
+    let permit = match state.guard.stream_permit(&client, true) {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
     };
     // Without Last-Event-ID the stream starts where the session did, so nothing since initialize is missed.
     let resume = header_str(&req, "last-event-id")

@@ -67,11 +67,6 @@ fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-/// What a client over its stream cap is told (with 429 and `Retry-After`).
-pub(crate) const TOO_MANY_STREAMS: &str =
-    "Too many open streams: this client already holds as many event \
-    streams as security.max_streams_per_client allows; close one first";
-
 /// [`event_stream`] for a long-lived stream: its permit is given back when the response body is dropped.
 pub(crate) fn held_event_stream<S>(
     stream: S,

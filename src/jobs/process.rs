@@ -113,7 +113,9 @@ pub async fn end_job(pgid: Option<i32>, job_id: &str) {
         for &pid in &alive {
             if Some(pid) != pgid {
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-                adopted.push(pid);
+                if !adopted.contains(&pid) {
+                    adopted.push(pid);
+                }
             }
         }
         reap(&mut adopted);

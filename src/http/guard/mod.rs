@@ -143,6 +143,8 @@ enum Rejection {
     ForeignOrigin,
     Unauthorized(AuthError),
     RateLimited(Duration),
+    /// The client already holds as many event streams as it may.
+    TooManyStreams,
     /// Not an error: a CORS preflight is answered by the gate itself.
     Preflight,
 }
@@ -202,6 +204,20 @@ impl Rejection {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+            Rejection::TooManyStreams => {
+                let mut response = route.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    jsonrpc::RATE_LIMITED,
+                    "too_many_streams",
+                    "Too many open streams: this client already holds as many event streams as \
+                     security.max_streams_per_client allows; close one first"
+                        .into(),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 response
             }
             Rejection::Preflight => HttpResponse::NoContent()
@@ -293,6 +309,19 @@ impl Guard {
     fn limit(&self, client: &str) -> Result<(), Rejection> {
         self.charge(&ClientKey(client.to_string()), 1)
             .map_err(Rejection::RateLimited)
+    }
+
+    /// A place for one more long-lived event stream of this client (`/sse`, or `GET /mcp` when `on_mcp`), or the
+    /// 429 that says it holds too many, in the route's own error language.
+    pub(crate) fn stream_permit(
+        &self,
+        client: &ClientKey,
+        on_mcp: bool,
+    ) -> Result<StreamPermit, Box<HttpResponse>> {
+        let route = if on_mcp { Route::Mcp } else { Route::Sse };
+        self.streams
+            .acquire(&client.0)
+            .ok_or_else(|| Box::new(Rejection::TooManyStreams.response(route)))
     }
 
     /// Takes `cost` more tokens from the client's bucket (the gate took one per request; a batch costs one

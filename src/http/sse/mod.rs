@@ -6,7 +6,6 @@ mod stream;
 
 use std::collections::HashSet;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -52,16 +51,9 @@ pub async fn stream(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let Some(permit) = state.guard.streams.acquire(&client.0) else {
-        let mut refused = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
-            super::TOO_MANY_STREAMS.into(),
-        );
-        refused
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return refused;
+    let permit = match state.guard.stream_permit(&client, false) {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
     };
     let last_event_header = req
         .headers()
