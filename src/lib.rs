@@ -20,6 +20,7 @@ mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod recorder;
+pub mod seconds;
 pub mod slo;
 pub mod startup;
 pub mod storage;

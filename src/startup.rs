@@ -48,6 +48,8 @@ pub struct Application {
     pool: storage::DbPool,
     poller_thread: actix::Arbiter,
     canary_thread: actix::Arbiter,
+    /// Released when the server has stopped: one server per database.
+    lock: storage::ServerLock,
 }
 
 impl Application {
@@ -56,8 +58,27 @@ impl Application {
         let database = settings.database_path();
         let failpoint = settings.failpoint();
         let read_only = failpoint == Some(Failpoint::DbReadonly);
+        // Everything that can refuse the start does so before the first actor or thread exists, so a
+        // refusal is its one error line and nothing is left half-started.
+        let lock = storage::ServerLock::acquire(&database)?;
+        let address = settings.server.bind.clone();
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
+            .port();
         let (pool, secret) = storage::open(&database, settings.storage.pool_size, read_only)?;
-        let keep_alive = Duration::from_secs_f64(settings.sse.keep_alive_seconds);
+        let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
+        let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
+        let auth = Auth::new(&settings.auth.api_keys, &secret);
+        let guard = guard_from(&settings, auth)?;
+        let keep_alive = settings.sse.keep_alive_seconds;
         if !read_only {
             storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY, &database);
         }
@@ -66,7 +87,6 @@ impl Application {
         crate::jobs::become_subreaper();
         let broker = Broker::new().start();
         let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
-        let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
         let registry = Registry::new(
             settings.jobs.clone(),
             catalog.clone(),
@@ -75,7 +95,6 @@ impl Application {
         )
         .start();
 
-        let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
         // Checking runs on a thread of its own, never beside SSE fan-out or the HTTP workers.
         let poller_thread = actix::Arbiter::new();
         let poller = PrometheusPoller::start_in_arbiter(&poller_thread.handle(), move |_| {
@@ -100,14 +119,12 @@ impl Application {
         let retention = &settings.retention;
         if let Some(sweeper) = RetentionSweeper::new(
             Duration::from_millis(retention.job_ttl_ms),
-            Duration::from_secs_f64(retention.sweep_interval_seconds),
+            retention.sweep_interval_seconds,
             recorder.clone(),
         ) {
             sweeper.start();
         }
 
-        let auth = Auth::new(&settings.auth.api_keys, &secret);
-        let guard = guard_from(&settings, auth)?;
         let short_keys = settings
             .auth
             .api_keys
@@ -145,7 +162,7 @@ impl Application {
             broker: broker.clone(),
             recorder,
             catalog,
-            kill_grace: Duration::from_secs_f64(settings.jobs.kill_grace_seconds),
+            kill_grace: settings.jobs.kill_grace_seconds,
             subscriber_queue: settings.sse.subscriber_queue,
         };
         let state = web::Data::new(AppState {
@@ -164,24 +181,9 @@ impl Application {
                 queue: settings.sse.subscriber_queue,
             },
             body_limit: settings.server.body_limit_bytes,
-            body_read_timeout: Duration::try_from_secs_f64(
-                settings.server.body_read_timeout_seconds,
-            )
-            .unwrap_or(Duration::MAX),
+            body_read_timeout: settings.server.body_read_timeout_seconds,
         });
 
-        let address = settings.server.bind.clone();
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: address.clone(),
-                source,
-            })?
-            .port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -231,6 +233,7 @@ impl Application {
             pool,
             poller_thread,
             canary_thread,
+            lock,
         })
     }
 
@@ -250,6 +253,7 @@ impl Application {
             pool,
             poller_thread,
             canary_thread,
+            lock,
             ..
         } = self;
         let handle = server.handle();
@@ -273,6 +277,7 @@ impl Application {
         }
         poller_thread.stop();
         canary_thread.stop();
+        drop(lock);
         log::info!("shut down");
         served
     }

@@ -18,7 +18,8 @@ use crate::storage::{self, audit, DbPool};
 pub struct WebhookSettings {
     /// Empty = no webhooks. Env `COCKPIT_WEBHOOK_URL`.
     pub url: String,
-    pub timeout_seconds: f64,
+    #[serde(deserialize_with = "crate::seconds::deserialize")]
+    pub timeout_seconds: Duration,
     /// Further attempts after the first fails.
     pub retries: u32,
 }
@@ -38,7 +39,7 @@ impl Webhooks {
         let url = settings.url.trim();
         (!url.is_empty()).then(|| Self {
             url: url.to_string(),
-            timeout: Duration::from_secs_f64(settings.timeout_seconds),
+            timeout: settings.timeout_seconds,
             retries: settings.retries,
             client: awc::Client::builder().disable_redirects().finish(),
             pool,

@@ -170,18 +170,25 @@ mod tests {
 
     #[test]
     fn kit_variables_keep_their_meaning() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let root_text = root.path().to_str().expect("utf-8");
         let env = EnvSource::from_pairs([
             ("PORT", "9100"),
             ("LUKHAS_MCP_API_KEYS", " a, b ,,"),
-            ("LUKHAS_REPO_ROOT", "/srv/lukhas"),
+            ("LUKHAS_REPO_ROOT", root_text),
         ]);
         let settings = Settings::load(None, &env).expect("valid");
         assert_eq!(settings.server.bind, "127.0.0.1:9100");
         assert_eq!(settings.auth.api_keys, vec!["a", "b"]);
-        assert_eq!(
-            settings.database_path(),
-            std::path::Path::new("/srv/lukhas/.mcp-state.db")
-        );
+        assert_eq!(settings.database_path(), root.path().join(".mcp-state.db"));
+    }
+
+    #[test]
+    fn a_repo_root_that_is_not_a_directory_is_refused_before_any_database_is_made() {
+        let env = EnvSource::from_pairs([("LUKHAS_REPO_ROOT", "/nonexistent/lukhas")]);
+        let err = Settings::load(None, &env).expect_err("missing root");
+        assert_eq!(err.key, "evals.repo_root");
+        assert!(err.problem.contains("/nonexistent/lukhas"), "{err}");
     }
 
     #[test]

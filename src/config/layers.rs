@@ -19,7 +19,8 @@ pub(super) fn from_toml_layers(file: Option<&Path>) -> Result<Settings, ConfigEr
         let key = e.path().to_string();
         ConfigError::new(
             if key == "." { "config".into() } else { key },
-            e.into_inner().to_string(),
+            // The message alone: the key is already named, and toml's Display would add it a second time.
+            e.into_inner().message().to_string(),
         )
     })
 }

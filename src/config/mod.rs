@@ -72,7 +72,8 @@ pub struct ServerSettings {
     pub workers: usize,
     pub body_limit_bytes: usize,
     /// Seconds an admitted request may take to send its whole body.
-    pub body_read_timeout_seconds: f64,
+    #[serde(deserialize_with = "crate::seconds::deserialize")]
+    pub body_read_timeout_seconds: std::time::Duration,
     /// Open connections at most, over all workers; 0 = as many as the file-descriptor limit allows.
     pub max_connections: usize,
 }
@@ -108,7 +109,8 @@ pub struct RateLimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     pub job_ttl_ms: u64,
-    pub sweep_interval_seconds: f64,
+    #[serde(deserialize_with = "crate::seconds::deserialize")]
+    pub sweep_interval_seconds: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,7 +140,8 @@ pub struct StorageSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SseSettings {
-    pub keep_alive_seconds: f64,
+    #[serde(deserialize_with = "crate::seconds::deserialize")]
+    pub keep_alive_seconds: std::time::Duration,
     pub retry_ms: u64,
     pub subscriber_queue: usize,
 }
@@ -148,16 +151,52 @@ pub struct SseSettings {
 pub struct JobSettings {
     pub max_running: usize,
     pub max_queued: usize,
-    pub kill_grace_seconds: f64,
+    #[serde(deserialize_with = "crate::seconds::deserialize")]
+    pub kill_grace_seconds: std::time::Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct EvalSettings {
     pub repo_root: String,
     pub self_exe: String,
     /// Every other key of `[evals]` is a task.
-    #[serde(flatten)]
     pub tasks: BTreeMap<String, EvalTask>,
+}
+
+/// By hand rather than `#[serde(flatten)]`: flatten buffers the tasks, and an error inside one would be
+/// reported at `evals` instead of at `evals.<task>.<key>`.
+impl<'de> Deserialize<'de> for EvalSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = EvalSettings;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("repo_root, self_exe and a table per eval task")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut evals = EvalSettings {
+                    repo_root: String::new(),
+                    self_exe: String::new(),
+                    tasks: BTreeMap::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "repo_root" => evals.repo_root = map.next_value()?,
+                        "self_exe" => evals.self_exe = map.next_value()?,
+                        _ => {
+                            let task = map.next_value()?;
+                            evals.tasks.insert(key, task);
+                        }
+                    }
+                }
+                Ok(evals)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,8 +205,11 @@ pub struct EvalTask {
     pub command: Vec<String>,
     #[serde(default)]
     pub configs: Option<Vec<String>>,
-    #[serde(default = "default_task_timeout")]
-    pub timeout_seconds: f64,
+    #[serde(
+        default = "default_task_timeout",
+        deserialize_with = "crate::seconds::deserialize"
+    )]
+    pub timeout_seconds: std::time::Duration,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     #[serde(default)]
@@ -177,8 +219,8 @@ pub struct EvalTask {
     pub requeue_on_restart: bool,
 }
 
-fn default_task_timeout() -> f64 {
-    3600.0
+fn default_task_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,9 +1,12 @@
 //! Checks that typing alone cannot express; each failure names its key.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::{ConfigError, Settings};
 use crate::ids::Ident;
+use crate::seconds;
+use crate::slo::StubSettings;
 
 pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
     let bind: SocketAddr = s.server.bind.parse().map_err(|_| {
@@ -27,9 +30,20 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
     crate::http::SitePolicy::from_settings(&s.security, bind.ip())?;
     crate::http::TrustedProxies::parse(&s.security.trusted_proxies)?;
     if s.rate_limit.bucket > 0 {
-        positive("rate_limit.window_ms", s.rate_limit.window_ms as f64)?;
-        positive("rate_limit.max_clients", s.rate_limit.max_clients as f64)?;
+        within("rate_limit.window_ms", s.rate_limit.window_ms, 1, DAY_MS)?;
+        within(
+            "rate_limit.max_clients",
+            s.rate_limit.max_clients,
+            1,
+            MILLION * 10,
+        )?;
     }
+    within(
+        "retention.job_ttl_ms",
+        s.retention.job_ttl_ms,
+        0,
+        100 * 366 * DAY_MS,
+    )?;
     positive(
         "retention.sweep_interval_seconds",
         s.retention.sweep_interval_seconds,
@@ -44,11 +58,14 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
         positive("slo.prometheus.timeout_seconds", prometheus.timeout_seconds)?;
-        positive(
+        within(
             "slo.prometheus.max_response_bytes",
-            prometheus.max_response_bytes as f64,
+            prometheus.max_response_bytes,
+            1,
+            MAX_BYTES,
         )?;
     }
+    stub(&s.slo.stub)?;
     let webhook = s.webhooks.url.trim();
     if !webhook.is_empty() {
         if !(webhook.starts_with("http://") || webhook.starts_with("https://")) {
@@ -58,9 +75,10 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
         positive("webhooks.timeout_seconds", s.webhooks.timeout_seconds)?;
+        within("webhooks.retries", s.webhooks.retries, 0, 100)?;
     }
-    positive("canary.max_active", s.canary.max_active as f64)?;
-    positive("canary.min_interval", s.canary.min_interval.as_secs_f64())?;
+    within("canary.max_active", s.canary.max_active, 1, MILLION)?;
+    positive("canary.min_interval", s.canary.min_interval)?;
     for (model, gates) in &s.policies {
         for (gate, patch) in gates {
             patch.check_fields().map_err(|e| {
@@ -68,20 +86,45 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             })?;
         }
     }
-    positive("server.body_limit_bytes", s.server.body_limit_bytes as f64)?;
+    within("server.workers", s.server.workers, 0, 1024)?;
+    within(
+        "server.body_limit_bytes",
+        s.server.body_limit_bytes,
+        1,
+        MAX_BYTES,
+    )?;
     positive(
         "server.body_read_timeout_seconds",
         s.server.body_read_timeout_seconds,
     )?;
-    positive(
-        "security.max_streams_per_client",
-        s.security.max_streams_per_client as f64,
+    within(
+        "server.max_connections",
+        s.server.max_connections,
+        0,
+        MILLION,
     )?;
-    positive("storage.pool_size", f64::from(s.storage.pool_size))?;
+    within(
+        "security.max_streams_per_client",
+        s.security.max_streams_per_client,
+        1,
+        MILLION,
+    )?;
+    within("storage.pool_size", s.storage.pool_size, 1, 64)?;
     positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;
-    positive("sse.subscriber_queue", s.sse.subscriber_queue as f64)?;
-    positive("jobs.max_running", s.jobs.max_running as f64)?;
-    non_negative("jobs.kill_grace_seconds", s.jobs.kill_grace_seconds)?;
+    within("sse.retry_ms", s.sse.retry_ms, 0, DAY_MS)?;
+    within("sse.subscriber_queue", s.sse.subscriber_queue, 1, MILLION)?;
+    within("jobs.max_running", s.jobs.max_running, 1, 1024)?;
+    within("jobs.max_queued", s.jobs.max_queued, 0, MILLION)?;
+    let root = s.evals.repo_root.trim();
+    if !root.is_empty() && !std::path::Path::new(root).is_dir() {
+        return Err(ConfigError::new(
+            "evals.repo_root",
+            format!(
+                "`{root}` is not a directory (set by LUKHAS_REPO_ROOT or evals.repo_root): evals run there \
+                 and the database defaults to `{root}/.mcp-state.db`"
+            ),
+        ));
+    }
     for (task_id, task) in &s.evals.tasks {
         let key = |field: &str| format!("evals.{task_id}.{field}");
         Ident::parse(task_id).map_err(|rule| ConfigError::new(format!("evals.{task_id}"), rule))?;
@@ -119,26 +162,83 @@ fn api_key(key: &str, loopback: bool) -> Result<(), ConfigError> {
     ))
 }
 
-fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
-    if value.is_finite() && value > 0.0 {
+const DAY_MS: u64 = 24 * 3600 * 1000;
+const MILLION: usize = 1_000_000;
+/// Largest body or response size a setting may allow: 256 MiB.
+const MAX_BYTES: usize = 256 << 20;
+
+/// A duration setting that drives a timer or a deadline: at least a millisecond (the upper bound, a year, is
+/// the deserializer's).
+fn positive(key: &str, value: Duration) -> Result<(), ConfigError> {
+    if value >= seconds::MIN_POSITIVE {
         Ok(())
     } else {
         Err(ConfigError::new(
             key,
-            format!("must be greater than 0 (got {value})"),
+            format!(
+                "must be at least 0.001 seconds (got {})",
+                value.as_secs_f64()
+            ),
         ))
     }
 }
 
-fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
-    if value.is_finite() && value >= 0.0 {
+/// A count or size: from `lo` to `hi`, so nothing sized from it can hang the start or overflow.
+fn within<T>(key: &str, value: T, lo: T, hi: T) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if lo <= value && value <= hi {
         Ok(())
     } else {
         Err(ConfigError::new(
             key,
-            format!("must be 0 or more (got {value})"),
+            format!("must be from {lo} to {hi} (got {value})"),
         ))
     }
+}
+
+/// The stub source's values: finite, rates and the jitter fractions.
+fn stub(stub: &StubSettings) -> Result<(), ConfigError> {
+    let fraction = |key: &str, value: f64| {
+        if (0.0..=1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                key,
+                format!("must be a fraction from 0 to 1 (got {value})"),
+            ))
+        }
+    };
+    let amount = |key: &str, value: f64| {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                key,
+                format!("must be a finite number 0 or more (got {value})"),
+            ))
+        }
+    };
+    fraction("slo.stub.jitter", stub.jitter)?;
+    fraction("slo.stub.error_rate", stub.error_rate)?;
+    amount("slo.stub.latency_p95_ms", stub.latency_p95_ms)?;
+    amount("slo.stub.requests", stub.requests)?;
+    for (gate, o) in &stub.gates {
+        let key = |field: &str| format!("slo.stub.gates.{gate}.{field}");
+        if let Some(rate) = o.error_rate {
+            fraction(&key("error_rate"), rate)?;
+        }
+        for (field, value) in [
+            ("latency_p95_ms", o.latency_p95_ms),
+            ("requests", o.requests),
+        ] {
+            if let Some(value) = value {
+                amount(&key(field), value)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

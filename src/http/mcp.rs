@@ -201,9 +201,19 @@ pub async fn delete(
 pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>) -> HttpResponse {
     let accepts_sse = header_str(&req, "accept").is_some_and(|a| a.contains("text/event-stream"));
     if !accepts_sse {
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "GET, POST, DELETE"))
-            .finish();
+        let mut refusal = rpc_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            jsonrpc::INVALID_REQUEST,
+            "Method Not Allowed: GET /mcp opens a session's event stream and needs \
+             `Accept: text/event-stream` with the Mcp-Session-Id from initialize; send JSON-RPC messages \
+             with POST /mcp"
+                .into(),
+        );
+        refusal.headers_mut().insert(
+            header::ALLOW,
+            header::HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        return refusal;
     }
     if let Err(refusal) = check_version(&req) {
         return refusal.response();

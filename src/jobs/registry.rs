@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -103,7 +102,7 @@ impl Registry {
                 task,
                 cwd: self.catalog.repo_root.clone(),
                 recorder: self.recorder.clone(),
-                grace: Duration::from_secs_f64(self.limits.kill_grace_seconds),
+                grace: self.limits.kill_grace_seconds,
                 registry: ctx.address().recipient(),
                 panic_failpoint: self.panic_failpoint,
                 redactor: self.catalog.redactor.clone(),

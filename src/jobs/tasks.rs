@@ -70,7 +70,7 @@ impl TaskCatalog {
     }
 
     pub fn max_timeout(task: &EvalTask) -> Duration {
-        Duration::from_secs_f64(task.timeout_seconds)
+        task.timeout_seconds
     }
 
     /// The argv: placeholders are replaced only where they are a whole argument, never inside one and never
@@ -106,7 +106,7 @@ mod tests {
                 "{jobId}".into(),
             ],
             configs: None,
-            timeout_seconds: 1.0,
+            timeout_seconds: Duration::from_secs(1),
             env: Default::default(),
             requeue_on_restart: false,
             description: String::new(),

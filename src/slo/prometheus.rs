@@ -38,7 +38,8 @@ pub struct PrometheusSettings {
     /// The Unix time of the newest sample behind the values.
     pub freshness_query: String,
     pub ca_file: String,
-    pub timeout_seconds: f64,
+    #[serde(deserialize_with = "crate::seconds::deserialize")]
+    pub timeout_seconds: Duration,
     pub max_response_bytes: usize,
 }
 
@@ -144,7 +145,7 @@ impl PrometheusSpec {
     pub fn connect(self) -> PrometheusSource {
         let s = self.settings;
         let base = s.url.trim().trim_end_matches('/');
-        let timeout = Duration::try_from_secs_f64(s.timeout_seconds).unwrap_or(PROBE_TIMEOUT);
+        let timeout = s.timeout_seconds;
         let tls = self.tls;
         let client_with = |limit: Duration| {
             awc::Client::builder()

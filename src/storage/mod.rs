@@ -6,9 +6,12 @@ pub mod canaries;
 pub mod checkpoint;
 pub mod events;
 pub mod jobs;
+mod lock;
 pub mod meta;
 pub mod outbox;
 mod schema;
+
+pub use lock::ServerLock;
 
 use std::path::Path;
 use std::time::Duration;
@@ -44,6 +47,10 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "{database} is in use by {holder}: one server per database (stop it, or set LUKHAS_MCP_DB to another file)"
+    )]
+    Locked { database: String, holder: String },
     #[error("database worker stopped")]
     WorkerGone,
     #[error("the change was not committed: {0}")]
@@ -79,15 +86,21 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     }
 }
 
+/// Creates the directory a database file goes in.
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            path: dir.display().to_string(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Opens (creating if needed) the database file, runs pending migrations, and returns the pool with the
 /// installation secret (made on first start). `read_only` is the `db_readonly` failpoint; false outside tests.
 pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, String), StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
+    create_parent(path)?;
     let cannot_open =
         |e: &dyn std::fmt::Display| StoreError::Open(format!("{}: {e}", path.display()));
     owner_only(path).map_err(|e| cannot_open(&e))?;

@@ -215,7 +215,7 @@ async fn past_its_stream_cap_a_key_gets_429_while_other_keys_still_connect() {
         s.auth.api_keys = vec![KEY_A.into(), KEY_B.into()];
         s.security.max_streams_per_client = 64;
         // A closed client is noticed when something is written to it.
-        s.sse.keep_alive_seconds = 0.2;
+        s.sse.keep_alive_seconds = std::time::Duration::from_secs_f64(0.2);
     })
     .await;
     let mut open = Vec::new();
@@ -247,7 +247,10 @@ async fn past_its_stream_cap_a_key_gets_429_while_other_keys_still_connect() {
 
 #[actix_web::test]
 async fn an_authenticated_body_sent_a_byte_at_a_time_is_cut_off() {
-    let app = spawn_app_with(|s| s.server.body_read_timeout_seconds = 0.5).await;
+    let app = spawn_app_with(|s| {
+        s.server.body_read_timeout_seconds = std::time::Duration::from_millis(500)
+    })
+    .await;
     let address = app.address.trim_start_matches("http://").to_string();
     let status = actix_web::rt::task::spawn_blocking(move || {
         let mut socket = std::net::TcpStream::connect(&address).expect("connect");

@@ -50,7 +50,7 @@ pub fn shell_task(script: &str) -> EvalTask {
             "{jobId}".into(),
         ],
         configs: None,
-        timeout_seconds: 60.0,
+        timeout_seconds: std::time::Duration::from_secs_f64(60.0),
         env: Default::default(),
         description: String::new(),
         requeue_on_restart: false,
@@ -74,7 +74,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.storage.db_path = dir.path().join("cockpit.db").display().to_string();
     settings.evals.repo_root = dir.path().display().to_string();
     settings.evals.self_exe = env!("CARGO_BIN_EXE_mcp-cockpit").into();
-    settings.jobs.kill_grace_seconds = 0.5;
+    settings.jobs.kill_grace_seconds = std::time::Duration::from_secs_f64(0.5);
     // Canary tests check every few hundred milliseconds.
     settings.canary.min_interval = std::time::Duration::from_millis(10);
     // Tests that are about the rate limit turn it on; the others poll freely.

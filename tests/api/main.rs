@@ -22,5 +22,6 @@ mod prometheus_real;
 mod restart;
 mod security;
 mod sse;
+mod startup;
 mod streams;
 mod webhooks;

@@ -34,8 +34,14 @@ async fn get_mcp_follows_the_status_rules() {
     let app = spawn_app_with(|_| {}).await;
     let client = awc::Client::default();
     let url = format!("{}/mcp", app.address);
-    let no_accept = client.get(&url).send().await.expect("GET");
+    let mut no_accept = client.get(&url).send().await.expect("GET");
     assert_eq!(no_accept.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body = no_accept.body().await.expect("body");
+    let said = String::from_utf8_lossy(&body);
+    assert!(
+        said.contains("Accept: text/event-stream") && said.contains("POST"),
+        "the 405 says what to do: {said}"
+    );
     let sse = ("Accept", "text/event-stream");
     let no_session = client
         .get(&url)

@@ -95,7 +95,7 @@ async fn through_nginx_events_flow_live_idle_streams_survive_and_forwarded_for_i
 ) {
     let app = spawn_app_with(|s| {
         s.security.trusted_proxies = vec!["127.0.0.2".into()];
-        s.sse.keep_alive_seconds = 0.5;
+        s.sse.keep_alive_seconds = std::time::Duration::from_secs_f64(0.5);
         // 4 per minute for the one test client: the stream and the note below take 2.
         s.rate_limit.bucket = 4;
     })

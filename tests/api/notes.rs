@@ -56,7 +56,7 @@ async fn a_note_on_a_job_topic_joins_the_job_s_history() {
 async fn the_retention_sweep_removes_ended_jobs_and_their_events_but_not_running_ones() {
     let app = spawn_app_with(|s| {
         s.retention.job_ttl_ms = 3_600_000;
-        s.retention.sweep_interval_seconds = 0.2;
+        s.retention.sweep_interval_seconds = std::time::Duration::from_secs_f64(0.2);
         s.evals.tasks.insert("hold".into(), gated_task("release"));
     })
     .await;

@@ -99,7 +99,7 @@ fn use_prometheus(s: &mut Settings, url: &str) {
     prometheus.error_rate_query = r#"err{gate="$__gate"}[$__window]"#.into();
     prometheus.requests_query = r#"req{gate="$__gate"}[$__window]"#.into();
     prometheus.freshness_query = r#"fre{gate="$__gate"}"#.into();
-    prometheus.timeout_seconds = 0.5;
+    prometheus.timeout_seconds = std::time::Duration::from_secs_f64(0.5);
 }
 
 async fn evaluate(app: &TestApp) -> Value {
@@ -449,7 +449,7 @@ async fn https_works_with_the_operators_ca_and_fails_closed_without_it() {
     let trusted = spawn_app_with(|s| {
         use_prometheus(s, &url);
         s.slo.prometheus.ca_file = ca.clone();
-        s.slo.prometheus.timeout_seconds = 5.0;
+        s.slo.prometheus.timeout_seconds = std::time::Duration::from_secs_f64(5.0);
     })
     .await;
     let result = evaluate(&trusted).await;
@@ -459,7 +459,7 @@ async fn https_works_with_the_operators_ca_and_fails_closed_without_it() {
 
     let untrusted = spawn_app_with(|s| {
         use_prometheus(s, &url);
-        s.slo.prometheus.timeout_seconds = 5.0;
+        s.slo.prometheus.timeout_seconds = std::time::Duration::from_secs_f64(5.0);
     })
     .await;
     let result = evaluate(&untrusted).await;

@@ -143,7 +143,8 @@ async fn a_stream_of_ended_entities_already_seen_gets_204_and_unknown_entities_4
 
 #[actix_web::test]
 async fn streams_carry_proxy_friendly_headers_a_retry_hint_and_keep_alive_comments() {
-    let app = spawn_app_with(|s| s.sse.keep_alive_seconds = 0.2).await;
+    let app =
+        spawn_app_with(|s| s.sse.keep_alive_seconds = std::time::Duration::from_millis(200)).await;
     let mut response = app.get("/sse?topic=ops/deploys", &[]).await;
     assert_eq!(
         response

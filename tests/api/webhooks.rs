@@ -65,7 +65,7 @@ async fn app_with_hook(url: &str, retries: u32) -> TestApp {
     spawn_app_with(|s| {
         s.webhooks.url = url.into();
         s.webhooks.retries = retries;
-        s.webhooks.timeout_seconds = 2.0;
+        s.webhooks.timeout_seconds = std::time::Duration::from_secs_f64(2.0);
     })
     .await
 }
