@@ -13,6 +13,7 @@ pub mod config;
 mod demo_eval;
 pub mod events;
 pub mod failpoints;
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod jobs;

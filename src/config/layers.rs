@@ -7,12 +7,21 @@ use toml::{Table, Value};
 use super::{ConfigError, Settings, DEFAULT_TOML};
 
 pub(super) fn from_toml_layers(file: Option<&Path>) -> Result<Settings, ConfigError> {
-    let mut merged = parse(DEFAULT_TOML, "config/default.toml")?;
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = match file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
-        })?;
-        merge(&mut merged, parse(&text, &path.display().to_string())?);
+        })?),
+        None => None,
+    };
+    let origin = file.map(|path| path.display().to_string());
+    from_toml_text(text.as_deref().zip(origin.as_deref()))
+}
+
+/// The defaults with a file's text (and the name it is reported by) layered over them.
+pub(super) fn from_toml_text(file: Option<(&str, &str)>) -> Result<Settings, ConfigError> {
+    let mut merged = parse(DEFAULT_TOML, "config/default.toml")?;
+    if let Some((text, origin)) = file {
+        merge(&mut merged, parse(text, origin)?);
     }
     let deserializer = Value::Table(merged);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {

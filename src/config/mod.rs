@@ -238,7 +238,15 @@ impl Settings {
 
     /// All layers: defaults, then the optional file, then the environment; validated.
     pub fn load(file: Option<&Path>, env: &EnvSource) -> Result<Self, ConfigError> {
-        let mut settings = layers::from_toml_layers(file)?;
+        Self::finish(layers::from_toml_layers(file)?, env)
+    }
+
+    /// As [`Settings::load`], with the file's text given instead of its path.
+    pub fn load_text(text: &str, origin: &str, env: &EnvSource) -> Result<Self, ConfigError> {
+        Self::finish(layers::from_toml_text(Some((text, origin)))?, env)
+    }
+
+    fn finish(mut settings: Settings, env: &EnvSource) -> Result<Self, ConfigError> {
         env::apply(&mut settings, env)?;
         validate::check(&settings)?;
         Ok(settings)

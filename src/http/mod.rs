@@ -8,7 +8,7 @@ mod guard;
 mod health;
 mod mcp;
 mod mcp_stream;
-mod sse;
+pub(crate) mod sse;
 
 use std::time::Duration;
 

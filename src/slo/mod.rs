@@ -2,7 +2,7 @@
 //! Prometheus source (a later issue) queries a server. Either answers every query with a value or the
 //! no-decision reason there is none — never an error that could crash a caller or decide a canary.
 
-mod prometheus;
+pub(crate) mod prometheus;
 mod stub;
 
 use std::time::Duration;

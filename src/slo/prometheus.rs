@@ -237,8 +237,21 @@ fn is_envelope(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body).is_ok_and(|json| json["status"].is_string())
 }
 
-/// Maps an instant-query response body to a value or a reason, with the raw text to store.
+/// Longest raw text stored with a check, in characters.
+const MAX_RAW_CHARS: usize = 500;
+
+/// Maps an instant-query response body to a value or a reason, with the raw text to store (bounded: a
+/// response can hold a megabyte in one string).
 pub fn classify(body: &[u8]) -> (Sample, String) {
+    let (sample, raw) = judge(body);
+    let raw = match raw.char_indices().nth(MAX_RAW_CHARS) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw,
+    };
+    (sample, raw)
+}
+
+fn judge(body: &[u8]) -> (Sample, String) {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         return (
             Sample::Missing(ReasonCode::QueryError),
@@ -254,8 +267,7 @@ pub fn classify(body: &[u8]) -> (Sample, String) {
             "timeout" | "canceled" => ReasonCode::QueryTimeout,
             _ => ReasonCode::QueryError,
         };
-        let shown: String = format!("{error_type}: {error}").chars().take(500).collect();
-        return (Sample::Missing(reason), shown);
+        return (Sample::Missing(reason), format!("{error_type}: {error}"));
     }
     let data = &json["data"];
     let value_text = |pair: &Value| pair.get(1).and_then(Value::as_str).map(str::to_string);

@@ -1,7 +1,7 @@
 //! `GET /sse?topic=…`: server-sent events. The subscription is registered with the broker before the log is
 //! read, and frames already replayed are skipped live, so a client sees every event once and in order.
 
-mod request;
+pub(crate) mod request;
 mod stream;
 
 use std::collections::HashSet;
