@@ -128,12 +128,35 @@ fn raise_open_file_limit() {
 
 fn serve(settings: Settings) -> Result<(), String> {
     raise_open_file_limit();
+    log_panics();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)
             .await
             .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
+}
+
+/// A panic is written once, as one error line of the log (JSON when the log is): where and what. The
+/// panic boundaries around request handlers answer -32603 without logging it again.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        log::error!(
+            "internal error: panic in thread {} at {place}: {message}",
+            thread.name().unwrap_or("unnamed")
+        );
+    }));
 }
 
 fn exit(outcome: Result<(), String>) -> ExitCode {

@@ -10,6 +10,7 @@
 //! | `db_readonly` | every pooled connection is read-only: all writes fail, reads work |
 //! | `canary_panic` | the first canary actor to handle a check panics (once per process) |
 //! | `deadline_commit_fails` | the first deadline commit fails before writing (once per process) |
+//! | `tool_panic` | every `model_gates` call panics inside its handler |
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +24,11 @@ pub enum Failpoint {
     DbReadonly,
     CanaryPanic,
     DeadlineCommit,
+    ToolPanic,
 }
 
 impl Failpoint {
-    pub const ALL: [Failpoint; 7] = [
+    pub const ALL: [Failpoint; 8] = [
         Failpoint::JobPanic,
         Failpoint::BeforeCommit,
         Failpoint::AfterCommit,
@@ -34,6 +36,7 @@ impl Failpoint {
         Failpoint::DbReadonly,
         Failpoint::CanaryPanic,
         Failpoint::DeadlineCommit,
+        Failpoint::ToolPanic,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Failpoint {
             Failpoint::DbReadonly => "db_readonly",
             Failpoint::CanaryPanic => "canary_panic",
             Failpoint::DeadlineCommit => "deadline_commit_fails",
+            Failpoint::ToolPanic => "tool_panic",
         }
     }
 

@@ -164,6 +164,7 @@ impl Application {
             catalog,
             kill_grace: settings.jobs.kill_grace_seconds,
             subscriber_queue: settings.sse.subscriber_queue,
+            failpoint,
         };
         let state = web::Data::new(AppState {
             pool: pool.clone(),

@@ -181,6 +181,25 @@ fn invalid(id: Value, why: &str) -> Incoming {
     }
 }
 
+/// What a client hears of a failure inside the server; the log has the cause.
+pub fn internal_error() -> RpcError {
+    RpcError::new(
+        INTERNAL_ERROR,
+        "Internal error; the server log has the details",
+    )
+}
+
+/// The panic boundary around a handler: a panic (already logged once by the panic hook, as an error) is
+/// `Err(())`, to be answered -32603, and takes no other request with it; a batch goes on with its next
+/// message, and the replies of those before it are still sent.
+pub async fn panic_boundary<T>(work: impl std::future::Future<Output = T>) -> Result<T, ()> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .map_err(|_| ())
+}
+
 pub fn success(id: Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }

@@ -164,30 +164,35 @@ impl McpServer {
             Incoming::Invalid { id, error } => (Some(jsonrpc::failure(id, &error)), None),
             Incoming::Request { id, method, params } => {
                 let mut new_session = None;
-                let outcome = match method.as_str() {
-                    "initialize" => match self.initialize(params.as_ref(), post.client).await {
-                        Ok((result, session)) => {
-                            new_session = Some(session.id);
-                            Ok(result)
+                let handled = jsonrpc::panic_boundary(async {
+                    match method.as_str() {
+                        "initialize" => match self.initialize(params.as_ref(), post.client).await {
+                            Ok((result, session)) => {
+                                new_session = Some(session.id);
+                                Ok(result)
+                            }
+                            Err(e) => Err(e),
+                        },
+                        "ping" => Ok(json!({})),
+                        "tools/list" => Ok(json!({ "tools": tools::definitions() })),
+                        "tools/call" => self.tools.call(params, post.caller, None).await,
+                        "logging/setLevel" => set_level(post.session, params.as_ref()),
+                        "resources/list" => resources::list(&self.tools, params.as_ref()).await,
+                        "resources/templates/list" => Ok(resources::templates()),
+                        "resources/read" => resources::read(&self.tools, params.as_ref()).await,
+                        "resources/subscribe" | "resources/unsubscribe" => {
+                            self.subscription(post.session, &method, params.as_ref())
+                                .await
                         }
-                        Err(e) => Err(e),
-                    },
-                    "ping" => Ok(json!({})),
-                    "tools/list" => Ok(json!({ "tools": tools::definitions() })),
-                    "tools/call" => self.tools.call(params, post.caller, None).await,
-                    "logging/setLevel" => set_level(post.session, params.as_ref()),
-                    "resources/list" => resources::list(&self.tools, params.as_ref()).await,
-                    "resources/templates/list" => Ok(resources::templates()),
-                    "resources/read" => resources::read(&self.tools, params.as_ref()).await,
-                    "resources/subscribe" | "resources/unsubscribe" => {
-                        self.subscription(post.session, &method, params.as_ref())
-                            .await
+                        other => Err(RpcError::new(
+                            jsonrpc::METHOD_NOT_FOUND,
+                            format!("Method not found: {other}"),
+                        )),
                     }
-                    other => Err(RpcError::new(
-                        jsonrpc::METHOD_NOT_FOUND,
-                        format!("Method not found: {other}"),
-                    )),
-                };
+                });
+                let outcome = handled
+                    .await
+                    .unwrap_or_else(|()| Err(jsonrpc::internal_error()));
                 let reply = match outcome {
                     Ok(result) => jsonrpc::success(id, result),
                     Err(error) => jsonrpc::failure(id, &error),
@@ -240,10 +245,7 @@ impl McpServer {
             .await
             .map_err(|e| {
                 log::error!("initialize: {e}");
-                RpcError::new(
-                    jsonrpc::INTERNAL_ERROR,
-                    "Internal error; the server log has the details",
-                )
+                jsonrpc::internal_error()
             })?;
         let session = self.sessions.create(version, since, owner).ok_or_else(|| {
             RpcError::new(

@@ -147,10 +147,7 @@ pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
 
 fn internal(e: StoreError) -> RpcError {
     log::error!("resources: {e}");
-    RpcError::new(
-        jsonrpc::INTERNAL_ERROR,
-        "Internal error; the server log has the details",
-    )
+    jsonrpc::internal_error()
 }
 
 /// The `uri` param, parsed.

@@ -15,6 +15,7 @@ mod mcp_stream;
 mod nginx;
 mod notes;
 mod operations;
+mod panics;
 mod prom_harness;
 mod prometheus_evidence;
 mod prometheus_fake;

@@ -23,6 +23,7 @@ use super::jsonrpc::{self, RpcError};
 use crate::broker::Broker;
 use crate::canary::policy::{Limits, PolicyTable};
 use crate::canary::{CanaryRegistry, PrometheusPoller, StartRules};
+use crate::failpoints::Failpoint;
 use crate::jobs::{Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::DbPool;
@@ -52,6 +53,8 @@ pub struct ToolContext {
     /// SIGTERM → SIGKILL grace of jobs, to bound how long `cancel_job` waits.
     pub kill_grace: Duration,
     pub subscriber_queue: usize,
+    /// The armed test failpoint (`tool_panic`), if any.
+    pub failpoint: Option<Failpoint>,
 }
 
 /// What a waiting `run_eval` tells a caller that asked for progress.
@@ -139,25 +142,10 @@ impl ToolContext {
             ));
         };
         let arguments = params.remove("arguments").unwrap_or_else(|| json!({}));
-        let outcome = match name.as_str() {
-            "run_eval" => jobs::run_eval(self, caller, arguments, progress).await,
-            "job_status" | "status" => jobs::job_status(self, arguments).await,
-            "list_jobs" => jobs::list_jobs(self, arguments).await,
-            "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
-            "start_canary" => canaries::start_canary(self, caller, arguments).await,
-            "abort_canary" => canaries::act(self, caller, "abort_canary", arguments).await,
-            "canary_status" => canaries::canary_status(self, arguments).await,
-            "list_canaries" => canaries::list_canaries(self, arguments).await,
-            "pause_canary" => canaries::act(self, caller, "pause_canary", arguments).await,
-            "resume_canary" => canaries::act(self, caller, "resume_canary", arguments).await,
-            "promote_canary" => canaries::act(self, caller, "promote_canary", arguments).await,
-            "promote_model" => models::promote_model(self, caller, arguments).await,
-            "model_gates" => models::model_gates(self, arguments).await,
-            "why" => models::why(self, arguments).await,
-            "why_math" => models::why_math(self, arguments).await,
-            "evaluate_slo" => evaluate::evaluate_slo(self, arguments).await,
-            "publish_note" => notes::publish_note(self, caller, arguments).await,
-            _ => {
+        let dispatched = jsonrpc::panic_boundary(self.dispatch(&name, caller, arguments, progress));
+        let outcome = match dispatched.await {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => {
                 let known: Vec<String> = definitions()
                     .iter()
                     .filter_map(|d| d["name"].as_str().map(String::from))
@@ -167,6 +155,7 @@ impl ToolContext {
                     format!("Unknown tool: {name}. Known tools: {}", known.join(", ")),
                 ));
             }
+            Err(()) => return Err(jsonrpc::internal_error()),
         };
         match outcome {
             Ok(result) => Ok(json!({
@@ -184,12 +173,42 @@ impl ToolContext {
             Err(ToolError::Refused(message)) => Ok(error_result(message)),
             Err(ToolError::Internal(cause)) => {
                 log::error!("tool {name} failed: {cause}");
-                Err(RpcError::new(
-                    jsonrpc::INTERNAL_ERROR,
-                    "Internal error; the server log has the details",
-                ))
+                Err(jsonrpc::internal_error())
             }
         }
+    }
+
+    async fn dispatch(
+        &self,
+        name: &str,
+        caller: &Caller,
+        arguments: Value,
+        progress: Option<&ProgressSink>,
+    ) -> Option<Result<Value, ToolError>> {
+        if name == "model_gates" && self.failpoint == Some(Failpoint::ToolPanic) {
+            panic!("failpoint tool_panic: model_gates panics in its handler");
+        }
+        let outcome = match name {
+            "run_eval" => jobs::run_eval(self, caller, arguments, progress).await,
+            "job_status" | "status" => jobs::job_status(self, arguments).await,
+            "list_jobs" => jobs::list_jobs(self, arguments).await,
+            "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
+            "start_canary" => canaries::start_canary(self, caller, arguments).await,
+            "abort_canary" => canaries::act(self, caller, "abort_canary", arguments).await,
+            "canary_status" => canaries::canary_status(self, arguments).await,
+            "list_canaries" => canaries::list_canaries(self, arguments).await,
+            "pause_canary" => canaries::act(self, caller, "pause_canary", arguments).await,
+            "resume_canary" => canaries::act(self, caller, "resume_canary", arguments).await,
+            "promote_canary" => canaries::act(self, caller, "promote_canary", arguments).await,
+            "promote_model" => models::promote_model(self, caller, arguments).await,
+            "model_gates" => models::model_gates(self, arguments).await,
+            "why" => models::why(self, arguments).await,
+            "why_math" => models::why_math(self, arguments).await,
+            "evaluate_slo" => evaluate::evaluate_slo(self, arguments).await,
+            "publish_note" => notes::publish_note(self, caller, arguments).await,
+            _ => return None,
+        };
+        Some(outcome)
     }
 }
 
