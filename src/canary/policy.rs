@@ -41,6 +41,12 @@ pub struct Limits {
 /// The longest `deadline` a canary may have.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Upper bounds of the other policy numbers: far past any real policy, short of any overflow.
+const MAX_LATENCY_MS: f64 = 86_400_000.0;
+const MAX_CHECKS: u32 = 10_000;
+const MAX_REQUESTS: f64 = 1e12;
+const MAX_CRITICAL_FACTOR: f64 = 1000.0;
+
 /// The original server's `targets` object, accepted as an alias.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,11 +193,11 @@ impl PolicyPatch {
         };
         if self
             .latency_p95_ms
-            .is_some_and(|v| !(v.is_finite() && v > 0.0))
+            .is_some_and(|v| !(v.is_finite() && v > 0.0 && v <= MAX_LATENCY_MS))
         {
             return err(
                 "latency_p95_ms",
-                "must be a number of milliseconds greater than 0",
+                "must be a number of milliseconds greater than 0 and at most 86400000 (a day)",
             );
         }
         if self
@@ -202,36 +208,47 @@ impl PolicyPatch {
         }
         for (field, value) in [
             ("interval", self.interval),
-            ("window", self.window.or(self.window_seconds)),
+            ("window", self.window),
+            ("windowSeconds", self.window_seconds),
             ("deadline", self.deadline),
             ("maxStaleness", self.max_staleness),
         ] {
-            if value.is_some_and(|d| d.is_zero()) {
-                return err(field, "must be a duration greater than 0");
+            if value.is_some_and(|d| d.is_zero() || d > MAX_DEADLINE) {
+                return err(
+                    field,
+                    "must be a duration greater than 0 and at most 30 days",
+                );
             }
         }
-        for (field, value) in [
-            ("successesToPromote", self.successes_to_promote),
-            ("failureLimit", self.failure_limit),
-            ("maxNoDecision", self.max_no_decision),
+        for (field, value, least) in [
+            ("successesToPromote", self.successes_to_promote, 1),
+            ("failureLimit", self.failure_limit, 1),
+            ("maxNoDecision", self.max_no_decision, 1),
+            ("warmupChecks", self.warmup_checks, 0),
         ] {
-            if value == Some(0) {
-                return err(field, "must be a whole number of at least 1");
+            if value.is_some_and(|v| !(least..=MAX_CHECKS).contains(&v)) {
+                return Err(PolicyError {
+                    field,
+                    problem: format!("must be a whole number from {least} to {MAX_CHECKS}"),
+                });
             }
         }
         if self
             .min_requests
-            .is_some_and(|v| !(v.is_finite() && v >= 0.0))
+            .is_some_and(|v| !(v.is_finite() && (0.0..=MAX_REQUESTS).contains(&v)))
         {
-            return err("minRequests", "must be a number of requests, 0 or more");
+            return err(
+                "minRequests",
+                "must be a number of requests from 0 to 1000000000000",
+            );
         }
         if self
             .critical_factor
-            .is_some_and(|v| !(v.is_finite() && v > 1.0))
+            .is_some_and(|v| !(v.is_finite() && v > 1.0 && v <= MAX_CRITICAL_FACTOR))
         {
             return err(
                 "criticalFactor",
-                "must be a number greater than 1, e.g. 2.0",
+                "must be a number greater than 1 and at most 1000, e.g. 2.0",
             );
         }
         if self
@@ -307,9 +324,6 @@ impl Policy {
                 ),
             );
         }
-        if self.deadline > MAX_DEADLINE {
-            return err("deadline", "must be at most 30 days".into());
-        }
         let checks = self.warmup_checks.saturating_add(self.successes_to_promote);
         let fastest = self.interval.saturating_mul(checks);
         if self.deadline < fastest {
@@ -334,6 +348,9 @@ pub fn effective(
     gate: &str,
     call: &PolicyPatch,
 ) -> Result<Policy, PolicyError> {
+    // The call's own fields first, so an error names the field as the caller wrote it (`windowSeconds`),
+    // not as it reads once merged.
+    call.check_fields()?;
     let layer = |m: &str, g: &str| table.get(m).and_then(|gates| gates.get(g));
     let layers = [
         layer("*", "*"),
@@ -502,6 +519,21 @@ mod tests {
             "criticalFactor"
         );
         assert!(serde_json::from_value::<PolicyPatch>(json!({"failureLimit": -1})).is_err());
+        for too_big in [
+            json!({"deadline": "31d"}),
+            json!({"window": 1e15}),
+            json!({"latency_p95_ms": 1e20}),
+            json!({"successesToPromote": 10_001}),
+            json!({"minRequests": 1e300}),
+            json!({"criticalFactor": 1e6}),
+        ] {
+            let name = too_big.as_object().and_then(|o| o.keys().next().cloned());
+            let mut v = json!({"latency_p95_ms": 800, "error_rate": 0.01});
+            v.as_object_mut()
+                .expect("object")
+                .extend(too_big.as_object().expect("object").clone());
+            assert_eq!(Some(field(v).to_string()), name);
+        }
     }
 
     #[test]
@@ -525,7 +557,6 @@ mod tests {
         assert_eq!(problem(base(json!({}))), Ok(()));
         assert_eq!(problem(base(json!({"interval": "500ms"}))), Err("interval"));
         assert_eq!(problem(base(json!({"interval": "10m"}))), Err("window"));
-        assert_eq!(problem(base(json!({"deadline": "31d"}))), Err("deadline"));
         assert_eq!(
             problem(base(json!({"interval": "1m", "deadline": "2m"}))),
             Err("deadline"),

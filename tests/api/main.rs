@@ -4,6 +4,7 @@
 mod attacks;
 mod attacks_evals;
 mod bad_input;
+mod bad_numbers;
 mod canaries;
 mod canary_recovery;
 mod canary_rules;
