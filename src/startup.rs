@@ -79,6 +79,9 @@ impl Application {
         let auth = Auth::new(&settings.auth.api_keys, &secret);
         let guard = guard_from(&settings, auth)?;
         let keep_alive = settings.sse.keep_alive_seconds;
+        crate::canary::records::prime_metrics();
+        crate::jobs::records::prime_metrics();
+        slo::prime_metrics();
         if !read_only {
             storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY, &database);
         }

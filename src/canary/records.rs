@@ -3,7 +3,7 @@
 //! happens exactly once.
 
 use super::canary_events as events;
-use super::rules::{wilson, Check, ReasonCode, Sample};
+use super::rules::{wilson, Check, ReasonCode, Sample, Verdict};
 use super::{CanaryState, Status};
 use crate::clock::{self, Timestamp};
 use crate::recorder::Tx;
@@ -375,4 +375,33 @@ pub fn operated(
     tx.emit(event)?;
     audit.record(tx.conn, &state.id)?;
     Ok(true)
+}
+
+/// Every check and decision series the alert rules watch exists at 0 from the start, so `increase()`
+/// sees the first rollback after a start (a series born at 1 has no earlier sample to rise from).
+pub fn prime_metrics() {
+    let metrics = &crate::metrics::METRICS;
+    for (verdict, reasons) in [
+        (Verdict::Pass, &ReasonCode::PASSING[..]),
+        (Verdict::Fail, &ReasonCode::FAILING[..]),
+        (Verdict::NoDecision, &ReasonCode::UNDECIDED[..]),
+    ] {
+        for reason in reasons {
+            metrics
+                .canary_checks
+                .with_label_values(&[verdict.as_str(), reason.as_str()]);
+        }
+    }
+    for (status, reasons) in [
+        (Status::Promoted, &ReasonCode::PROMOTING[..]),
+        (Status::RolledBack, &ReasonCode::ROLLING_BACK[..]),
+        (Status::DryRun, &ReasonCode::PROMOTING[..]),
+        (Status::DryRun, &ReasonCode::ROLLING_BACK[..]),
+    ] {
+        for reason in reasons {
+            metrics
+                .canary_decisions
+                .with_label_values(&[status.as_str(), reason.as_str()]);
+        }
+    }
 }

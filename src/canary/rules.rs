@@ -41,6 +41,38 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
+    /// The reasons a check of each verdict can carry.
+    pub const PASSING: [ReasonCode; 1] = [ReasonCode::SloMet];
+    pub const FAILING: [ReasonCode; 4] = [
+        ReasonCode::LatencyAboveSlo,
+        ReasonCode::ErrorRateAboveSlo,
+        ReasonCode::CriticalLatency,
+        ReasonCode::CriticalErrorRate,
+    ];
+    pub const UNDECIDED: [ReasonCode; 12] = [
+        ReasonCode::NoData,
+        ReasonCode::Nan,
+        ReasonCode::Inf,
+        ReasonCode::MultiSeries,
+        ReasonCode::BelowMinRequests,
+        ReasonCode::Warmup,
+        ReasonCode::QueryError,
+        ReasonCode::QueryTimeout,
+        ReasonCode::HttpError,
+        ReasonCode::StaleData,
+        ReasonCode::InsufficientEvidence,
+        ReasonCode::GateMoved,
+    ];
+    /// The reasons a canary can end with, promoted or rolled back (a dry run with either's).
+    pub const PROMOTING: [ReasonCode; 2] = [ReasonCode::SloMet, ReasonCode::Manual];
+    pub const ROLLING_BACK: [ReasonCode; 5] = [
+        ReasonCode::ConsecutiveFailures,
+        ReasonCode::Critical,
+        ReasonCode::Deadline,
+        ReasonCode::Manual,
+        ReasonCode::Unrecoverable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReasonCode::NoData => "no_data",

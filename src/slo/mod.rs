@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::{self, LocalBoxFuture};
 use serde_json::Value;
 
-pub use prometheus::{PrometheusSettings, PrometheusSource, PrometheusSpec};
+pub use prometheus::{prime_metrics, PrometheusSettings, PrometheusSource, PrometheusSpec};
 pub use stub::{GateOverride, StubSettings, StubSource};
 
 use crate::canary::rules::{Observation, Sample};

@@ -180,6 +180,23 @@ impl PrometheusSpec {
     }
 }
 
+/// The reasons a query can come back without a value: their series exist at 0 from the start.
+pub fn prime_metrics() {
+    for reason in [
+        ReasonCode::NoData,
+        ReasonCode::Nan,
+        ReasonCode::Inf,
+        ReasonCode::MultiSeries,
+        ReasonCode::QueryError,
+        ReasonCode::QueryTimeout,
+        ReasonCode::HttpError,
+    ] {
+        crate::metrics::METRICS
+            .prometheus_errors
+            .with_label_values(&[reason.as_str()]);
+    }
+}
+
 /// Query metrics: latency by outcome, no-value reasons, and whether Prometheus answered at all.
 fn record_query(sample: Sample, took: Duration) {
     let metrics = &crate::metrics::METRICS;

@@ -96,6 +96,40 @@ fn the_alert_rules_pass_promtool() {
     // promtool comes with Debian's prometheus, which the test command installs.
     let text = succeeds(std::process::Command::new("promtool").args(["check", "rules", rules]));
     assert!(text.contains("SUCCESS: 5 rules found"), "{text}");
+    let tests = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/cockpit-alerts.test.yml"
+    );
+    let text = succeeds(std::process::Command::new("promtool").args(["test", "rules", tests]));
+    assert!(text.contains("SUCCESS"), "{text}");
+}
+
+/// What the alert-rule tests assume of the service: right after a start, the series the rules watch are
+/// exported at 0 for every label value known in advance.
+#[actix_web::test]
+async fn the_watched_series_exist_at_zero_from_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Binary::start(dir.path(), "", &[]);
+    let mut response = awc::Client::default()
+        .get(format!("{}/metrics", server.address))
+        .send()
+        .await
+        .expect("GET /metrics");
+    let text = String::from_utf8(response.body().await.expect("body").to_vec()).expect("utf-8");
+    for series in [
+        r#"cockpit_canary_decisions_total{outcome="rolled_back",reason_code="critical"} 0"#,
+        r#"cockpit_canary_decisions_total{outcome="rolled_back",reason_code="consecutive_failures"} 0"#,
+        r#"cockpit_canary_decisions_total{outcome="rolled_back",reason_code="deadline"} 0"#,
+        r#"cockpit_canary_decisions_total{outcome="promoted",reason_code="slo_met"} 0"#,
+        r#"cockpit_canary_decisions_total{outcome="dry_run",reason_code="critical"} 0"#,
+        r#"cockpit_canary_checks_total{reason_code="latency_above_slo",verdict="fail"} 0"#,
+        r#"cockpit_canary_checks_total{reason_code="stale_data",verdict="no_decision"} 0"#,
+        r#"cockpit_canary_checks_total{reason_code="slo_met",verdict="pass"} 0"#,
+        r#"cockpit_jobs_ended_total{status="failed"} 0"#,
+        r#"cockpit_prometheus_query_errors_total{reason_code="query_timeout"} 0"#,
+    ] {
+        assert!(text.contains(series), "{series} missing from\n{text}");
+    }
 }
 
 #[test]
