@@ -24,6 +24,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+python3 scripts/leftovers.py start
+
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --features failpoints --all-targets --quiet -- -D warnings
@@ -47,3 +49,6 @@ if [ ! -d tests/web/node_modules/playwright-core ]; then
   (cd tests/web && npm install --no-audit --no-fund --silent)
 fi
 COCKPIT_BIN="$CARGO_TARGET_DIR/debug/mcp-cockpit" node --test tests/web/sseClient.test.mjs tests/web/browser.test.mjs
+
+echo "== Leftovers: the run must leave no process behind and the working tree as it found it"
+python3 scripts/leftovers.py check
