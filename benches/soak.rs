@@ -254,7 +254,8 @@ async fn reads(load: Rc<Load>) {
 }
 
 struct Sample {
-    minute: u64,
+    /// Minutes since the load began.
+    minute: f64,
     rss_mib: f64,
     fds: usize,
     threads: u64,
@@ -316,16 +317,16 @@ async fn run(args: Args) {
         "soak: {} min, a sample every {} s (WAL: the largest size seen each second of the minute)",
         args.minutes, args.sample_seconds
     );
-    println!("minute  rss_MiB  fds  threads  wal_MiB  db_MiB  requests  p99_ms  failures");
+    println!("   min  rss_MiB  fds  threads  wal_MiB  db_MiB  requests  p99_ms  failures");
     let mut samples = Vec::new();
-    let mut minute = 0;
+    let began = Instant::now();
     while load.running() {
         let mut wal_peak: f64 = 0.0;
         for _ in 0..args.sample_seconds {
             tokio::time::sleep(Duration::from_secs(1)).await;
             wal_peak = wal_peak.max(mib(&wal));
         }
-        minute += 1;
+        let minute = began.elapsed().as_secs_f64() / 60.0;
         let taken = std::mem::take(&mut *window.borrow_mut());
         let mut latencies = taken.latencies_us;
         latencies.sort_unstable();
@@ -341,7 +342,7 @@ async fn run(args: Args) {
             failures: taken.failures,
         };
         println!(
-            "{:>6}  {:>7.1}  {:>3}  {:>7}  {:>7.1}  {:>6.1}  {:>8}  {:>6.1}  {:>8}{}",
+            "{:>6.1}  {:>7.1}  {:>3}  {:>7}  {:>7.1}  {:>6.1}  {:>8}  {:>6.1}  {:>8}{}",
             sample.minute,
             sample.rss_mib,
             sample.fds,

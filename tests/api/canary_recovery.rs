@@ -25,7 +25,7 @@ async fn after_a_restart_an_unreadable_canary_is_ended_and_one_outside_today_s_l
     let mut server = Binary::start(dir.path(), CONFIG, &[]);
     let app = TestApp::attach(&server.address, dir.path(), &db);
     let idle = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "100ms", "deadline": "1h",
-                      "warmupChecks": 30000});
+                      "warmupChecks": 10000});
     let lenient = id_of(
         &app.tool_ok("start_canary", start_args("m1", idle.clone()))
             .await,
