@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refreshes the screenshots the README shows (docs/screenshots/) by running the browser tests with their
+# Refreshes the screenshots docs/dashboard.md shows (docs/screenshots/) by running the browser tests with their
 # output folder pointed there. Needs what scripts/test.sh installs; builds the binary if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
