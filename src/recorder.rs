@@ -233,7 +233,7 @@ mod tests {
     async fn a_group_commits_together_and_a_failing_change_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (pool, _) = storage::open(&dir.path().join("cockpit.db"), 2, false).expect("open");
-        let broker = Broker::new().start();
+        let broker = Broker::new(0).start();
         let mut live = Subscription::open(&broker, vec![TopicFilter::All], 16)
             .await
             .expect("subscribed");

@@ -88,7 +88,8 @@ impl Application {
 
         // Eval processes that detach from their job are re-parented to us, so we can end and reap them.
         crate::jobs::become_subreaper();
-        let broker = Broker::new().start();
+        let logged = storage::blocking(&pool, storage::events::latest_seq).await?;
+        let broker = Broker::new(logged).start();
         let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
         let registry = Registry::new(
             settings.jobs.clone(),

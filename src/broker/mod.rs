@@ -41,8 +41,14 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new() -> Self {
-        Self::default()
+    /// A broker whose log already holds events up to `delivered`: a new subscriber gets what comes after it
+    /// live. Seeded from the log at start, so a pattern subscriber connecting after a restart is not sent the
+    /// whole history as if it were news.
+    pub fn new(delivered: i64) -> Self {
+        Self {
+            delivered,
+            ..Self::default()
+        }
     }
 
     fn count_subscribers(&self) {

@@ -65,3 +65,54 @@ async fn after_a_kill_9_running_jobs_are_failed_and_their_processes_ended_and_qu
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
 }
+
+/// After a restart, a pattern subscriber hears what happens from now on, not the log as if it were news;
+/// with `Last-Event-ID` it gets exactly the events after that id, then the new ones.
+#[actix_web::test]
+async fn a_pattern_subscriber_after_a_restart_gets_no_old_events_unless_it_resumes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join(".mcp-state.db");
+    let mut server = Binary::start(dir.path(), "", &[]);
+    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let old_job = app.run_eval("probe").await;
+    let old = app.job_events(&old_job).await;
+    assert!(old.len() >= 3, "{:?}", names(&old));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    server.exit_log();
+
+    let server = Binary::start(dir.path(), "", &[]);
+    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let mut fresh = app.sse("topic=job/*", &[]).await;
+    let resume_after = old[0].id;
+    let mut resumed = app
+        .sse(
+            "topic=job/*",
+            &[("Last-Event-ID", &resume_after.to_string())],
+        )
+        .await;
+    let new_job = app.run_eval("probe").await;
+
+    let first = fresh.next_event().await.expect("an event");
+    assert_eq!(
+        (first.data["jobId"].as_str(), first.event.as_str()),
+        (Some(new_job.as_str()), "queued"),
+        "the first event a new pattern subscriber hears is new, not #{} of the old log",
+        first.id
+    );
+    assert!(first.id > old.last().expect("old").id);
+
+    let mut heard = Vec::new();
+    while heard.len() < old.len() {
+        heard.push(resumed.next_event().await.expect("an event"));
+    }
+    let ids: Vec<i64> = heard.iter().map(|e| e.id).collect();
+    let expected: Vec<i64> = old[1..].iter().map(|e| e.id).chain([first.id]).collect();
+    assert_eq!(
+        ids, expected,
+        "exactly the events after Last-Event-ID, then the new one"
+    );
+}
