@@ -18,6 +18,15 @@
 
   const SINGLE_ENTITY = /^(job|canary)\/[A-Za-z0-9_.:-]+$/;
 
+  /** The server's own words for a refused stream (`{"error", "message"}`), else the status. */
+  async function messageOf(response) {
+    try {
+      const body = await response.json();
+      if (body && typeof body.message === 'string') return body.message;
+    } catch (_) { /* not JSON */ }
+    return 'HTTP ' + response.status;
+  }
+
   class LukhasMCPCockpit {
     constructor(baseUrl, apiKey, options) {
       const opts = options || {};
@@ -145,15 +154,12 @@
       if (generation !== this._generation) return;
       if (response.status === 204) return this._stop('ended', { reason: 'nothing more to stream' });
       if (response.status === 401 || response.status === 403) {
-        let message = 'HTTP ' + response.status;
-        try {
-          message = (await response.json()).message || message;
-        } catch (_) { /* not JSON */ }
+        const message = await messageOf(response);
         return this._stop('stopped', { status: response.status, message, fatal: true });
       }
       if (!response.ok || !response.body) {
         const fatal = response.status === 400 || response.status === 404;
-        const payload = { status: response.status, message: 'HTTP ' + response.status, fatal };
+        const payload = { status: response.status, message: await messageOf(response), fatal };
         if (fatal) return this._stop('stopped', payload);
         this._emit('error', payload);
         return this._retry(generation);

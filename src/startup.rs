@@ -225,10 +225,11 @@ impl Application {
             .run();
         // At warn too, so the address is printed even when RUST_LOG=warn silences info.
         log::warn!(
-            "mcp-cockpit {} listening on port {port} (http://{}), database {}, at most {connections} connections",
+            "mcp-cockpit {} listening on port {port}, database {}, at most {connections} connections; \
+             open http://{} for the cockpit",
             env!("CARGO_PKG_VERSION"),
+            database.display(),
             listener_address(&address, port),
-            database.display()
         );
         Ok(Self {
             port,

@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 const COCKPIT: &str = include_str!("../../dashboard/index.html");
 const PROBE: &str = include_str!("../../docs/mcp/sse_probe.html");
 const CLIENT: &str = include_str!("../../dashboard/sseClient.js");
+const FAVICON: &str = include_str!("../../dashboard/favicon.svg");
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -38,6 +39,11 @@ pub async fn cockpit() -> HttpResponse {
 
 pub async fn probe() -> HttpResponse {
     page(PROBE)
+}
+
+/// The icon, as SVG at both names (browsers ask for `/favicon.ico` unless a page links another).
+pub async fn favicon() -> HttpResponse {
+    asset("image/svg+xml", FAVICON)
 }
 
 pub async fn client() -> HttpResponse {

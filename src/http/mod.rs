@@ -56,6 +56,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/", get_or_head().to(assets::cockpit))
     .route("/probe", get_or_head().to(assets::probe))
     .route("/sseClient.js", get_or_head().to(assets::client))
+    .route("/favicon.svg", get_or_head().to(assets::favicon))
+    .route("/favicon.ico", get_or_head().to(assets::favicon))
     .route("/healthz", get_or_head().to(health::alive))
     .route("/metrics", get_or_head().to(health::metrics))
     .route("/readyz", get_or_head().to(health::ready));

@@ -215,3 +215,26 @@ fn an_unknown_rust_log_directive_is_reported_and_logging_stays_on() {
     assert!(log.contains("RUST_LOG: `verbose`"), "{log}");
     assert!(log.contains("INFO"), "info lines still written: {log}");
 }
+
+#[test]
+fn the_start_line_says_which_address_to_open_and_the_page_has_an_icon() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Binary::start(dir.path(), "", &[]);
+    let log = server.log.lock().expect("log").clone();
+    assert!(
+        log.contains(&format!("open {}/ for the cockpit", server.address)),
+        "{log}"
+    );
+    let icon = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{content_type}",
+        ])
+        .arg(format!("{}/favicon.ico", server.address))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&icon.stdout), "200 image/svg+xml");
+}

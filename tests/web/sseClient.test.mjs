@@ -100,6 +100,24 @@ test('a wrong key is an error event and the client stops instead of retrying', a
   }
 });
 
+test("a refused topic stops the client with the server's own message, not just the status", async () => {
+  const server = await startCockpit();
+  try {
+    for (const [topic, status, words] of [['jobs', 400, 'topic'], ['job/no-such-job', 404, 'no-such-job']]) {
+      const client = new LukhasMCPCockpit(server.base, null);
+      const failed = waitFor(client, 'error');
+      client.subscribe(topic);
+      const error = await failed;
+      assert.equal(error.status, status);
+      assert.equal(error.fatal, true);
+      assert.ok(error.message.includes(words) && !error.message.startsWith('HTTP '), error.message);
+      assert.equal(client.state, 'stopped');
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
 test("the kit's Example Integration runs unchanged in Node", async () => {
   const server = await startCockpit({ config: '[canary]\nmin_interval = "10ms"\n[policies."*"."*"]\ninterval = "200ms"\n' });
   const latencies = [];
