@@ -115,6 +115,7 @@ pub fn metric(
     .field("check", counters.checks)
     .field("passes", counters.passes)
     .field("failures", counters.failures)
+    .field("undecided", counters.no_decision)
 }
 
 pub fn held(state: &CanaryState, last: ReasonCode) -> NewEvent {

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use awc::http::StatusCode;
+use serde_json::json;
 
 use crate::helpers::{names, spawn_app, spawn_app_with};
 
@@ -209,4 +210,36 @@ async fn with_api_keys_streams_need_a_key_by_header_or_query_and_mcp_never_takes
             .status,
         StatusCode::OK
     );
+}
+
+/// The lists say at which event they were read (`asOf`); a stream resumed from there hears exactly what
+/// came after: the page loads its picture and follows on with no gap and no duplicate.
+#[actix_web::test]
+async fn lists_carry_the_seq_they_were_read_at_and_a_stream_from_it_misses_nothing() {
+    let app = spawn_app_with(|_| {}).await;
+    let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1h", "window": "1h", "deadline": "4h"});
+    app.tool_ok(
+        "start_canary",
+        json!({"modelId": "a", "fromGate": "stage", "toGate": "production", "sloPolicy": policy}),
+    )
+    .await;
+    let listed = app.tool_ok("list_canaries", json!({})).await;
+    let as_of = listed["asOf"].as_i64().expect("asOf");
+    for tool in ["list_jobs", "model_gates"] {
+        let other = app.tool_ok(tool, json!({})).await;
+        assert_eq!(other["asOf"].as_i64(), Some(as_of), "{tool}: {other}");
+    }
+    let later = app
+        .tool_ok(
+            "start_canary",
+            json!({"modelId": "b", "fromGate": "stage", "toGate": "production", "sloPolicy": policy}),
+        )
+        .await;
+    let mut stream = app
+        .sse("topic=canary/*", &[("Last-Event-ID", &as_of.to_string())])
+        .await;
+    let first = stream.next_event().await.expect("an event");
+    assert_eq!(first.id, as_of + 1);
+    assert_eq!(first.event, "started");
+    assert_eq!(first.data["canaryId"], later["canaryId"]);
 }

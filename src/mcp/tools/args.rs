@@ -55,6 +55,11 @@ pub fn one_of(
     }
 }
 
+/// The JSON Schema of `asOf` in list results.
+pub fn as_of_property() -> Value {
+    serde_json::json!({"type": "integer", "description": "The newest event seq when the list was read: follow /sse with Last-Event-ID set to it to hear everything after, with no gap"})
+}
+
 /// The JSON Schema of a client identifier.
 pub fn id_property(description: &str) -> Value {
     serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})

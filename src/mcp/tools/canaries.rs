@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{definition, id_property, invalid, list_limit, one_of, parse, Hints, READ_ONLY};
+use super::args::{
+    as_of_property, definition, id_property, invalid, list_limit, one_of, parse, Hints, READ_ONLY,
+};
 use super::{internal, Caller, ToolContext, ToolError};
 use crate::canary::policy::{self, PolicyPatch};
 use crate::canary::records::{self, Ending};
@@ -131,7 +133,7 @@ pub fn definitions() -> Vec<Value> {
                 }),
                 &[],
             ),
-            json!({"type": "object", "properties": {"count": {"type": "integer"}, "canaries": {"type": "array", "items": canary_schema()}}, "required": ["count", "canaries"]}),
+            json!({"type": "object", "properties": {"count": {"type": "integer"}, "canaries": {"type": "array", "items": canary_schema()}, "asOf": as_of_property()}, "required": ["count", "canaries", "asOf"]}),
             READ_ONLY,
         ),
         definition(
@@ -375,11 +377,14 @@ pub async fn list_canaries(ctx: &ToolContext, arguments: Value) -> Result<Value,
         model_id: args.model_id.map(|m| m.to_string()),
         limit,
     };
-    let rows = storage::blocking(&ctx.pool, move |conn| canaries::list(conn, &filter))
-        .await
-        .map_err(internal)?;
+    let (as_of, rows) = storage::blocking(&ctx.pool, move |conn| {
+        let as_of = storage::events::latest_seq(conn)?;
+        Ok::<_, storage::StoreError>((as_of, canaries::list(conn, &filter)?))
+    })
+    .await
+    .map_err(internal)?;
     let list: Vec<Value> = rows.iter().map(|r| canary_view(r, None)).collect();
-    Ok(json!({"count": list.len(), "canaries": list}))
+    Ok(json!({"count": list.len(), "canaries": list, "asOf": as_of}))
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{id_property, invalid, list_limit, one_of, parse};
+use super::args::{as_of_property, id_property, invalid, list_limit, one_of, parse};
 use super::{internal, Caller, ProgressSink, ProgressUpdate, ToolContext, ToolError};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
@@ -100,8 +100,8 @@ pub fn definitions() -> Vec<Value> {
             },
             "outputSchema": {
                 "type": "object",
-                "properties": {"jobs": {"type": "array", "items": job_schema()}, "count": {"type": "integer"}},
-                "required": ["jobs", "count"]
+                "properties": {"jobs": {"type": "array", "items": job_schema()}, "count": {"type": "integer"}, "asOf": as_of_property()},
+                "required": ["jobs", "count", "asOf"]
             },
             "annotations": {"title": "List jobs", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
         }),
@@ -324,11 +324,14 @@ pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, Too
         task_id: args.task_id.map(|t| t.to_string()),
         limit,
     };
-    let rows = storage::blocking(&ctx.pool, move |conn| storage::jobs::list(conn, &filter))
-        .await
-        .map_err(internal)?;
+    let (as_of, rows) = storage::blocking(&ctx.pool, move |conn| {
+        let as_of = storage::events::latest_seq(conn)?;
+        Ok::<_, storage::StoreError>((as_of, storage::jobs::list(conn, &filter)?))
+    })
+    .await
+    .map_err(internal)?;
     let jobs: Vec<Value> = rows.iter().map(job_view).collect();
-    Ok(json!({ "count": jobs.len(), "jobs": jobs }))
+    Ok(json!({ "count": jobs.len(), "jobs": jobs, "asOf": as_of }))
 }
 
 #[derive(Deserialize)]

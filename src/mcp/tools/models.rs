@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{definition, id_property, invalid, parse, Hints, READ_ONLY};
+use super::args::{as_of_property, definition, id_property, invalid, parse, Hints, READ_ONLY};
 use super::canaries::{canary_view, check_view};
 use super::{internal, Caller, ToolContext, ToolError};
 use crate::canary::records;
@@ -45,7 +45,7 @@ pub fn definitions() -> Vec<Value> {
             "Model gates",
             "The gate each model is at (or one model's), and which canary put it there.",
             (json!({"modelId": id_property("Only this model")}), &[]),
-            json!({"type": "object", "properties": {"models": {"type": "array", "items": gate_schema}}, "required": ["models"]}),
+            json!({"type": "object", "properties": {"models": {"type": "array", "items": gate_schema}, "asOf": as_of_property()}, "required": ["models", "asOf"]}),
             READ_ONLY,
         ),
         definition(
@@ -118,13 +118,17 @@ struct GatesArgs {
 pub async fn model_gates(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
     let args: GatesArgs = parse(arguments, GATES_EXAMPLE)?;
     let model = args.model_id.map(|m| m.to_string());
-    let rows = storage::blocking(&ctx.pool, move |conn| match &model {
-        Some(m) => canaries::model_gate(conn, m).map(|r| r.into_iter().collect()),
-        None => canaries::model_gates(conn),
+    let (as_of, rows) = storage::blocking(&ctx.pool, move |conn| {
+        let as_of = storage::events::latest_seq(conn)?;
+        let rows = match &model {
+            Some(m) => canaries::model_gate(conn, m)?.into_iter().collect(),
+            None => canaries::model_gates(conn)?,
+        };
+        Ok::<_, storage::StoreError>((as_of, rows))
     })
     .await
     .map_err(internal)?;
-    Ok(json!({"models": rows.iter().map(gate_view).collect::<Vec<_>>()}))
+    Ok(json!({"models": rows.iter().map(gate_view).collect::<Vec<_>>(), "asOf": as_of}))
 }
 
 #[derive(Deserialize)]
