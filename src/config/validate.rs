@@ -229,6 +229,7 @@ fn stub(stub: &StubSettings) -> Result<(), ConfigError> {
         if let Some(rate) = o.error_rate {
             fraction(&key("error_rate"), rate)?;
         }
+        fraction(&key("gaps"), o.gaps)?;
         for (field, value) in [
             ("latency_p95_ms", o.latency_p95_ms),
             ("requests", o.requests),

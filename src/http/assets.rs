@@ -1,6 +1,6 @@
-//! The web assets, embedded in the binary (SPEC §11): the cockpit page at `/`, the kit's SSE probe at
-//! `/probe` (also shipped as `docs/mcp/sse_probe.html`) and the client library at `/sseClient.js`. Public
-//! (no key): the pages hold no data; they ask the API with the key the operator types in.
+//! The web assets, embedded in the binary: the cockpit page at `/` (its script at `/cockpit.js`), the kit's
+//! SSE probe at `/probe` (also shipped as `docs/mcp/sse_probe.html`), the client library at `/sseClient.js`
+//! and the icon. Public (no key): the pages hold no data; they ask the API with the key the operator types in.
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 const COCKPIT: &str = include_str!("../../dashboard/index.html");
 const PROBE: &str = include_str!("../../docs/mcp/sse_probe.html");
 const CLIENT: &str = include_str!("../../dashboard/sseClient.js");
+const COCKPIT_SCRIPT: &str = include_str!("../../dashboard/cockpit.js");
 const FAVICON: &str = include_str!("../../dashboard/favicon.svg");
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
@@ -48,4 +49,8 @@ pub async fn favicon() -> HttpResponse {
 
 pub async fn client() -> HttpResponse {
     asset("application/javascript; charset=utf-8", CLIENT)
+}
+
+pub async fn cockpit_script() -> HttpResponse {
+    asset("application/javascript; charset=utf-8", COCKPIT_SCRIPT)
 }

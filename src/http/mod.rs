@@ -56,6 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/", get_or_head().to(assets::cockpit))
     .route("/probe", get_or_head().to(assets::probe))
     .route("/sseClient.js", get_or_head().to(assets::client))
+    .route("/cockpit.js", get_or_head().to(assets::cockpit_script))
     .route("/favicon.svg", get_or_head().to(assets::favicon))
     .route("/favicon.ico", get_or_head().to(assets::favicon))
     .route("/healthz", get_or_head().to(health::alive))

@@ -37,6 +37,10 @@ pub struct GateOverride {
     /// The gate's exporter froze: values come, but the newest sample behind them is an hour old.
     #[serde(default)]
     pub stale: bool,
+    /// A flaky exporter: this fraction of checks (0–1) finds no data, the others the gate's values. Which
+    /// ones is decided by the same reproducible noise as the jitter.
+    #[serde(default)]
+    pub gaps: f64,
 }
 
 pub struct StubSource {
@@ -51,7 +55,10 @@ impl StubSource {
     fn observe(&self, query: &SloQuery) -> Observation {
         let s = &self.settings;
         let gate = s.gates.get(&query.gate).cloned().unwrap_or_default();
-        if gate.silent {
+        let at_ms = query.at.timestamp_millis();
+        let gap = gate.gaps > 0.0
+            && unit_noise(s.seed ^ 4, &query.gate, &query.model_id, at_ms) < gate.gaps;
+        if gate.silent || gap {
             let none = Sample::Missing(ReasonCode::NoData);
             return Observation {
                 latency_p95_ms: none,
@@ -61,7 +68,6 @@ impl StubSource {
                 newest: none,
             };
         }
-        let at_ms = query.at.timestamp_millis();
         let jittered = |base: f64, salt: u64| {
             let unit = unit_noise(s.seed ^ salt, &query.gate, &query.model_id, at_ms);
             base * (1.0 + s.jitter * (2.0 * unit - 1.0))
@@ -200,6 +206,28 @@ mod tests {
             stub.observe(&query("dark", 0)).requests,
             Sample::Missing(ReasonCode::NoData)
         );
+    }
+
+    #[test]
+    fn a_flaky_gate_finds_no_data_on_about_its_fraction_of_checks() {
+        let mut gates = BTreeMap::new();
+        gates.insert(
+            "flaky".to_string(),
+            GateOverride {
+                gaps: 0.3,
+                ..GateOverride::default()
+            },
+        );
+        let stub = source(gates);
+        let missing = (0..1000)
+            .filter(|n| {
+                stub.observe(&query("flaky", n * 1000))
+                    .requests
+                    .value()
+                    .is_none()
+            })
+            .count();
+        assert!((200..400).contains(&missing), "{missing} of 1000");
     }
 
     #[test]

@@ -23,7 +23,7 @@ async fn canary_app(customize: impl FnOnce(&mut Settings)) -> TestApp {
             error_rate,
             requests: None,
             silent,
-            stale: false,
+            ..GateOverride::default()
         };
         gates.insert("slow".into(), gate(Some(1000.0), None, false));
         // 1.5% errors against a 1% SLO is only evidence with enough requests: 150 of 10,000.

@@ -55,7 +55,7 @@ const EXPOSE_HEADERS: &str = "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenti
 enum Route {
     Mcp,
     Sse,
-    /// `/`, `/probe`, `/sseClient.js`, the favicon, `/healthz`, `/readyz`: no key, no rate limit.
+    /// `/`, `/probe`, the scripts, the favicon, `/healthz`, `/readyz`: no key, no rate limit.
     Public,
     /// `/metrics`: a key, but no rate limit (scrapers poll it).
     Metrics,
@@ -79,8 +79,8 @@ impl Route {
         match path {
             "/mcp" => Route::Mcp,
             "/sse" => Route::Sse,
-            "/" | "/probe" | "/sseClient.js" | "/favicon.svg" | "/favicon.ico" | "/healthz"
-            | "/readyz" => Route::Public,
+            "/" | "/probe" | "/sseClient.js" | "/cockpit.js" | "/favicon.svg" | "/favicon.ico"
+            | "/healthz" | "/readyz" => Route::Public,
             "/metrics" => Route::Metrics,
             _ => Route::Other,
         }
