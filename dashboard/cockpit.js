@@ -23,6 +23,8 @@
     /** Per kind: the seq the loaded picture is as of; older events only reach the ledger. */
     asOf: { canary: Infinity, job: Infinity, model: Infinity },
     lastLedgerSeq: 0,
+    /** Per topic, its newest ledger line (where repeated undecided checks are counted). */
+    lastLine: new Map(),
     client: null,
     rpcId: 0,
     detail: null,
@@ -283,8 +285,8 @@
     const raw = max / 4;
     const mag = Math.pow(10, Math.floor(Math.log10(raw || 1)));
     const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-    const ticks = [];
-    for (let v = 0; v <= max + 1e-12; v += step) ticks.push(v);
+    const ticks = [0];
+    while (ticks[ticks.length - 1] < max) ticks.push(ticks.length * step);
     return ticks;
   }
 
@@ -294,7 +296,7 @@
    * on the time axis for each such check.
    */
   function chart(title, unit, checks, value, slo, format) {
-    const W = 560, H = 220, L = 56, R = 12, T = 22, B = 40;
+    const W = 560, H = 230, L = 56, R = 12, T = 30, B = 40;
     const ns = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(ns, 'svg');
     const add = (parent, tag, attrs, text) => {
@@ -329,7 +331,8 @@
     const shownTimes = checks.length > 1 ? [0, Math.floor((checks.length - 1) / 2), checks.length - 1] : [0];
     for (const i of new Set(shownTimes)) {
       if (!checks[i]) continue;
-      add(xAxis, 'text', { x: x(times[i]), y: H - B + 16, 'text-anchor': 'middle' }, clock(checks[i].at));
+      const anchor = checks.length === 1 ? 'middle' : i === 0 ? 'start' : i === checks.length - 1 ? 'end' : 'middle';
+      add(xAxis, 'text', { x: x(times[i]), y: H - B + 16, 'text-anchor': anchor }, clock(checks[i].at));
     }
     add(xAxis, 'text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, 'time of check (UTC)');
     add(svg, 'line', { x1: L, x2: W - R, y1: y(slo), y2: y(slo), stroke: '#ff7b72', 'stroke-dasharray': '5 4', class: 'slo-line' });
@@ -513,27 +516,32 @@
   }
 
   function ledger(e) {
-    if (!e.narrative || e.id <= page.lastLedgerSeq) return;
-    page.lastLedgerSeq = e.id;
+    const seq = Number(e.id);
+    if (!e.narrative || seq <= page.lastLedgerSeq) return;
+    page.lastLedgerSeq = seq;
     const box = $('ledger');
     const kind = (e.topic || '').split('/')[0];
     const level = severity(e);
     const undecided = e.event === 'metric' && e.data.verdict === 'no_decision';
-    const last = box.lastElementChild;
+    const last = page.lastLine.get(e.topic);
     const time = clock(parseTime(e.data.ts));
     const text = time + '  ' + e.narrative.replace(/^\[[^\]]*\]\s*/, '');
-    if (undecided && last && last.dataset.undecided === e.topic + ' ' + e.data.reasonCode) {
-      // Repeated undecided checks of one canary: one line, with a count.
+    if (undecided && last && last.isConnected && last.dataset.undecided === e.topic + ' ' + e.data.reasonCode) {
+      // Repeated undecided checks of one canary (whatever others said meanwhile): one line, with a count,
+      // moved to the bottom with the latest of them.
       const count = Number(last.dataset.count) + 1;
       last.dataset.count = count;
       last.querySelector('.text').textContent = text;
       last.querySelector('.count').textContent = '  ×' + count;
+      box.appendChild(last);
     } else {
       const p = el('p', { class: level, 'data-kind': kind, 'data-severity': level, 'data-seq': e.id, 'data-count': 1 },
         el('span', { class: 'text', text }), el('span', { class: 'count' }));
       if (undecided) p.dataset.undecided = e.topic + ' ' + e.data.reasonCode;
       p.hidden = !ledgerVisible(p);
       box.appendChild(p);
+      page.lastLine.set(e.topic, p);
+      if (page.lastLine.size > LEDGER_MAX) page.lastLine.delete(page.lastLine.keys().next().value);
       while (box.childElementCount > LEDGER_MAX) box.firstElementChild.remove();
     }
     if (!$('ledger-pause').checked) box.scrollTop = box.scrollHeight;
@@ -569,7 +577,7 @@
   function onEvent(e) {
     if (!e.topic) return;
     const kind = e.topic.split('/')[0];
-    if (!(e.id > (page.asOf[kind] ?? -1))) return;
+    if (!(Number(e.id) > (page.asOf[kind] ?? -1))) return;
     if (kind === 'canary') onCanaryEvent(e);
     else if (kind === 'job') onJobEvent(e);
     else if (kind === 'model' && e.event === 'gate_changed') {
@@ -597,8 +605,13 @@
       $('conn').className = '';
     });
     client.on('event', (e) => {
-      ledger(e);
-      onEvent(e);
+      // One event the page cannot show must not stop the ones after it.
+      try {
+        ledger(e);
+        onEvent(e);
+      } catch (err) {
+        console.error('cockpit: event ' + e.id + ' (' + e.event + '): ' + err.stack);
+      }
     });
     ['job/*', 'canary/*', 'model/*', 'ops/*'].forEach((t) => client.subscribe(t));
     route();

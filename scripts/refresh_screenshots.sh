@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-cockpit/target}"
 cargo build --quiet
 COCKPIT_BIN="$CARGO_TARGET_DIR/debug/mcp-cockpit" COCKPIT_SHOTS="$PWD/docs/screenshots" \
-  node --test tests/web/browser.test.mjs
+  node --test tests/web/probe.test.mjs tests/web/cockpit.test.mjs

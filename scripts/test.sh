@@ -45,10 +45,11 @@ echo "== MCP SDK clients: the official Python and TypeScript clients against the
 bash scripts/sdk_clients.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
 
 echo "== Web: sseClient.js under node --test, and the pages in headless Chromium"
-if [ ! -d tests/web/node_modules/playwright-core ]; then
+if [ ! -d tests/web/node_modules/playwright-core ] || [ ! -d tests/web/node_modules/axe-core ]; then
   (cd tests/web && npm install --no-audit --no-fund --silent)
 fi
-COCKPIT_BIN="$CARGO_TARGET_DIR/debug/mcp-cockpit" node --test tests/web/sseClient.test.mjs tests/web/browser.test.mjs
+COCKPIT_BIN="$CARGO_TARGET_DIR/debug/mcp-cockpit" node --test tests/web/sseClient.test.mjs tests/web/probe.test.mjs \
+  tests/web/cockpit.test.mjs
 
 echo "== Leftovers: the run must leave no process behind and the working tree as it found it"
 python3 scripts/leftovers.py check

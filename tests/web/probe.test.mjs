@@ -1,4 +1,4 @@
-// The probe and the cockpit page in Debian's headless Chromium (playwright-core, the system browser; no
+// The SSE probe in Debian's headless Chromium (playwright-core, the system browser; no
 // browser download), against the real binary. Screenshots go to the test's own output folder (a run never
 // changes tracked files); scripts/refresh_screenshots.sh points COCKPIT_SHOTS at docs/screenshots/.
 import assert from 'node:assert/strict';
@@ -99,36 +99,4 @@ test("the probe served by python -m http.server -d docs/mcp/ (the kit's command,
   } finally {
     web.kill();
   }
-});
-
-test('the cockpit charts a canary to its promoted badge, and its abort button rolls one back', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`${server.base}/`);
-  await page.waitForSelector('#conn:has-text("live")');
-  await page.fill('#canaryform input[name=modelId]', 'lukhas-v2');
-  await page.click('#canaryform button');
-  const card = page.locator('.card', { hasText: 'lukhas-v2 stage → production' });
-  await card.waitFor();
-  // The chart grows with each check.
-  await page.waitForFunction(() => {
-    const svg = document.querySelector('.card svg[data-series="p95 ms"]');
-    return svg && Number(svg.dataset.points) >= 2;
-  });
-  await card.locator('.badge.promoted').waitFor({ timeout: 30000 });
-  assert.equal(await card.locator('.badge').textContent(), 'promoted');
-  assert.ok(Number(await card.locator('svg[data-series="p95 ms"]').getAttribute('data-points')) >= 4);
-  await page.click('#evalform button');
-  await page.waitForSelector('.job .st:has-text("completed")', { timeout: 30000 });
-
-  // A second canary, aborted from its card.
-  await page.fill('#canaryform input[name=modelId]', 'lukhas-v3');
-  await page.click('#canaryform button');
-  const second = page.locator('.card', { hasText: 'lukhas-v3 stage → production' });
-  await second.locator('.badge', { hasText: 'running' }).waitFor();
-  await page.screenshot({ path: join(SHOTS, 'cockpit.png') });
-  await second.locator('button.abort').click();
-  await second.locator('.badge.rolled_back').waitFor({ timeout: 30000 });
-  const ledger = await page.locator('#ledger').textContent();
-  assert.ok(ledger.includes('rolled back: aborted from the cockpit'), ledger);
-  await page.close();
 });
