@@ -108,7 +108,7 @@ test('on open and after a reload: running canaries as cards, an ended one under 
   await page.close();
 });
 
-test('pause, resume, promote (with a reason) and abort (after confirming) from the page', async () => {
+test('pause, resume, promote (with a reason) and abort (after confirming) from the page; cancel a job', async () => {
   const moving = await start('act-a', 'production', STEADY);
   const doomed = await start('act-b', 'production', STEADY);
   const page = await open();
@@ -144,6 +144,13 @@ test('pause, resume, promote (with a reason) and abort (after confirming) from t
   assert.deepEqual([aborted.status, aborted.reasonCode, aborted.reason], ['rolled_back', 'manual', 'stopped from the page']);
   const gates = await page.locator('#gates tr[data-model="act-a"]').textContent();
   assert.ok(gates.includes('production'), gates);
+
+  // A job's Cancel.
+  const job = await server.tool('run_eval', { taskId: 'demo', configId: 'cancel-me' });
+  const row = page.locator(`#jobs tr[data-job="${job.jobId}"]`);
+  await row.locator('[data-action=cancel]').click();
+  await page.locator(`#jobs tr[data-job="${job.jobId}"][data-status="cancelled"]`).waitFor();
+  assert.equal((await server.tool('job_status', { jobId: job.jobId })).status, 'cancelled');
   await page.close();
 });
 
