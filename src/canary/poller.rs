@@ -77,6 +77,16 @@ impl PrometheusPoller {
                 .probe()
                 .into_actor(self)
                 .map(|found, poller, _| {
+                    // The cause goes to the log, once per change; `/readyz` (public) says only up or down.
+                    if found != poller.reachability {
+                        match &found {
+                            Reachability::Down(why) => {
+                                log::warn!("the SLO source is unreachable: {why}")
+                            }
+                            Reachability::Up => log::info!("the SLO source answers"),
+                            _ => {}
+                        }
+                    }
                     poller.reachability = found;
                     poller.probing = false;
                 }),

@@ -27,16 +27,20 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Reachability::NotApplicable) => "not configured (stub SLO source)".to_string(),
         Ok(Reachability::Up) => "ok".to_string(),
         Ok(Reachability::Unknown) => "unknown: not probed yet".to_string(),
-        Ok(Reachability::Down(why)) => format!("unreachable: {why}"),
+        Ok(Reachability::Down(_)) => "unreachable (the server log has the cause)".to_string(),
         Err(_) => "unknown: the poller is stopping".to_string(),
     };
     match storage::blocking(&state.pool, storage::check_writable).await {
         Ok(()) => HttpResponse::Ok()
             .json(json!({"ready": true, "database": "ok", "prometheus": prometheus})),
+        // The cause (it names files and paths) goes to the log only: this route needs no key.
         Err(e) => {
             log::warn!("not ready: {e}");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"ready": false, "database": e.to_string(), "prometheus": prometheus}))
+            HttpResponse::ServiceUnavailable().json(json!({
+                "ready": false,
+                "database": "not writable (the server log has the cause)",
+                "prometheus": prometheus
+            }))
         }
     }
 }

@@ -186,7 +186,13 @@ async fn with_a_read_only_database_writes_fail_cleanly_and_readiness_says_so() {
     }
     let mut ready = app.get("/readyz", &[]).await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(ready.json::<Value>().await.expect("json")["ready"], false);
+    let body = ready.json::<Value>().await.expect("json");
+    assert_eq!(body["ready"], false);
+    let said = body["database"].as_str().expect("database");
+    assert!(
+        said.starts_with("not writable") && !said.contains(".db") && !said.contains("readonly"),
+        "no internal error text on a public route: {said}"
+    );
     assert_eq!(app.get("/healthz", &[]).await.status(), StatusCode::OK);
     let list = app.tool_ok("list_jobs", json!({})).await;
     assert_eq!(list["count"], 0, "reads still work");
