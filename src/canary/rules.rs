@@ -63,6 +63,16 @@ impl ReasonCode {
         ReasonCode::InsufficientEvidence,
         ReasonCode::GateMoved,
     ];
+    /// The reasons a query can come back without a value.
+    pub const NO_VALUE: [ReasonCode; 7] = [
+        ReasonCode::NoData,
+        ReasonCode::Nan,
+        ReasonCode::Inf,
+        ReasonCode::MultiSeries,
+        ReasonCode::QueryError,
+        ReasonCode::QueryTimeout,
+        ReasonCode::HttpError,
+    ];
     /// The reasons a canary can end with, promoted or rolled back (a dry run with either's).
     pub const PROMOTING: [ReasonCode; 2] = [ReasonCode::SloMet, ReasonCode::Manual];
     pub const ROLLING_BACK: [ReasonCode; 5] = [
@@ -558,15 +568,7 @@ mod tests {
     #[test]
     fn missing_values_never_pass_and_a_failing_value_still_fails() {
         let p = policy(json!({}));
-        for reason in [
-            ReasonCode::NoData,
-            ReasonCode::Nan,
-            ReasonCode::Inf,
-            ReasonCode::MultiSeries,
-            ReasonCode::QueryError,
-            ReasonCode::QueryTimeout,
-            ReasonCode::HttpError,
-        ] {
+        for reason in ReasonCode::NO_VALUE {
             let o = seen(
                 Sample::Missing(reason),
                 Sample::Value(0.0),

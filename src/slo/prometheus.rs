@@ -182,15 +182,7 @@ impl PrometheusSpec {
 
 /// The reasons a query can come back without a value: their series exist at 0 from the start.
 pub fn prime_metrics() {
-    for reason in [
-        ReasonCode::NoData,
-        ReasonCode::Nan,
-        ReasonCode::Inf,
-        ReasonCode::MultiSeries,
-        ReasonCode::QueryError,
-        ReasonCode::QueryTimeout,
-        ReasonCode::HttpError,
-    ] {
+    for reason in ReasonCode::NO_VALUE {
         crate::metrics::METRICS
             .prometheus_errors
             .with_label_values(&[reason.as_str()]);

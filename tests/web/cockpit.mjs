@@ -63,6 +63,14 @@ export async function startCockpit({ dir, port, env = {}, config = '' } = {}) {
   };
 }
 
+/** Debian's Chromium, headless, as root, with no calls to the closed network. */
+export function launchChromium(chromium) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
 /** Resolves with the first value `pick` returns for an event of `emitter`, or rejects after `ms`. */
 export function waitFor(cockpit, event, pick = () => true, ms = 30000) {
   return new Promise((resolve, reject) => {

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { startCockpit } from './cockpit.mjs';
+import { launchChromium, startCockpit } from './cockpit.mjs';
 
 const require = createRequire(import.meta.url);
 const SHOTS = process.env.COCKPIT_SHOTS || join(tmpdir(), 'mcp-cockpit-screenshots');
@@ -32,10 +32,7 @@ let browser;
 let server;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium(chromium);
   server = await startCockpit({ config: CONFIG });
   mkdirSync(SHOTS, { recursive: true });
 });

@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-import { freePort, startCockpit } from './cockpit.mjs';
+import { freePort, launchChromium, startCockpit } from './cockpit.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = process.env.COCKPIT_SHOTS || join(tmpdir(), 'mcp-cockpit-screenshots');
@@ -31,10 +31,7 @@ let browser;
 let server;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium(chromium);
   // Keyless, so `Origin: null` (the probe opened from a file) may read /sse only by this opt-in.
   server = await startCockpit({ config: CONFIG, env: { COCKPIT_ALLOW_NULL_ORIGIN: 'true' } });
   mkdirSync(SHOTS, { recursive: true });
