@@ -7,6 +7,12 @@
 //!
 //! Needs `wrk` (Debian package `wrk`).
 
+#![allow(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark prints its figures and stops with a message when the system under test misbehaves"
+)]
+
 #[path = "common/mod.rs"]
 mod common;
 

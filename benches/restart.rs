@@ -5,6 +5,12 @@
 //!
 //!   cargo bench --bench restart -- [--canaries 1000]
 
+#![allow(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark prints its figures and stops with a message when the system under test misbehaves"
+)]
+
 #[path = "common/mod.rs"]
 mod common;
 

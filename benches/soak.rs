@@ -17,6 +17,12 @@
 //!
 //!   cargo bench --bench soak -- [--minutes 30] [--sample-seconds 60]
 
+#![allow(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark prints its figures and stops with a message when the system under test misbehaves"
+)]
+
 #[path = "common/mod.rs"]
 mod common;
 

@@ -44,6 +44,7 @@ enum Command {
     DemoEval(DemoEvalArgs),
 }
 
+#[allow(clippy::print_stdout, reason = "the command line's own output")]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);

@@ -8,6 +8,12 @@
 //! Prints, for each server: idle memory per connection, delivered events/s, publish→receive latency
 //! p50/p99/max, lost and duplicate events, and the server's CPU time per delivered event.
 
+#![allow(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark prints its figures and stops with a message when the system under test misbehaves"
+)]
+
 #[path = "../common/mod.rs"]
 mod common;
 mod naive_hub;

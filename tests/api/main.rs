@@ -1,6 +1,11 @@
 //! Integration tests: each test starts the real application (`Application::build`) on a free loopback
 //! port with its own SQLite file, and drives it over HTTP. Jobs run real subprocesses.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers stop the test with a message when the system under test misbehaves"
+)]
+
 mod attacks;
 mod attacks_evals;
 mod bad_input;
