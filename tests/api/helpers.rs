@@ -463,6 +463,7 @@ pub struct Binary {
 }
 
 impl Binary {
+    /// Fails the test, with the log, if the binary has not said it listens within 60 s.
     pub fn start(root: &std::path::Path, config: &str, env: &[(&str, &str)]) -> Binary {
         use std::io::{BufRead, BufReader};
         let config_file = root.join("cockpit.toml");
@@ -481,30 +482,31 @@ impl Binary {
         }
         let mut child = command.spawn().expect("binary starts");
         let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("the binary logs its port")
-                .expect("log line");
-            log.lock().expect("log").push_str(&format!("{line}\n"));
-            if let Some((_, rest)) = line.split_once("listening on port ") {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .expect("port")
-                    .trim_end_matches(',')
-                    .to_string();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
+        // One thread reads the whole log (so the server never blocks on a full pipe) and hands over the port.
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
         let kept = log.clone();
         let drain = std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 kept.lock().expect("log").push_str(&format!("{line}\n"));
+                if let Some((_, rest)) = line.split_once("listening on port ") {
+                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    let _ = port_tx.send(port);
+                }
             }
         });
+        let port = match port_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = drain.join();
+                panic!(
+                    "the binary did not say it listens within 60 s:\n{}",
+                    log.lock().expect("log")
+                );
+            }
+        };
         Binary {
             child,
             address: format!("http://127.0.0.1:{port}"),
