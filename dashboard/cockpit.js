@@ -14,6 +14,7 @@
   const LEDGER_BACKLOG = 200;
   const STRIP = 12;
   const JOBS_MAX = 50;
+  const CARDS_MAX = 60;
 
   const page = {
     key: sessionStorage.getItem('cockpitKey') || '',
@@ -222,6 +223,17 @@
       el('span', { class: 'dim', text: c.finished ? clock(c.finished) : '' }));
   }
 
+  /** Many events a second redraw the cards once a frame at most. */
+  let drawPending = false;
+  function scheduleCanaries() {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      drawCanaries();
+    });
+  }
+
   function drawCanaries() {
     const showAll = $('show').value === 'all';
     const model = $('model-filter').value;
@@ -230,8 +242,10 @@
       .sort((a, b) => (b.created || 0) - (a.created || 0));
     const shown = list.filter((c) => showAll || ACTIVE.includes(c.status));
     const recent = list.filter((c) => ENDED.includes(c.status));
-    $('canaries').replaceChildren(...shown.map(card));
+    $('canaries').replaceChildren(...shown.slice(0, CARDS_MAX).map(card));
     $('no-canaries').hidden = shown.length > 0;
+    $('more-canaries').hidden = shown.length <= CARDS_MAX;
+    $('more-canaries').textContent = (shown.length - CARDS_MAX) + ' more not shown: pick a model to narrow the list.';
     $('recent-box').hidden = showAll;
     $('recent-count').textContent = recent.length;
     $('recent-list').replaceChildren(...recent.slice(0, 50).map(recentRow));
@@ -257,7 +271,7 @@
       // A canary the picture did not have: its state comes from the server, not from this one event.
       c = { id: d.canaryId, model: d.modelId, from: d.fromGate || '', to: d.toGate || d.gate || '', status: d.status, checks: [], result: '' };
       page.canaries.set(c.id, c);
-      loadStrip(c).then(drawCanaries);
+      loadStrip(c).then(scheduleCanaries);
     }
     if (d.status) c.status = d.status;
     if (e.event === 'started' && d.policy) Object.assign(c, { policy: d.policy, from: d.fromGate, to: d.toGate, dryRun: d.dryRun, created: parseTime(d.ts) });
@@ -271,7 +285,7 @@
     if (ENDED.includes(e.event)) {
       Object.assign(c, { reason: d.reason, reasonCode: d.reasonCode, finished: parseTime(d.ts) });
     }
-    drawCanaries();
+    scheduleCanaries();
   }
 
   /* ---------- the detail view ---------- */
@@ -567,7 +581,10 @@
     page.gates.clear();
     for (const g of gates.value.models) page.gates.set(g.modelId, { gate: g.gate, since: parseTime(g.updatedAt) });
     page.asOf = { canary: canaries.value.asOf, job: jobs.value.asOf, model: gates.value.asOf };
-    await Promise.all(Array.from(page.canaries.values()).filter((c) => ACTIVE.includes(c.status)).map(loadStrip));
+    // Check strips for the cards that will show (newest first), not for every active canary there is.
+    const active = Array.from(page.canaries.values()).filter((c) => ACTIVE.includes(c.status));
+    active.sort((a, b) => (b.created || 0) - (a.created || 0));
+    await Promise.all(active.slice(0, CARDS_MAX).map(loadStrip));
     drawCanaries();
     drawJobs();
     drawGates();
