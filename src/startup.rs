@@ -133,7 +133,9 @@ impl Application {
             .auth
             .api_keys
             .iter()
-            .filter(|k| k.len() < crate::config::MIN_KEY_CHARS)
+            .filter(|k| {
+                secrecy::ExposeSecret::expose_secret(*k).len() < crate::config::MIN_KEY_CHARS
+            })
             .count();
         if short_keys > 0 {
             log::warn!(

@@ -45,7 +45,7 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         settings.evals.repo_root = root.to_string();
     }
     if let Some(keys) = env.get("LUKHAS_MCP_API_KEYS") {
-        settings.auth.api_keys = list(keys);
+        settings.auth.api_keys = list(keys).into_iter().map(Into::into).collect();
     }
     if let Some(origins) = env.get("COCKPIT_ALLOWED_ORIGINS") {
         settings.security.allowed_origins = list(origins);
@@ -84,7 +84,6 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
     let prometheus = &mut settings.slo.prometheus;
     for (name, field) in [
         ("PROM_URL", &mut prometheus.url),
-        ("PROM_BEARER", &mut prometheus.bearer),
         ("PROM_QUERY_LAT", &mut prometheus.latency_query),
         ("PROM_QUERY_ERR", &mut prometheus.error_rate_query),
         ("COCKPIT_PROM_QUERY_ERRORS", &mut prometheus.errors_query),
@@ -99,6 +98,9 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         if let Some(value) = env.get(name) {
             *field = value.to_string();
         }
+    }
+    if let Some(bearer) = env.get("PROM_BEARER") {
+        settings.slo.prometheus.bearer = bearer.into();
     }
     if let Some(db) = env.get("LUKHAS_MCP_DB") {
         settings.storage.db_path = db.to_string();
@@ -179,7 +181,13 @@ mod tests {
         ]);
         let settings = Settings::load(None, &env).expect("valid");
         assert_eq!(settings.server.bind, "127.0.0.1:9100");
-        assert_eq!(settings.auth.api_keys, vec!["a", "b"]);
+        let keys: Vec<&str> = settings
+            .auth
+            .api_keys
+            .iter()
+            .map(secrecy::ExposeSecret::expose_secret)
+            .collect();
+        assert_eq!(keys, vec!["a", "b"]);
         assert_eq!(settings.database_path(), root.path().join(".mcp-state.db"));
     }
 
@@ -189,6 +197,18 @@ mod tests {
         let err = Settings::load(None, &env).expect_err("missing root");
         assert_eq!(err.key, "evals.repo_root");
         assert!(err.problem.contains("/nonexistent/lukhas"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_key_or_the_prometheus_token() {
+        let env = EnvSource::from_pairs([
+            ("LUKHAS_MCP_API_KEYS", "key-0123456789abcdef"),
+            ("PROM_BEARER", "Bearer tok-secret-123"),
+        ]);
+        let shown = format!("{:?}", Settings::load(None, &env).expect("valid"));
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(!shown.contains("tok-secret-123"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<secrecy::SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

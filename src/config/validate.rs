@@ -1,6 +1,8 @@
 //! Checks that typing alone cannot express; each failure names its key.
 
 use std::net::SocketAddr;
+
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use super::{ConfigError, Settings};
@@ -25,7 +27,7 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         ));
     }
     for key in &s.auth.api_keys {
-        api_key(key, bind.ip().is_loopback())?;
+        api_key(key.expose_secret(), bind.ip().is_loopback())?;
     }
     crate::http::SitePolicy::from_settings(&s.security, bind.ip())?;
     crate::http::TrustedProxies::parse(&s.security.trusted_proxies)?;

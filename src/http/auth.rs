@@ -24,9 +24,12 @@ pub enum AuthError {
 }
 
 impl Auth {
-    pub fn new(api_keys: &[String], installation_secret: &str) -> Self {
+    pub fn new(api_keys: &[secrecy::SecretString], installation_secret: &str) -> Self {
         let secret = installation_secret.as_bytes().to_vec();
-        let key_macs = api_keys.iter().map(|k| mac(&secret, k)).collect();
+        let key_macs = api_keys
+            .iter()
+            .map(|k| mac(&secret, secrecy::ExposeSecret::expose_secret(k)))
+            .collect();
         Self { secret, key_macs }
     }
 

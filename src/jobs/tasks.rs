@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use super::redact::Redactor;
 use crate::config::{ConfigError, EvalTask, Settings};
 
@@ -35,12 +37,16 @@ impl TaskCatalog {
         } else {
             PathBuf::from(&settings.evals.self_exe)
         };
-        let bearer = settings.slo.prometheus.bearer.trim();
+        let bearer = settings.slo.prometheus.bearer.expose_secret().trim();
         let bearer_token = bearer
             .strip_prefix("Bearer ")
             .or_else(|| bearer.strip_prefix("bearer "))
             .unwrap_or(bearer);
-        let secrets = settings.auth.api_keys.iter().map(String::as_str);
+        let secrets = settings
+            .auth
+            .api_keys
+            .iter()
+            .map(ExposeSecret::expose_secret);
         Ok(Self {
             tasks: settings.evals.tasks.clone(),
             self_exe,

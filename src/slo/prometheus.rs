@@ -28,7 +28,7 @@ pub struct PrometheusSettings {
     /// `PROM_URL`; empty = the stub source.
     pub url: String,
     /// `PROM_BEARER`, with or without a leading `Bearer `.
-    pub bearer: String,
+    pub bearer: secrecy::SecretString,
     pub latency_query: String,
     /// `PROM_QUERY_ERR`: a ratio query. Empty (the default) = the error rate is judged on counts,
     /// `errors_query` out of `requests_query`, with a confidence interval.
@@ -48,7 +48,7 @@ impl std::fmt::Debug for PrometheusSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrometheusSettings")
             .field("url", &self.url)
-            .field("bearer", &if self.bearer.is_empty() { "" } else { "(set)" })
+            .field("bearer", &self.bearer)
             .field("ca_file", &self.ca_file)
             .field("timeout_seconds", &self.timeout_seconds)
             .finish_non_exhaustive()
@@ -161,7 +161,7 @@ impl PrometheusSpec {
         PrometheusSource {
             endpoint: format!("{base}/api/v1/query"),
             ready: format!("{base}/-/ready"),
-            token: token_of(&s.bearer),
+            token: token_of(secrecy::ExposeSecret::expose_secret(&s.bearer)),
             latency: s.latency_query.clone(),
             errors: if s.error_rate_query.trim().is_empty() {
                 ErrorQuery::Counts(s.errors_query.clone())
