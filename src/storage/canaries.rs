@@ -375,3 +375,49 @@ pub fn model_known(conn: &mut SqliteConnection, model_id: &str) -> Result<bool, 
         .get_result(conn)?;
     Ok(any > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::{QueryableByName, RunQueryDsl};
+
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    /// `start_canary` counts and looks up active canaries inside the writer's transaction: by index, never
+    /// by reading every canary ever started (which grew with the history in the soak).
+    #[test]
+    fn active_canaries_are_found_by_index_not_by_scanning_the_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1, false).expect("open");
+        let mut conn = pool.get().expect("conn");
+        for query in [
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM canaries WHERE status IN (?, ?, ?)",
+            "EXPLAIN QUERY PLAN SELECT id FROM canaries WHERE to_gate = ? AND status IN (?, ?, ?) AND dry_run = 0",
+        ] {
+            // The statuses and gate as bound parameters, as diesel sends them.
+            let plan: Vec<Plan> = match query.matches('?').count() {
+                3 => diesel::sql_query(query)
+                    .bind::<Text, _>("running")
+                    .bind::<Text, _>("paused")
+                    .bind::<Text, _>("held")
+                    .load(&mut conn),
+                _ => diesel::sql_query(query)
+                    .bind::<Text, _>("production")
+                    .bind::<Text, _>("running")
+                    .bind::<Text, _>("paused")
+                    .bind::<Text, _>("held")
+                    .load(&mut conn),
+            }
+            .expect("plan");
+            let detail: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
+            assert!(
+                detail.iter().any(|d| d.contains("canaries_status_gate")),
+                "{query}: {detail:?}"
+            );
+        }
+    }
+}

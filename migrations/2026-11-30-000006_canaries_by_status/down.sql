@@ -1,0 +1,1 @@
+DROP INDEX canaries_status_gate;
