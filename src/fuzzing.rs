@@ -15,16 +15,13 @@ use crate::config::{EnvSource, Settings};
 use crate::http::sse::request::SseRequest;
 use crate::mcp::jsonrpc::{self, Incoming};
 
-/// Batches past this are refused whole by the server before any element is looked at.
-const MAX_BATCH: usize = 100;
-
 /// A `POST /mcp` body: strict JSON (no duplicate keys), then each message (or each of a batch) classified.
 pub fn jsonrpc_envelope(data: &[u8]) {
     let Ok(message) = jsonrpc::parse_strict(data) else {
         return;
     };
     let messages = match message {
-        Value::Array(batch) => batch.into_iter().take(MAX_BATCH).collect(),
+        Value::Array(batch) => batch.into_iter().take(crate::mcp::MAX_BATCH).collect(),
         single => vec![single],
     };
     for message in messages {
