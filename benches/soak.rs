@@ -5,15 +5,17 @@
 //!
 //! The load, all at once, each loop repeating until the time is up:
 //! - evals: `run_eval` of a 0.3 s task, followed live on `/sse?topic=job/<id>` to its end (2 loops);
-//! - canaries through their whole life, on their own models: every other one to a breaching gate, so they
-//!   promote and roll back in turn, followed on `/sse?topic=canary/<id>` to the end (2 loops);
+//! - canaries through their whole life, one model a loop moved between two gates: every other canary to a
+//!   breaching gate, so they promote and roll back in turn, followed on `/sse?topic=canary/<id>` to the end
+//!   (2 loops);
 //! - notes: `publish_note` on `ops/soak`, ten a second;
 //! - SSE subscribers coming and going: `/sse?topic=*` read for a moment, then dropped;
 //! - MCP sessions opened and dropped: `initialize`, `tools/list`, `GET /mcp` read for a moment, `DELETE`
 //!   every other time, the rest simply abandoned;
 //! - reads: `list_jobs` and `list_canaries`.
 //!
-//! Ended jobs expire after 2 minutes (`MCP_JOB_TTL_MS`), so the retention sweep runs throughout.
+//! Ended jobs and canaries expire after 2 minutes (`MCP_JOB_TTL_MS`, `COCKPIT_CANARY_TTL_MS`), so the
+//! retention sweep runs throughout and the database reaches a steady size.
 //!
 //!   cargo bench --bench soak -- [--minutes 30] [--sample-seconds 60]
 
@@ -175,14 +177,17 @@ async fn evals(load: Rc<Load>) {
 }
 
 async fn canaries(load: Rc<Load>, lane: usize) {
+    // One model a lane, moved back and forth between two gates, with a rollback from the breaching gate in
+    // between: each canary a new one, while `model_gates` keeps one row a lane.
+    let (mut at, mut there) = ("stage", "production");
     let mut n = 0;
     while load.running() {
         n += 1;
-        let gate = if n % 2 == 0 { "breach" } else { "production" };
+        let gate = if n % 2 == 0 { "breach" } else { there };
         let started = load
             .tool(
                 "start_canary",
-                json!({"modelId": format!("soak-{lane}-{n}"), "fromGate": "stage", "toGate": gate,
+                json!({"modelId": format!("soak-{lane}"), "fromGate": at, "toGate": gate,
                        "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.05}}),
             )
             .await;
@@ -197,6 +202,12 @@ async fn canaries(load: Rc<Load>, lane: usize) {
             Duration::from_secs(60),
         )
         .await;
+        if gate == there {
+            let status = load.tool("canary_status", json!({"canaryId": id})).await;
+            if status.is_some_and(|s| s["status"] == "promoted") {
+                (at, there) = (there, at);
+            }
+        }
     }
 }
 
@@ -296,7 +307,14 @@ fn mean(samples: &[Sample], column: impl Fn(&Sample) -> f64) -> f64 {
 
 async fn run(args: Args) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let server = common::cockpit_with_config(dir.path(), CONFIG, &[("MCP_JOB_TTL_MS", "120000")]);
+    let server = common::cockpit_with_config(
+        dir.path(),
+        CONFIG,
+        &[
+            ("MCP_JOB_TTL_MS", "120000"),
+            ("COCKPIT_CANARY_TTL_MS", "120000"),
+        ],
+    );
     let pid = server.pid();
     let db = dir.path().join(".mcp-state.db");
     let wal = dir.path().join(".mcp-state.db-wal");

@@ -21,6 +21,7 @@ mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod recorder;
+pub mod retention;
 pub mod seconds;
 pub mod slo;
 pub mod startup;

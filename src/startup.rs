@@ -17,9 +17,10 @@ use crate::failpoints::Failpoint;
 use crate::http::{
     self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, StreamLimits, TrustedProxies,
 };
-use crate::jobs::{Registry, RetentionSweeper, TaskCatalog};
+use crate::jobs::{Registry, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
 use crate::recorder::Recorder;
+use crate::retention::{RetentionSweeper, Ttls};
 use crate::slo;
 use crate::storage::{self, StoreError};
 use crate::webhooks::Webhooks;
@@ -121,11 +122,13 @@ impl Application {
         }
 
         let retention = &settings.retention;
-        if let Some(sweeper) = RetentionSweeper::new(
-            Duration::from_millis(retention.job_ttl_ms),
-            retention.sweep_interval_seconds,
-            recorder.clone(),
-        ) {
+        let ttls = Ttls {
+            jobs: Duration::from_millis(retention.job_ttl_ms),
+            canaries: Duration::from_millis(retention.canary_ttl_ms),
+        };
+        if let Some(sweeper) =
+            RetentionSweeper::new(ttls, retention.sweep_interval_seconds, recorder.clone())
+        {
             sweeper.start();
         }
 

@@ -81,6 +81,9 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
     if let Some(ttl) = env.get("MCP_JOB_TTL_MS") {
         settings.retention.job_ttl_ms = number("MCP_JOB_TTL_MS", ttl)?;
     }
+    if let Some(ttl) = env.get("COCKPIT_CANARY_TTL_MS") {
+        settings.retention.canary_ttl_ms = number("COCKPIT_CANARY_TTL_MS", ttl)?;
+    }
     let prometheus = &mut settings.slo.prometheus;
     for (name, field) in [
         ("PROM_URL", &mut prometheus.url),

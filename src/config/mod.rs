@@ -109,6 +109,7 @@ pub struct RateLimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     pub job_ttl_ms: u64,
+    pub canary_ttl_ms: u64,
     #[serde(deserialize_with = "crate::seconds::deserialize")]
     pub sweep_interval_seconds: std::time::Duration,
 }

@@ -40,12 +40,12 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
             MILLION * 10,
         )?;
     }
-    within(
-        "retention.job_ttl_ms",
-        s.retention.job_ttl_ms,
-        0,
-        100 * 366 * DAY_MS,
-    )?;
+    for (key, ttl) in [
+        ("retention.job_ttl_ms", s.retention.job_ttl_ms),
+        ("retention.canary_ttl_ms", s.retention.canary_ttl_ms),
+    ] {
+        within(key, ttl, 0, 100 * 366 * DAY_MS)?;
+    }
     positive(
         "retention.sweep_interval_seconds",
         s.retention.sweep_interval_seconds,

@@ -9,14 +9,12 @@ mod recovery;
 mod redact;
 mod registry;
 pub mod report;
-mod retention;
 mod tasks;
 
 use std::time::{Duration, Instant};
 
 pub use process::become_subreaper;
 pub use registry::{CancelJob, Cancelled, Registry, Shutdown, SubmitJob};
-pub use retention::RetentionSweeper;
 pub use tasks::TaskCatalog;
 
 use crate::storage::StoreError;

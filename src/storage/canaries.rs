@@ -7,7 +7,8 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::{canaries, canary_metrics, model_gates};
-use super::StoreError;
+use super::{StoreError, Swept};
+use crate::events::EntityKind;
 
 /// Statuses in which a canary still changes.
 pub const ACTIVE: [&str; 3] = ["running", "paused", "held"];
@@ -376,6 +377,49 @@ pub fn model_known(conn: &mut SqliteConnection, model_id: &str) -> Result<bool, 
     Ok(any > 0)
 }
 
+/// Deletes up to `batch` canaries that ended before `cutoff` (SQL time text), with their checks and events.
+/// Kept whatever their age: active canaries, the canary each model's gate names (`model_gates`), and any
+/// canary with a webhook still to deliver. The audit table is kept.
+pub fn sweep_ended(
+    conn: &mut SqliteConnection,
+    cutoff: &str,
+    batch: i64,
+) -> Result<Swept, StoreError> {
+    use super::schema::events;
+    let mut keep: Vec<String> = model_gates::table
+        .select(model_gates::canary_id)
+        .filter(model_gates::canary_id.is_not_null())
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let undelivered: Vec<String> = events::table
+        .select(events::entity_id)
+        .filter(events::seq.eq_any(super::outbox::pending(conn)?))
+        .load(conn)?;
+    keep.extend(undelivered);
+    let ids: Vec<String> = canaries::table
+        .select(canaries::id)
+        .filter(canaries::finished_at.lt(cutoff))
+        .filter(canaries::status.ne_all(ACTIVE))
+        .filter(canaries::id.ne_all(&keep))
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(Swept::default());
+    }
+    let events = super::events::delete_entities(conn, EntityKind::Canary, &ids)?;
+    let checks =
+        diesel::delete(canary_metrics::table.filter(canary_metrics::canary_id.eq_any(&ids)))
+            .execute(conn)?;
+    let rows = diesel::delete(canaries::table.filter(canaries::id.eq_any(&ids))).execute(conn)?;
+    Ok(Swept {
+        rows,
+        checks,
+        events,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::sql_types::Text;
@@ -419,5 +463,52 @@ mod tests {
                 "{query}: {detail:?}"
             );
         }
+    }
+
+    /// The sweep keeps a canary whose decision still waits in the webhook outbox: its event is the payload.
+    #[test]
+    fn the_sweep_keeps_canaries_with_a_webhook_still_to_deliver() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1, false).expect("open");
+        let mut conn = pool.get().expect("conn");
+        let old = "2000-01-01 00:00:00";
+        for id in ["cn_sent", "cn_waiting"] {
+            super::insert(
+                &mut conn,
+                &super::NewCanary {
+                    id,
+                    model_id: "m",
+                    from_gate: "a",
+                    to_gate: "b",
+                    slo_policy: "{}",
+                    status: "rolled_back",
+                    dry_run: false,
+                    idempotency_key: None,
+                    next_check_at: None,
+                    deadline_at: old,
+                    created_at: old,
+                    updated_at: old,
+                },
+            )
+            .expect("insert");
+            diesel::sql_query(format!(
+                "UPDATE canaries SET finished_at = '{old}' WHERE id = '{id}'; "
+            ))
+            .execute(&mut conn)
+            .expect("finish");
+            diesel::sql_query(format!(
+                "INSERT INTO events (topic, event, entity_id, data, narrative, created_at) \
+                 VALUES ('canary/{id}', 'rolled_back', '{id}', '{{}}', '', '{old}')"
+            ))
+            .execute(&mut conn)
+            .expect("event");
+        }
+        let waiting: i64 = super::super::events::latest_seq(&mut conn).expect("seq");
+        super::super::outbox::insert(&mut conn, waiting).expect("outbox");
+
+        let swept = super::sweep_ended(&mut conn, "2001-01-01 00:00:00", 10).expect("sweep");
+        assert_eq!((swept.rows, swept.events), (1, 1));
+        assert!(super::get(&mut conn, "cn_sent").expect("get").is_none());
+        assert!(super::get(&mut conn, "cn_waiting").expect("get").is_some());
     }
 }

@@ -8,7 +8,7 @@ use diesel::sqlite::SqliteConnection;
 
 use super::schema::events;
 use super::StoreError;
-use crate::events::RenderedEvent;
+use crate::events::{EntityKind, RenderedEvent};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
@@ -130,4 +130,14 @@ pub fn latest_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
         .select(diesel::dsl::max(events::seq))
         .first::<Option<i64>>(conn)?
         .unwrap_or(0))
+}
+
+/// Deletes every event of these entities (retention); returns how many.
+pub fn delete_entities(
+    conn: &mut SqliteConnection,
+    kind: EntityKind,
+    ids: &[String],
+) -> Result<usize, StoreError> {
+    let topics: Vec<String> = ids.iter().map(|id| kind.topic(id)).collect();
+    Ok(diesel::delete(events::table.filter(events::topic.eq_any(&topics))).execute(conn)?)
 }

@@ -6,7 +6,7 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::jobs;
-use super::StoreError;
+use super::{StoreError, Swept};
 use crate::clock;
 use crate::events::EntityKind;
 
@@ -208,13 +208,6 @@ pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<JobRow>, StoreError
         .load(conn)?)
 }
 
-/// What one retention batch removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    pub jobs: usize,
-    pub events: usize,
-}
-
 /// Deletes up to `batch` jobs that ended before `cutoff` (SQL time text), with their events. Queued and
 /// running jobs are never touched, whatever their age; the audit table is kept.
 pub fn sweep_ended(
@@ -222,7 +215,6 @@ pub fn sweep_ended(
     cutoff: &str,
     batch: i64,
 ) -> Result<Swept, StoreError> {
-    use super::schema::events;
     let ids: Vec<String> = jobs::table
         .select(jobs::job_id)
         .filter(jobs::finished_at.lt(cutoff))
@@ -232,9 +224,11 @@ pub fn sweep_ended(
     if ids.is_empty() {
         return Ok(Swept::default());
     }
-    let topics: Vec<String> = ids.iter().map(|id| EntityKind::Job.topic(id)).collect();
-    let events =
-        diesel::delete(events::table.filter(events::topic.eq_any(&topics))).execute(conn)?;
+    let events = super::events::delete_entities(conn, EntityKind::Job, &ids)?;
     let jobs = diesel::delete(jobs::table.filter(jobs::job_id.eq_any(&ids))).execute(conn)?;
-    Ok(Swept { jobs, events })
+    Ok(Swept {
+        rows: jobs,
+        checks: 0,
+        events,
+    })
 }

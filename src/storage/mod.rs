@@ -29,6 +29,14 @@ pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// What one retention batch removed: the rows of the swept table, their checks (canaries only) and events.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub rows: usize,
+    pub checks: usize,
+    pub events: usize,
+}
+
 /// The storage layer's one error type.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

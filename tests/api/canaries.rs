@@ -495,3 +495,78 @@ async fn pattern_streams_see_every_canary_and_model_and_notes_reach_their_topics
     let missing = app.get("/sse?topic=model/unknown-model", &[]).await;
     assert_eq!(missing.status(), awc::http::StatusCode::NOT_FOUND);
 }
+
+#[actix_web::test]
+async fn the_canary_ttl_sweeps_ended_canaries_with_their_evidence_but_keeps_active_ones_and_each_gates_own(
+) {
+    let app = canary_app(|s| {
+        s.retention.canary_ttl_ms = 3_600_000;
+        s.retention.sweep_interval_seconds = std::time::Duration::from_secs_f64(0.2);
+    })
+    .await;
+    let promoted = start(&app, to("production", kit_policy())).await;
+    app.canary_events(&promoted).await;
+    let onwards = |gate: &str| json!({"modelId": "lukhas-v2", "fromGate": "production", "toGate": gate, "sloPolicy": kit_policy()});
+    let rolled_back = start(&app, onwards("slow")).await;
+    app.canary_events(&rolled_back).await;
+    let mut slow_checks = onwards("dark");
+    slow_checks["sloPolicy"]["interval"] = json!("5m");
+    let paused = start(&app, slow_checks).await;
+    app.tool_ok("pause_canary", json!({"canaryId": paused}))
+        .await;
+    let counts = |id: &str| {
+        app.sql_rows(&format!(
+            "SELECT count(*) FROM canaries WHERE id = '{id}' \
+             UNION ALL SELECT count(*) FROM canary_metrics WHERE canary_id = '{id}' \
+             UNION ALL SELECT count(*) FROM events WHERE topic = 'canary/{id}'"
+        ))
+    };
+    let its_checks = counts(&rolled_back)[1][0].clone();
+    let its_events = counts(&rolled_back)[2][0].clone();
+
+    // Age all three past the one-hour TTL: one ended, one ended but named by the model's gate, one paused.
+    let mut sweeps = app.sse("topic=ops/retention", &[]).await;
+    app.sql_rows(&format!(
+        "UPDATE canaries SET created_at = '2000-01-01 00:00:00', updated_at = '2000-01-01 00:00:00' \
+         WHERE id IN ('{promoted}', '{rolled_back}', '{paused}'); \
+         UPDATE canaries SET finished_at = '2000-01-01 00:00:00' WHERE finished_at IS NOT NULL"
+    ));
+
+    let swept = sweeps.until_event("swept").await;
+    let swept = &swept.last().expect("event").data;
+    assert_eq!(swept["canaries"], 1, "{swept}");
+    assert_eq!(swept["jobs"], 0, "{swept}");
+    assert_eq!(swept["checks"].to_string(), its_checks, "{swept}");
+    assert_eq!(swept["events"].to_string(), its_events, "{swept}");
+    assert_eq!(counts(&rolled_back), [["0"], ["0"], ["0"]]);
+    let message = app
+        .tool_error("canary_status", json!({"canaryId": rolled_back}))
+        .await;
+    assert!(message.contains(&rolled_back), "{message}");
+
+    // The gate's own canary and the paused one stay, evidence and all; the audit trail is kept.
+    let gates = app.tool_ok("model_gates", json!({})).await;
+    assert_eq!(gates["models"][0]["canaryId"], promoted.as_str(), "{gates}");
+    assert_eq!(
+        app.tool_ok("canary_status", json!({"canaryId": promoted}))
+            .await["status"],
+        "promoted"
+    );
+    for id in [&promoted, &paused] {
+        assert_ne!(counts(id)[0], ["0"], "{id}");
+        assert_ne!(counts(id)[2], ["0"], "{id}");
+    }
+    assert_eq!(
+        app.sql_rows(&format!(
+            "SELECT count(*) FROM audit WHERE target = '{rolled_back}'"
+        )),
+        [["1"]],
+        "the audit trail is kept"
+    );
+    assert_eq!(
+        app.tool_ok("resume_canary", json!({"canaryId": paused}))
+            .await["status"],
+        "running",
+        "an active canary is never swept, whatever its age"
+    );
+}

@@ -1,0 +1,1 @@
+DROP INDEX canaries_finished_at;
