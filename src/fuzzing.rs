@@ -94,7 +94,7 @@ pub fn config_file(data: &[u8]) {
 /// A Prometheus instant-query response body.
 pub fn prometheus_response(data: &[u8]) {
     let (sample, raw) = crate::slo::prometheus::classify(data);
-    if let crate::canary::rules::Sample::Value(v) = sample {
+    if let crate::slo::Sample::Value(v) = sample {
         assert!(v.is_finite(), "a value is finite: {v}");
     }
     assert!(raw.chars().count() <= 501, "the stored raw text is bounded");

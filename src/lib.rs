@@ -5,6 +5,7 @@
 //! one actor per active canary, fed by the [`canary::PrometheusPoller`]; the [`recorder::Recorder`] is the
 //! single writer of state and events; the [`broker::Broker`] fans committed events out to SSE streams.
 
+pub mod auth;
 pub mod broker;
 pub mod canary;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod jobs;
 mod logging;
 pub mod mcp;
 pub mod metrics;
+pub mod notes;
 pub mod recorder;
 pub mod retention;
 pub mod seconds;

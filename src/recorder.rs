@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use actix::Addr;
 use diesel::connection::Connection;
-use diesel::sqlite::SqliteConnection;
 
 use crate::broker::{Broker, Deliver, Frame};
 use crate::clock;
@@ -28,7 +27,7 @@ const MAX_GROUP: usize = 256;
 
 /// A transaction in progress: storage writes plus the events they produce.
 pub struct Tx<'a> {
-    pub conn: &'a mut SqliteConnection,
+    pub conn: &'a mut storage::Conn,
     frames: Vec<Arc<Frame>>,
 }
 
@@ -77,15 +76,27 @@ pub struct Recorder {
     queue: mpsc::Sender<Change>,
 }
 
+/// Where committed events go, in commit (and so `seq`) order: today the local broker; with several
+/// instances, the bus (SCALEOUT.md). The one seam between writing and publishing.
+pub trait EventSink: Send + 'static {
+    fn publish(&self, frames: Vec<Arc<Frame>>);
+}
+
+impl EventSink for Addr<Broker> {
+    fn publish(&self, frames: Vec<Arc<Frame>>) {
+        self.do_send(Deliver(frames));
+    }
+}
+
 impl Recorder {
     /// Starts the writer on a thread of its own.
-    pub fn start(pool: DbPool, broker: Addr<Broker>, failpoint: Option<Failpoint>) -> Recorder {
+    pub fn start(pool: DbPool, sink: impl EventSink, failpoint: Option<Failpoint>) -> Recorder {
         let crash =
             failpoint.filter(|f| matches!(f, Failpoint::BeforeCommit | Failpoint::AfterCommit));
         let (queue, changes) = mpsc::channel();
         let writer = Writer {
             pool,
-            broker,
+            sink: Box::new(sink),
             crash,
         };
         let spawned = std::thread::Builder::new()
@@ -101,7 +112,7 @@ impl Recorder {
 
 struct Writer {
     pool: DbPool,
-    broker: Addr<Broker>,
+    sink: Box<dyn EventSink>,
     /// `before_commit` or `after_commit` (tests only): crash around the first transaction that ends a canary.
     crash: Option<Failpoint>,
 }
@@ -115,7 +126,7 @@ impl Writer {
         }
     }
 
-    /// Commits a group in one transaction, then answers every caller and hands the events to the broker.
+    /// Commits a group in one transaction, then answers every caller and publishes the events.
     fn commit(&self, group: Vec<Change>) {
         let size = group.len();
         let mut answers: Vec<Answer> = Vec::with_capacity(size);
@@ -150,7 +161,7 @@ impl Writer {
                     crate::metrics::METRICS
                         .events_published
                         .inc_by(frames.len() as u64);
-                    self.broker.do_send(Deliver(frames));
+                    self.sink.publish(frames);
                 }
             }
             Err(e) => {
@@ -239,7 +250,7 @@ mod tests {
             .expect("subscribed");
         let writer = Writer {
             pool: pool.clone(),
-            broker,
+            sink: Box::new(broker),
             crash: None,
         };
 
@@ -257,14 +268,13 @@ mod tests {
             failed.await.expect("answered"),
             Err(StoreError::Corrupt(_))
         ));
-        let stored: Vec<String> = storage::blocking(&pool, |conn| {
-            storage::events::of_topic(conn, "ops/group", 10)
-        })
-        .await
-        .expect("read")
-        .into_iter()
-        .map(|row| row.data)
-        .collect();
+        let stored: Vec<String> = storage::Store::new(pool.clone())
+            .trail("ops/group", 10)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|row| row.data)
+            .collect();
         assert_eq!(
             stored.len(),
             2,

@@ -7,12 +7,11 @@
 use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
-use diesel::sqlite::SqliteConnection;
 
 use crate::clock;
 use crate::events::{EntityKind, NewEvent};
 use crate::recorder::{record, Recorder};
-use crate::storage::{canaries, jobs, StoreError, Swept};
+use crate::storage::{canaries, jobs, Conn, StoreError, Swept};
 
 /// Rows deleted per transaction.
 const BATCH: i64 = 500;
@@ -93,7 +92,7 @@ impl Removed {
     }
 }
 
-type SweepBatch = fn(&mut SqliteConnection, &str, i64) -> Result<Swept, StoreError>;
+type SweepBatch = fn(&mut Conn, &str, i64) -> Result<Swept, StoreError>;
 
 async fn sweep_expired(recorder: Recorder, ttls: Ttls) -> Result<Removed, StoreError> {
     let removed = Removed {

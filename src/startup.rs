@@ -10,12 +10,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpServer};
 
+use crate::auth::Auth;
 use crate::broker::Broker;
 use crate::canary::{CanaryRegistry, PrometheusPoller};
 use crate::config::{ConfigError, Settings};
 use crate::failpoints::Failpoint;
 use crate::http::{
-    self, AppState, Auth, Guard, RateLimiter, SitePolicy, SseConfig, StreamLimits, TrustedProxies,
+    self, AppState, Guard, RateLimiter, SitePolicy, SseConfig, StreamLimits, TrustedProxies,
 };
 use crate::jobs::{Registry, TaskCatalog};
 use crate::mcp::{McpServer, SessionStore, ToolContext};
@@ -46,7 +47,7 @@ pub struct Application {
     server: Server,
     broker: Addr<Broker>,
     registry: Addr<Registry>,
-    pool: storage::DbPool,
+    store: storage::Store,
     poller_thread: actix::Arbiter,
     canary_thread: actix::Arbiter,
     /// Released when the server has stopped: one server per database.
@@ -62,7 +63,7 @@ impl Application {
         // Everything that can refuse the start does so before the first actor or thread exists, so a
         // refusal is its one error line and nothing is left half-started.
         let lock = storage::ServerLock::acquire(&database)?;
-        let address = settings.server.bind.clone();
+        let address = settings.server.bind.to_string();
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),
             source,
@@ -89,7 +90,8 @@ impl Application {
 
         // Eval processes that detach from their job are re-parented to us, so we can end and reap them.
         crate::jobs::become_subreaper();
-        let logged = storage::blocking(&pool, storage::events::latest_seq).await?;
+        let store = storage::Store::new(pool.clone());
+        let logged = store.latest_seq().await?;
         let broker = Broker::new(logged).start();
         let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
         let registry = Registry::new(
@@ -106,7 +108,7 @@ impl Application {
             PrometheusPoller::new(source.build())
         });
         let webhooks =
-            Webhooks::new(&settings.webhooks, pool.clone(), recorder.clone()).map(Actor::start);
+            Webhooks::new(&settings.webhooks, store.clone(), recorder.clone()).map(Actor::start);
         // The canary registry and every canary actor run on a thread of their own too: thousands of checks a
         // second are judged there, not beside the event broker.
         let canary_thread = actix::Arbiter::new();
@@ -154,7 +156,7 @@ impl Application {
             );
         }
         let tools = ToolContext {
-            pool: pool.clone(),
+            store: store.clone(),
             registry: registry.clone(),
             canaries,
             webhooks,
@@ -176,7 +178,7 @@ impl Application {
             failpoint,
         };
         let state = web::Data::new(AppState {
-            pool: pool.clone(),
+            store: store.clone(),
             broker: broker.clone(),
             guard,
             slo: poller,
@@ -241,7 +243,7 @@ impl Application {
             server,
             broker,
             registry,
-            pool,
+            store,
             poller_thread,
             canary_thread,
             lock,
@@ -261,7 +263,7 @@ impl Application {
             server,
             broker,
             registry,
-            pool,
+            store,
             poller_thread,
             canary_thread,
             lock,
@@ -283,7 +285,7 @@ impl Application {
         };
         let ((), served) = futures_util::future::join(jobs, server).await;
         // Everything is committed: leave no WAL behind (a TRUNCATE checkpoint empties it).
-        if let Err(e) = storage::blocking(&pool, storage::checkpoint::truncate).await {
+        if let Err(e) = store.truncate_wal().await {
             log::warn!("final WAL checkpoint failed: {e}");
         }
         poller_thread.stop();
@@ -339,19 +341,15 @@ async fn shutdown_signal() -> &'static str {
 }
 
 fn guard_from(settings: &Settings, auth: Auth) -> Result<Guard, ConfigError> {
-    let bind: std::net::SocketAddr = settings
-        .server
-        .bind
-        .parse()
-        .map_err(|_| ConfigError::new("server.bind", "not an address"))?;
+    let bind = settings.server.bind;
     let limits = &settings.rate_limit;
     let security = &settings.security;
     Ok(Guard {
         null_origin_reads: security.allow_null_origin || !auth.keyless(),
         streams: StreamLimits::new(security.max_streams_per_client),
         auth,
-        site: SitePolicy::from_settings(&settings.security, bind.ip())?,
-        proxies: TrustedProxies::parse(&settings.security.trusted_proxies)?,
+        site: SitePolicy::from_settings(&settings.security, bind.ip()),
+        proxies: TrustedProxies::new(&settings.security.trusted_proxies),
         limiter: RateLimiter::new(
             limits.bucket,
             Duration::from_millis(limits.window_ms),

@@ -7,42 +7,31 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::WebhookSettings;
 use crate::recorder::{record, Recorder};
-use crate::storage::{self, audit, DbPool};
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSettings {
-    /// Empty = no webhooks. Env `COCKPIT_WEBHOOK_URL`.
-    pub url: String,
-    #[serde(deserialize_with = "crate::seconds::deserialize")]
-    pub timeout_seconds: Duration,
-    /// Further attempts after the first fails.
-    pub retries: u32,
-}
+use crate::storage::{self, audit, Store};
 
 pub struct Webhooks {
     url: String,
     timeout: Duration,
     retries: u32,
     client: awc::Client,
-    pool: DbPool,
+    store: Store,
     recorder: Recorder,
 }
 
 impl Webhooks {
     /// `None` when no URL is configured.
-    pub fn new(settings: &WebhookSettings, pool: DbPool, recorder: Recorder) -> Option<Self> {
+    pub fn new(settings: &WebhookSettings, store: Store, recorder: Recorder) -> Option<Self> {
         let url = settings.url.trim();
         (!url.is_empty()).then(|| Self {
             url: url.to_string(),
             timeout: settings.timeout_seconds,
             retries: settings.retries,
             client: awc::Client::builder().disable_redirects().finish(),
-            pool,
+            store,
             recorder,
         })
     }
@@ -53,8 +42,8 @@ impl Actor for Webhooks {
 
     /// Re-drives what a previous process left in the outbox.
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let pool = self.pool.clone();
-        let load = async move { storage::blocking(&pool, storage::outbox::pending).await };
+        let store = self.store.clone();
+        let load = async move { store.outbox_pending().await };
         ctx.wait(load.into_actor(self).map(|pending, _, ctx| match pending {
             Ok(seqs) => {
                 if !seqs.is_empty() {
@@ -92,18 +81,17 @@ impl Handler<Notify> for Webhooks {
             self.timeout,
             self.retries,
         );
-        let (pool, recorder) = (self.pool.clone(), self.recorder.clone());
+        let (store, recorder) = (self.store.clone(), self.recorder.clone());
         let seq = msg.seq;
         let delivery = async move {
-            let row =
-                match storage::blocking(&pool, move |conn| storage::events::get(conn, seq)).await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => return,
-                    Err(e) => {
-                        log::error!("webhook for event {seq}: cannot read it: {e}");
-                        return;
-                    }
-                };
+            let row = match store.event(seq).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(e) => {
+                    log::error!("webhook for event {seq}: cannot read it: {e}");
+                    return;
+                }
+            };
             let data: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
             let body = json!({"id": seq, "event": row.event, "topic": row.topic, "data": data});
             let mut last_error = String::new();

@@ -6,6 +6,7 @@ use super::canary_events as events;
 use super::rules::{wilson, Check, ReasonCode, Sample, Verdict};
 use super::{CanaryState, Status};
 use crate::clock::{self, Timestamp};
+use crate::events::EntityKind;
 use crate::recorder::Tx;
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
@@ -356,6 +357,29 @@ pub fn move_model(
         canary_id,
     ))?;
     Ok(previous)
+}
+
+/// An operator put the model at a gate (`promote_model`): the move, its event and the audit row. Returns
+/// the gate it was at.
+pub fn model_put(
+    tx: &mut Tx<'_>,
+    model_id: &str,
+    gate: &str,
+    audit: &AuditEntry,
+) -> Result<Option<String>, StoreError> {
+    let previous = move_model(tx, model_id, gate, None)?;
+    audit.record(tx.conn, &EntityKind::Model.topic(model_id))?;
+    Ok(previous)
+}
+
+/// The canaries a previous process left active.
+pub fn unfinished(tx: &mut Tx<'_>) -> Result<Vec<CanaryRow>, StoreError> {
+    canaries::unfinished(tx.conn)
+}
+
+/// A canary as stored now.
+pub fn current(tx: &mut Tx<'_>, id: &str) -> Result<Option<CanaryRow>, StoreError> {
+    canaries::get(tx.conn, id)
 }
 
 /// Pause or resume: the new status, its event and the audit row. False if the canary had already ended.

@@ -14,7 +14,7 @@ use super::CanaryState;
 use crate::failpoints::Failpoint;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
-use crate::storage::canaries::{self, CanaryRow};
+use crate::storage::canaries::CanaryRow;
 use crate::storage::StoreError;
 use crate::webhooks::{Notify, Webhooks};
 
@@ -78,7 +78,7 @@ impl Actor for CanaryRegistry {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let recorder = self.recorder.clone();
         let began = std::time::Instant::now();
-        let load = async move { record(&recorder, |tx| canaries::unfinished(tx.conn)).await };
+        let load = async move { record(&recorder, records::unfinished).await };
         ctx.wait(
             load.into_actor(self)
                 .map(move |rows, registry, ctx| match rows {
@@ -195,7 +195,7 @@ impl Handler<Gone> for CanaryRegistry {
         );
         let recorder = self.recorder.clone();
         let id = msg.canary_id;
-        let load = async move { record(&recorder, move |tx| canaries::get(tx.conn, &id)).await };
+        let load = async move { record(&recorder, move |tx| records::current(tx, &id)).await };
         ctx.spawn(load.into_actor(self).map(|row, registry, ctx| match row {
             Ok(Some(row))
                 if super::Status::parse(&row.status).is_some_and(super::Status::is_active) =>

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::net::{parse_bind, HostName, OriginPattern, ProxyNet};
 use super::{ConfigError, LogFormat, Settings};
 use crate::failpoints::Failpoint;
 
@@ -33,13 +34,14 @@ impl EnvSource {
 
 pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), ConfigError> {
     if let Some(bind) = env.get("COCKPIT_BIND") {
-        settings.server.bind = bind.to_string();
+        settings.server.bind =
+            parse_bind(bind).map_err(|problem| ConfigError::new("COCKPIT_BIND", problem))?;
     }
     if let Some(port) = env.get("PORT") {
         let port: u16 = port.trim().parse().map_err(|_| {
             ConfigError::new("PORT", format!("`{port}` is not a port number (0-65535)"))
         })?;
-        settings.server.bind = replace_port(&settings.server.bind, port);
+        settings.server.bind.set_port(port);
     }
     if let Some(root) = env.get("LUKHAS_REPO_ROOT") {
         settings.evals.repo_root = root.to_string();
@@ -48,13 +50,15 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
         settings.auth.api_keys = list(keys).into_iter().map(Into::into).collect();
     }
     if let Some(origins) = env.get("COCKPIT_ALLOWED_ORIGINS") {
-        settings.security.allowed_origins = list(origins);
+        settings.security.allowed_origins =
+            parsed("COCKPIT_ALLOWED_ORIGINS", origins, OriginPattern::parse)?;
     }
     if let Some(hosts) = env.get("COCKPIT_ALLOWED_HOSTS") {
-        settings.security.allowed_hosts = list(hosts);
+        settings.security.allowed_hosts = parsed("COCKPIT_ALLOWED_HOSTS", hosts, HostName::parse)?;
     }
     if let Some(proxies) = env.get("COCKPIT_TRUSTED_PROXIES") {
-        settings.security.trusted_proxies = list(proxies);
+        settings.security.trusted_proxies =
+            parsed("COCKPIT_TRUSTED_PROXIES", proxies, ProxyNet::parse)?;
     }
     if let Some(allow) = env.get("COCKPIT_ALLOW_NULL_ORIGIN") {
         settings.security.allow_null_origin = match allow.trim() {
@@ -148,19 +152,23 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// A comma-separated list whose every entry parses; the first bad one is the error.
+fn parsed<T>(
+    name: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, ConfigError> {
+    list(value)
+        .iter()
+        .map(|entry| parse(entry).map_err(|problem| ConfigError::new(name, problem)))
+        .collect()
+}
+
 fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
     value
         .trim()
         .parse()
         .map_err(|_| ConfigError::new(name, format!("`{value}` is not a whole number 0 or more")))
-}
-
-/// `PORT` changes only the port: `127.0.0.1:8766` + 9000 → `127.0.0.1:9000`, `[::1]:8766` → `[::1]:9000`.
-fn replace_port(bind: &str, port: u16) -> String {
-    match bind.rsplit_once(':') {
-        Some((host, _)) => format!("{host}:{port}"),
-        None => format!("{bind}:{port}"),
-    }
 }
 
 #[cfg(test)]
@@ -169,8 +177,14 @@ mod tests {
 
     #[test]
     fn port_replaces_only_the_port_of_the_bind_address() {
-        assert_eq!(replace_port("127.0.0.1:8766", 9000), "127.0.0.1:9000");
-        assert_eq!(replace_port("[::1]:8766", 1), "[::1]:1");
+        for (bind, port, expected) in [
+            ("127.0.0.1:8766", "9000", "127.0.0.1:9000"),
+            ("[::1]:8766", "1", "[::1]:1"),
+        ] {
+            let env = EnvSource::from_pairs([("COCKPIT_BIND", bind), ("PORT", port)]);
+            let settings = Settings::load(None, &env).expect("valid");
+            assert_eq!(settings.server.bind.to_string(), expected);
+        }
     }
 
     #[test]
@@ -183,7 +197,7 @@ mod tests {
             ("LUKHAS_REPO_ROOT", root_text),
         ]);
         let settings = Settings::load(None, &env).expect("valid");
-        assert_eq!(settings.server.bind, "127.0.0.1:9100");
+        assert_eq!(settings.server.bind.to_string(), "127.0.0.1:9100");
         let keys: Vec<&str> = settings
             .auth
             .api_keys

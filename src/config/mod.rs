@@ -4,6 +4,9 @@
 
 mod env;
 mod layers;
+pub mod net;
+pub mod policy;
+mod sources;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -11,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::canary::policy::PolicyTable;
 use crate::failpoints::Failpoint;
-use crate::slo::{PrometheusSettings, StubSettings};
-use crate::webhooks::WebhookSettings;
 
 pub use env::EnvSource;
+use net::{HostName, OriginPattern, ProxyNet};
+pub use policy::PolicyTable;
+pub use sources::{GateOverride, PrometheusSettings, StubSettings, WebhookSettings};
 pub use validate::MIN_KEY_CHARS;
 
 /// The built-in defaults, documented key by key.
@@ -68,7 +71,8 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    pub bind: String,
+    #[serde(deserialize_with = "net::deserialize_bind")]
+    pub bind: std::net::SocketAddr,
     pub workers: usize,
     pub body_limit_bytes: usize,
     /// Seconds an admitted request may take to send its whole body.
@@ -87,9 +91,9 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
-    pub allowed_origins: Vec<String>,
-    pub allowed_hosts: Vec<String>,
-    pub trusted_proxies: Vec<String>,
+    pub allowed_origins: Vec<OriginPattern>,
+    pub allowed_hosts: Vec<HostName>,
+    pub trusted_proxies: Vec<ProxyNet>,
     /// `Origin: null` may read `/sse` in keyless mode too (with keys it always may: the key gates it).
     #[serde(default)]
     pub allow_null_origin: bool,
@@ -125,7 +129,7 @@ pub struct SloSettings {
 #[serde(deny_unknown_fields)]
 pub struct CanarySettings {
     /// The shortest `interval` a canary may ask for: `"1s"`, `"250ms"` or seconds.
-    #[serde(deserialize_with = "crate::canary::policy::required_duration")]
+    #[serde(deserialize_with = "policy::required_duration")]
     pub min_interval: std::time::Duration,
     /// Active canaries at most, dry runs included.
     pub max_active: usize,

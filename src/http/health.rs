@@ -7,10 +7,9 @@ use serde_json::json;
 use super::AppState;
 use crate::canary::Probe;
 use crate::slo::Reachability;
-use crate::storage;
 
 /// `/metrics` (needs the key when keys are configured; never rate limited).
-pub async fn metrics(_caller: crate::mcp::Caller) -> HttpResponse {
+pub async fn metrics(_caller: crate::auth::Caller) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::metrics::render())
@@ -30,7 +29,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Reachability::Down(_)) => "unreachable (the server log has the cause)".to_string(),
         Err(_) => "unknown: the poller is stopping".to_string(),
     };
-    match storage::blocking(&state.pool, storage::check_writable).await {
+    match state.store.check_writable().await {
         Ok(()) => HttpResponse::Ok()
             .json(json!({"ready": true, "database": "ok", "prometheus": prometheus})),
         // The cause (it names files and paths) goes to the log only: this route needs no key.

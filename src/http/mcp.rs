@@ -4,23 +4,21 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::Value;
 
 use futures_util::StreamExt;
 
 use super::mcp_stream::{session_stream, Position, Setup};
 use super::{AppState, ClientKey};
+use crate::auth::Caller;
 use crate::broker::Subscription;
 use crate::events::TopicFilter;
-use crate::mcp::jsonrpc::{self, RpcError};
-use crate::mcp::{self as protocol, Caller, PostContext, PostReply, Session};
+use crate::mcp::jsonrpc;
+use crate::mcp::{self as protocol, PostContext, PostReply, Session};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-fn rpc_error(status: StatusCode, code: i64, message: String) -> HttpResponse {
-    HttpResponse::build(status).json(jsonrpc::failure(Value::Null, &RpcError::new(code, message)))
-}
+use super::errors::rpc as rpc_error;
 
 /// The body, or a 413 reply as soon as it is known to be over `limit` (by `Content-Length` or while reading),
 /// or a 408 when the whole body has not arrived within `deadline` (a client trickling bytes holds a worker's
@@ -251,7 +249,7 @@ pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>
     let stream = session_stream(Setup {
         session: session.state,
         live,
-        pool: state.pool.clone(),
+        store: state.store.clone(),
         resume,
         retry_ms: state.sse.retry_ms,
         keep_alive: state.sse.keep_alive,

@@ -16,7 +16,7 @@ use crate::broker::{self, Frame, Subscription};
 use crate::mcp::notify::{self, Happening};
 use crate::mcp::session::SessionState;
 use crate::storage::events::{EventRow, Scope};
-use crate::storage::{self, DbPool};
+use crate::storage::Store;
 
 const REPLAY_PAGE: i64 = 500;
 
@@ -49,7 +49,7 @@ impl Position {
 pub struct Setup {
     pub session: Arc<SessionState>,
     pub live: Subscription,
-    pub pool: DbPool,
+    pub store: Store,
     /// From `Last-Event-ID`: replay what came after it.
     pub resume: Option<Position>,
     pub retry_ms: u64,
@@ -59,7 +59,7 @@ pub struct Setup {
 struct SessionStream {
     session: Arc<SessionState>,
     live: Subscription,
-    pool: DbPool,
+    store: Store,
     prelude: Option<Bytes>,
     retry: Bytes,
     /// Log rows still to replay from, and the seq read up to.
@@ -92,7 +92,7 @@ pub fn session_stream(setup: Setup) -> impl Stream<Item = Result<Bytes, Infallib
     let state = SessionStream {
         session: setup.session,
         live: setup.live,
-        pool: setup.pool,
+        store: setup.store,
         prelude: Some(Bytes::from(prelude)),
         retry: broker::retry(setup.retry_ms),
         replay_from: setup.resume.map(|p| p.seq - 1),
@@ -146,10 +146,10 @@ impl SessionStream {
         let Some(from) = self.replay_from.take() else {
             return;
         };
-        let page = storage::blocking(&self.pool, move |conn| {
-            storage::events::page(conn, &[(Scope::All, from)], from, REPLAY_PAGE)
-        })
-        .await;
+        let page = self
+            .store
+            .replay_page(vec![(Scope::All, from)], from, REPLAY_PAGE)
+            .await;
         match page {
             Ok(rows) => {
                 if rows.len() as i64 == REPLAY_PAGE {

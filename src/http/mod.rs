@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod errors;
 mod guard;
 mod health;
 mod mcp;
@@ -15,17 +16,16 @@ use std::time::Duration;
 use actix::Addr;
 use actix_web::web;
 
-pub use auth::Auth;
 pub use guard::{gate, ClientKey, Guard, RateLimiter, SitePolicy, StreamLimits, TrustedProxies};
 
 use crate::broker::Broker;
 use crate::canary::PrometheusPoller;
 use crate::mcp::McpServer;
-use crate::storage::DbPool;
+use crate::storage::Store;
 
 /// Shared by every worker.
 pub struct AppState {
-    pub pool: DbPool,
+    pub store: Store,
     pub broker: Addr<Broker>,
     pub guard: Guard,
     /// Owns the SLO source; `/readyz` asks it whether Prometheus answers.

@@ -2,19 +2,19 @@
 
 use serde_json::Value;
 
-use super::JobSpec;
+use super::{JobSpec, JobStatus};
 use crate::clock::compact_duration;
 use crate::events::{EntityKind, NewEvent};
 
-fn event(job_id: &str, name: &'static str, status: &str, narrative: String) -> NewEvent {
-    NewEvent::new(EntityKind::Job, job_id, name, narrative).field("status", status)
+fn event(job_id: &str, name: &'static str, status: JobStatus, narrative: String) -> NewEvent {
+    NewEvent::new(EntityKind::Job, job_id, name, narrative).field("status", status.as_str())
 }
 
 pub fn queued(spec: &JobSpec) -> NewEvent {
     event(
         &spec.job_id,
         "queued",
-        "queued",
+        JobStatus::Queued,
         format!("queued {} with config {}", spec.task_id, spec.config_id),
     )
     .field("taskId", spec.task_id.as_str())
@@ -35,7 +35,7 @@ pub fn dry_run(spec: &JobSpec) -> NewEvent {
     event(
         &spec.job_id,
         "dry_run",
-        "dry_run",
+        JobStatus::DryRun,
         format!(
             "dry run of {} with config {}: valid, nothing run",
             spec.task_id, spec.config_id
@@ -46,7 +46,13 @@ pub fn dry_run(spec: &JobSpec) -> NewEvent {
 }
 
 pub fn started(job_id: &str, task_id: &str) -> NewEvent {
-    event(job_id, "started", "running", format!("started {task_id}")).field("taskId", task_id)
+    event(
+        job_id,
+        "started",
+        JobStatus::Running,
+        format!("started {task_id}"),
+    )
+    .field("taskId", task_id)
 }
 
 pub fn progress(job_id: &str, progress: f64, message: Option<&str>) -> NewEvent {
@@ -55,7 +61,7 @@ pub fn progress(job_id: &str, progress: f64, message: Option<&str>) -> NewEvent 
         Some(m) => format!("{percent}% — {m}"),
         None => format!("{percent}%"),
     };
-    let e = event(job_id, "progress", "running", text).field("progress", progress);
+    let e = event(job_id, "progress", JobStatus::Running, text).field("progress", progress);
     match message {
         Some(m) => e.field("message", m),
         None => e,
@@ -70,7 +76,7 @@ fn timed(e: NewEvent, duration_ms: u64) -> NewEvent {
 pub fn completed(job_id: &str, result: Value, duration_ms: u64) -> NewEvent {
     let text = format!("completed successfully ({})", compact_duration(duration_ms));
     timed(
-        event(job_id, "completed", "completed", text).field("result", result),
+        event(job_id, "completed", JobStatus::Completed, text).field("result", result),
         duration_ms,
     )
 }
@@ -79,7 +85,7 @@ pub fn failed(job_id: &str, error: &str, exit_code: Option<i32>, duration_ms: u6
     let first_line = error.lines().next().unwrap_or("");
     let text = format!("failed: {first_line} ({})", compact_duration(duration_ms));
     let e = timed(
-        event(job_id, "failed", "failed", text).field("error", error),
+        event(job_id, "failed", JobStatus::Failed, text).field("error", error),
         duration_ms,
     );
     match exit_code {
@@ -91,7 +97,7 @@ pub fn failed(job_id: &str, error: &str, exit_code: Option<i32>, duration_ms: u6
 pub fn cancelled(job_id: &str, reason: &str, duration_ms: u64) -> NewEvent {
     let text = format!("cancelled: {reason} ({})", compact_duration(duration_ms));
     timed(
-        event(job_id, "cancelled", "cancelled", text).field("reason", reason),
+        event(job_id, "cancelled", JobStatus::Cancelled, text).field("reason", reason),
         duration_ms,
     )
 }

@@ -30,6 +30,69 @@ pub struct JobSpec {
     pub queued_at: Instant,
 }
 
+/// Where a job is in its life; stored as its lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    /// Validated and recorded, never run (`dryRun`).
+    DryRun,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+        JobStatus::DryRun,
+    ];
+    /// The ends a job that ran can have (a dry run never runs).
+    pub const ENDINGS: [JobStatus; 3] = [
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+    /// Every status's name, as stored and as `list_jobs` filters by.
+    pub const NAMES: [&'static str; 6] = [
+        "queued",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+        "dry_run",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => Self::NAMES[0],
+            JobStatus::Running => Self::NAMES[1],
+            JobStatus::Completed => Self::NAMES[2],
+            JobStatus::Failed => Self::NAMES[3],
+            JobStatus::Cancelled => Self::NAMES[4],
+            JobStatus::DryRun => Self::NAMES[5],
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The jobs layer's error type.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -44,5 +107,23 @@ pub enum JobError {
 impl From<actix::MailboxError> for JobError {
     fn from(_: actix::MailboxError) -> Self {
         JobError::RegistryGone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobStatus;
+
+    #[test]
+    fn statuses_read_back_and_storage_ends_the_same_ones() {
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+        }
+        let terminal: Vec<&str> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .map(JobStatus::as_str)
+            .collect();
+        assert_eq!(terminal, crate::storage::jobs::TERMINAL);
     }
 }

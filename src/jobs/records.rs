@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{job_events, JobSpec};
+use super::{job_events, JobSpec, JobStatus};
 use crate::clock;
 use crate::recorder::Tx;
 use crate::storage::audit::AuditEntry;
@@ -29,18 +29,18 @@ pub enum Ending {
 fn insert(
     tx: &mut Tx<'_>,
     spec: &JobSpec,
-    status: &str,
+    status: JobStatus,
     audit_entry: &AuditEntry,
 ) -> Result<(), StoreError> {
     let now = clock::sql(clock::now());
-    let finished = (status == "dry_run").then_some(now.as_str());
+    let finished = (status == JobStatus::DryRun).then_some(now.as_str());
     jobs::insert(
         tx.conn,
         &NewJob {
             job_id: &spec.job_id,
             task_id: &spec.task_id,
             config_id: &spec.config_id,
-            status,
+            status: status.as_str(),
             timeout_seconds: spec.timeout.as_secs_f64(),
             created_at: &now,
             updated_at: &now,
@@ -51,9 +51,23 @@ fn insert(
 }
 
 pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {
-    insert(tx, spec, "queued", audit_entry)?;
+    insert(tx, spec, JobStatus::Queued, audit_entry)?;
     tx.emit(job_events::queued(spec))?;
     Ok(())
+}
+
+/// An operator asked to cancel a job: the audit row, written before the registry is told.
+pub fn cancel_asked(
+    tx: &mut Tx<'_>,
+    job_id: &str,
+    audit_entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    audit_entry.record(tx.conn, job_id)
+}
+
+/// The jobs a previous process left `queued` or `running`, oldest first.
+pub fn unfinished(tx: &mut Tx<'_>) -> Result<Vec<jobs::JobRow>, StoreError> {
+    jobs::unfinished(tx.conn)
 }
 
 /// A job cut short by a restart goes back to `queued` (its task has `requeue_on_restart`).
@@ -68,7 +82,7 @@ pub fn dry_run(
     spec: &JobSpec,
     audit_entry: &AuditEntry,
 ) -> Result<(), StoreError> {
-    insert(tx, spec, "dry_run", audit_entry)?;
+    insert(tx, spec, JobStatus::DryRun, audit_entry)?;
     tx.emit(job_events::dry_run(spec))?;
     Ok(())
 }
@@ -111,7 +125,7 @@ pub fn ended(
     let (end, event) = match ending {
         Ending::Completed { result } => (
             JobEnd {
-                status: "completed",
+                status: JobStatus::Completed.as_str(),
                 result: Some(result.to_string()),
                 error: None,
                 exit_code: Some(0),
@@ -121,7 +135,7 @@ pub fn ended(
         ),
         Ending::Failed { error, exit_code } => (
             JobEnd {
-                status: "failed",
+                status: JobStatus::Failed.as_str(),
                 result: None,
                 error: Some(error.clone()),
                 exit_code,
@@ -131,7 +145,7 @@ pub fn ended(
         ),
         Ending::Cancelled { reason } => (
             JobEnd {
-                status: "cancelled",
+                status: JobStatus::Cancelled.as_str(),
                 result: None,
                 error: Some(reason.clone()),
                 exit_code: None,
@@ -155,9 +169,9 @@ pub fn ended(
 
 /// The job-end series exist at 0 from the start, so an alert on the first failure after a start fires.
 pub fn prime_metrics() {
-    for status in ["completed", "failed", "cancelled"] {
+    for status in JobStatus::ENDINGS {
         crate::metrics::METRICS
             .jobs_ended
-            .with_label_values(&[status]);
+            .with_label_values(&[status.as_str()]);
     }
 }

@@ -7,16 +7,16 @@ use std::time::{Duration, Instant};
 
 use super::process;
 use super::records::{self, Ending};
-use super::{JobSpec, TaskCatalog};
+use super::{JobSpec, JobStatus, TaskCatalog};
 use crate::clock;
 use crate::recorder::{record, Recorder};
-use crate::storage::{jobs, StoreError};
+use crate::storage::StoreError;
 
 pub(super) async fn recover(
     recorder: Recorder,
     catalog: Arc<TaskCatalog>,
 ) -> Result<Vec<JobSpec>, StoreError> {
-    let rows = record(&recorder, |tx| jobs::unfinished(tx.conn)).await?;
+    let rows = record(&recorder, records::unfinished).await?;
     let mut queued = Vec::new();
     for row in rows {
         let spec = JobSpec {
@@ -26,7 +26,7 @@ pub(super) async fn recover(
             config_id: row.config_id.clone(),
             queued_at: Instant::now(),
         };
-        if row.status == "queued" {
+        if JobStatus::parse(&row.status) == Some(JobStatus::Queued) {
             queued.push(spec);
             continue;
         }

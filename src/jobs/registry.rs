@@ -15,7 +15,7 @@ use actix::{
 use super::job::{JobActor, JobGone, JobSetup, StopJob, StopReason};
 use super::records::{self, Ending};
 use super::tasks::Placeholders;
-use super::{recovery, JobError, JobSpec, TaskCatalog};
+use super::{recovery, JobError, JobSpec, JobStatus, TaskCatalog};
 use crate::config::JobSettings;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
@@ -59,9 +59,9 @@ impl Registry {
     fn start_ready(&mut self, ctx: &mut Context<Self>) {
         self.start_waiting(ctx);
         let jobs = &crate::metrics::METRICS.jobs;
-        jobs.with_label_values(&["queued"])
+        jobs.with_label_values(&[JobStatus::Queued.as_str()])
             .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
-        jobs.with_label_values(&["running"])
+        jobs.with_label_values(&[JobStatus::Running.as_str()])
             .set(i64::try_from(self.running.len()).unwrap_or(i64::MAX));
     }
 

@@ -11,9 +11,10 @@ pub mod tools;
 
 use serde_json::{json, Value};
 
+use crate::auth::Caller;
 use jsonrpc::{Incoming, RpcError};
 pub use session::{Session, SessionStore};
-pub use tools::{Caller, ToolContext};
+pub use tools::ToolContext;
 
 /// Newest first: an unknown requested version gets the first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -241,12 +242,10 @@ impl McpServer {
         } else {
             SUPPORTED_VERSIONS[0]
         };
-        let since = crate::storage::blocking(&self.tools.pool, crate::storage::events::latest_seq)
-            .await
-            .map_err(|e| {
-                log::error!("initialize: {e}");
-                jsonrpc::internal_error()
-            })?;
+        let since = self.tools.store.latest_seq().await.map_err(|e| {
+            log::error!("initialize: {e}");
+            jsonrpc::internal_error()
+        })?;
         let session = self.sessions.create(version, since, owner).ok_or_else(|| {
             RpcError::new(
                 jsonrpc::INTERNAL_ERROR,

@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::jsonrpc::{self, RpcError};
-use super::tools::{Caller, ProgressUpdate, ToolContext};
-use crate::jobs::CancelJob;
+use super::tools::{ProgressUpdate, ToolContext};
+use crate::auth::Caller;
+use crate::jobs::{records, CancelJob};
 use crate::recorder::record;
-use crate::storage::audit;
+use crate::storage::audit::AuditEntry;
 
 /// Waiting calls by who made them — `<client>/<session>/<request id>` — with the job each waits on, so a
 /// client can only ever cancel its own calls.
@@ -63,10 +64,14 @@ impl InFlight {
             .chars()
             .take(500)
             .collect();
-        let (actor, target) = (caller.actor.clone(), job_id.clone());
-        let args = json!({"jobId": job_id, "reason": reason, "via": "notifications/cancelled"});
+        let audit = AuditEntry {
+            actor: caller.actor.clone(),
+            action: "cancel_job",
+            args: json!({"jobId": job_id, "reason": reason, "via": "notifications/cancelled"}),
+        };
+        let target = job_id.clone();
         let audited = record(&tools.recorder, move |tx| {
-            audit::record(tx.conn, &actor, "cancel_job", &target, &args)
+            records::cancel_asked(tx, &target, &audit)
         })
         .await;
         if let Err(e) = audited {

@@ -9,9 +9,7 @@ use super::tools::{canary_view, gate_view, job_view, RECENT_CHECKS};
 use super::ToolContext;
 use crate::events::EntityKind;
 use crate::ids::Ident;
-use crate::storage::canaries;
-use crate::storage::jobs;
-use crate::storage::{self, StoreError};
+use crate::storage::{Listed, StoreError};
 
 /// Resources per `resources/list` page.
 const PAGE: usize = 50;
@@ -86,52 +84,31 @@ fn parse_cursor(params: Option<&Value>) -> Result<Option<(EntityKind, String)>, 
 /// `resources/list`: jobs, then canaries, then models, each by id, [`PAGE`] at a time.
 pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
     let after = parse_cursor(params)?;
-    let page =
-        storage::blocking(&ctx.pool, move |conn| {
-            // One more than a page, to know whether another follows.
-            let wanted = PAGE + 1;
-            let start = after
-                .as_ref()
-                .and_then(|(kind, _)| KINDS.iter().position(|k| k == kind))
-                .unwrap_or(0);
-            let mut page: Vec<(EntityKind, String, String)> = Vec::new();
-            for (index, kind) in KINDS.iter().enumerate().skip(start) {
-                let from = after
-                    .as_ref()
-                    .filter(|_| index == start)
-                    .map(|(_, id)| id.as_str());
-                let limit = i64::try_from(wanted - page.len()).unwrap_or(1);
-                match kind {
-                    EntityKind::Job => {
-                        page.extend(jobs::page_after(conn, from, limit)?.iter().map(|j| {
-                            let title = format!("{} {} ({})", j.task_id, j.config_id, j.status);
-                            (*kind, j.job_id.clone(), title)
-                        }))
-                    }
-                    EntityKind::Canary => {
-                        page.extend(canaries::page_after(conn, from, limit)?.iter().map(|c| {
-                            let title = format!(
-                                "{} {} → {} ({})",
-                                c.model_id, c.from_gate, c.to_gate, c.status
-                            );
-                            (*kind, c.id.clone(), title)
-                        }))
-                    }
-                    _ => page.extend(canaries::model_gates_after(conn, from, limit)?.iter().map(
-                        |m| {
-                            let title = format!("{} at {}", m.model_id, m.gate);
-                            (*kind, m.model_id.clone(), title)
-                        },
-                    )),
-                }
-                if page.len() >= wanted {
-                    break;
-                }
-            }
-            Ok::<_, StoreError>(page)
-        })
+    // One more than a page, to know whether another follows.
+    let page: Vec<(EntityKind, String, String)> = ctx
+        .store
+        .entities_after(&KINDS, after, PAGE + 1)
         .await
-        .map_err(internal)?;
+        .map_err(internal)?
+        .into_iter()
+        .map(|listed| match listed {
+            Listed::Job(j) => {
+                let title = format!("{} {} ({})", j.task_id, j.config_id, j.status);
+                (EntityKind::Job, j.job_id, title)
+            }
+            Listed::Canary(c) => {
+                let title = format!(
+                    "{} {} → {} ({})",
+                    c.model_id, c.from_gate, c.to_gate, c.status
+                );
+                (EntityKind::Canary, c.id, title)
+            }
+            Listed::Model(m) => {
+                let title = format!("{} at {}", m.model_id, m.gate);
+                (EntityKind::Model, m.model_id, title)
+            }
+        })
+        .collect();
     let more = page.len() > PAGE;
     let shown = &page[..page.len().min(PAGE)];
     let resources: Vec<Value> = shown
@@ -168,20 +145,18 @@ pub fn uri_param(params: Option<&Value>) -> Result<(String, EntityKind, Ident), 
 pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
     let (uri, kind, id) = uri_param(params)?;
     let key = id.to_string();
-    let view = storage::blocking(&ctx.pool, move |conn| {
-        Ok::<_, StoreError>(match kind {
-            EntityKind::Job => jobs::get(conn, &key)?.map(|row| job_view(&row)),
-            EntityKind::Canary => match canaries::get(conn, &key)? {
-                Some(row) => {
-                    let recent = canaries::metrics_recent(conn, &key, RECENT_CHECKS)?;
-                    Some(canary_view(&row, Some(&recent)))
-                }
-                None => None,
-            },
-            _ => canaries::model_gate(conn, &key)?.map(|row| gate_view(&row)),
-        })
-    })
-    .await
+    let store = &ctx.store;
+    let view = match kind {
+        EntityKind::Job => store.job(&key).await.map(|row| row.map(|r| job_view(&r))),
+        EntityKind::Canary => store
+            .canary_with_recent(&key, RECENT_CHECKS)
+            .await
+            .map(|found| found.map(|(row, recent)| canary_view(&row, Some(&recent)))),
+        _ => store
+            .model_gate(&key)
+            .await
+            .map(|row| row.map(|r| gate_view(&r))),
+    }
     .map_err(internal)?;
     match view {
         Some(view) => Ok(
@@ -197,11 +172,7 @@ pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
 /// Whether the entity a resource names exists.
 pub async fn exists(ctx: &ToolContext, kind: EntityKind, id: &Ident) -> Result<bool, RpcError> {
     let key = id.to_string();
-    storage::blocking(&ctx.pool, move |conn| {
-        storage::entity_exists(conn, kind, &key)
-    })
-    .await
-    .map_err(internal)
+    ctx.store.entity_exists(kind, &key).await.map_err(internal)
 }
 
 /// The resource an event's topic belongs to (jobs, canaries and models have one; ops topics do not).

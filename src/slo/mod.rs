@@ -4,17 +4,20 @@
 
 pub(crate) mod prometheus;
 mod stub;
+mod vocabulary;
 
 use std::time::Duration;
 
 use futures_util::future::{self, LocalBoxFuture};
 use serde_json::Value;
 
-pub use prometheus::{prime_metrics, PrometheusSettings, PrometheusSource, PrometheusSpec};
-pub use stub::{GateOverride, StubSettings, StubSource};
+pub use prometheus::{prime_metrics, PrometheusSource, PrometheusSpec};
+pub use stub::StubSource;
 
-use crate::canary::rules::{Observation, Sample};
 use crate::clock::Timestamp;
+pub use vocabulary::{Observation, ReasonCode, Sample};
+
+use crate::config::{PrometheusSettings, StubSettings};
 
 /// What to measure: a model's traffic at a gate over a window, as of a due time.
 #[derive(Debug, Clone)]
@@ -78,7 +81,7 @@ pub struct Gathered {
 /// outside 0-1, more errors than requests.
 pub fn out_of_range(observation: Observation) -> Observation {
     let bad = |sample: Sample, ok: &dyn Fn(f64) -> bool| match sample {
-        Sample::Value(v) if !ok(v) => Sample::Missing(crate::canary::rules::ReasonCode::QueryError),
+        Sample::Value(v) if !ok(v) => Sample::Missing(ReasonCode::QueryError),
         other => other,
     };
     let non_negative = |v: f64| v >= 0.0;

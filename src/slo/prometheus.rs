@@ -14,46 +14,12 @@ use futures_util::future::{self, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Gathered, RawAnswers, Reachability, SloQuery, SloSource};
-use crate::canary::rules::{Observation, ReasonCode, Sample};
+use super::{Observation, ReasonCode, Sample};
 use crate::clock;
-use crate::config::ConfigError;
-
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusSettings {
-    /// `PROM_URL`; empty = the stub source.
-    pub url: String,
-    /// `PROM_BEARER`, with or without a leading `Bearer `.
-    pub bearer: secrecy::SecretString,
-    pub latency_query: String,
-    /// `PROM_QUERY_ERR`: a ratio query. Empty (the default) = the error rate is judged on counts,
-    /// `errors_query` out of `requests_query`, with a confidence interval.
-    pub error_rate_query: String,
-    pub errors_query: String,
-    pub requests_query: String,
-    /// The Unix time of the newest sample behind the values.
-    pub freshness_query: String,
-    pub ca_file: String,
-    #[serde(deserialize_with = "crate::seconds::deserialize")]
-    pub timeout_seconds: Duration,
-    pub max_response_bytes: usize,
-}
-
-/// The bearer token must never be printed, so this is written by hand.
-impl std::fmt::Debug for PrometheusSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrometheusSettings")
-            .field("url", &self.url)
-            .field("bearer", &self.bearer)
-            .field("ca_file", &self.ca_file)
-            .field("timeout_seconds", &self.timeout_seconds)
-            .finish_non_exhaustive()
-    }
-}
+use crate::config::{ConfigError, PrometheusSettings};
 
 /// Longest a readiness probe of Prometheus may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -3,45 +3,12 @@
 //! (`latency_p95_ms = 2000`), silence (`silent = true` → `no_data`) or a frozen exporter (`stale = true`: the
 //! newest sample is an hour old).
 
-use std::collections::BTreeMap;
-
 use futures_util::future::{self, LocalBoxFuture};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{raw_text, Gathered, RawAnswers, SloQuery, SloSource};
-use crate::canary::rules::{Observation, ReasonCode, Sample};
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StubSettings {
-    pub latency_p95_ms: f64,
-    pub error_rate: f64,
-    pub requests: f64,
-    /// Relative spread of the values, e.g. 0.1 = ±10%.
-    pub jitter: f64,
-    pub seed: u64,
-    #[serde(default)]
-    pub gates: BTreeMap<String, GateOverride>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateOverride {
-    pub latency_p95_ms: Option<f64>,
-    pub error_rate: Option<f64>,
-    pub requests: Option<f64>,
-    /// The gate reports nothing: every value is `no_data`.
-    #[serde(default)]
-    pub silent: bool,
-    /// The gate's exporter froze: values come, but the newest sample behind them is an hour old.
-    #[serde(default)]
-    pub stale: bool,
-    /// A flaky exporter: this fraction of checks (0–1) finds no data, the others the gate's values. Which
-    /// ones is decided by the same reproducible noise as the jitter.
-    #[serde(default)]
-    pub gaps: f64,
-}
+use super::{Observation, ReasonCode, Sample};
+use crate::config::StubSettings;
 
 pub struct StubSource {
     settings: StubSettings,
@@ -137,7 +104,10 @@ impl SloSource for StubSource {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::config::GateOverride;
 
     fn source(gates: BTreeMap<String, GateOverride>) -> StubSource {
         StubSource::new(StubSettings {

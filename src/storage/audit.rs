@@ -1,13 +1,12 @@
 //! `audit`: one row per mutating call — who (a keyed fingerprint), what, on which target, with which arguments.
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::audit;
-use super::StoreError;
+use super::{Conn, StoreError};
 
 pub fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     actor: &str,
     action: &str,
     target: &str,
@@ -33,7 +32,7 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn record(&self, conn: &mut SqliteConnection, target: &str) -> Result<(), StoreError> {
+    pub fn record(&self, conn: &mut Conn, target: &str) -> Result<(), StoreError> {
         record(conn, &self.actor, self.action, target, &self.args)
     }
 }

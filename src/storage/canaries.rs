@@ -4,10 +4,9 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::{canaries, canary_metrics, model_gates};
-use super::{StoreError, Swept};
+use super::{Conn, StoreError, Swept};
 use crate::events::EntityKind;
 
 /// Statuses in which a canary still changes.
@@ -60,14 +59,14 @@ pub struct NewCanary<'a> {
     pub updated_at: &'a str,
 }
 
-pub fn insert(conn: &mut SqliteConnection, canary: &NewCanary<'_>) -> Result<(), StoreError> {
+pub fn insert(conn: &mut Conn, canary: &NewCanary<'_>) -> Result<(), StoreError> {
     diesel::insert_into(canaries::table)
         .values(canary)
         .execute(conn)?;
     Ok(())
 }
 
-pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<CanaryRow>, StoreError> {
+pub fn get(conn: &mut Conn, id: &str) -> Result<Option<CanaryRow>, StoreError> {
     Ok(canaries::table
         .find(id)
         .select(CanaryRow::as_select())
@@ -77,7 +76,7 @@ pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<CanaryRow>, S
 
 /// The active, deciding canary moving `model_id` to `to_gate`, if any (dry runs never block).
 pub fn active_for(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     model_id: &str,
     to_gate: &str,
 ) -> Result<Option<CanaryRow>, StoreError> {
@@ -92,10 +91,7 @@ pub fn active_for(
 }
 
 /// An active canary (not a dry run) into `to_gate`, of any model.
-pub fn active_into(
-    conn: &mut SqliteConnection,
-    to_gate: &str,
-) -> Result<Option<CanaryRow>, StoreError> {
+pub fn active_into(conn: &mut Conn, to_gate: &str) -> Result<Option<CanaryRow>, StoreError> {
     Ok(canaries::table
         .select(CanaryRow::as_select())
         .filter(canaries::to_gate.eq(to_gate))
@@ -106,17 +102,14 @@ pub fn active_into(
 }
 
 /// Active canaries, dry runs included.
-pub fn count_active(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+pub fn count_active(conn: &mut Conn) -> Result<i64, StoreError> {
     Ok(canaries::table
         .filter(canaries::status.eq_any(ACTIVE))
         .count()
         .get_result(conn)?)
 }
 
-pub fn by_idempotency_key(
-    conn: &mut SqliteConnection,
-    key: &str,
-) -> Result<Option<CanaryRow>, StoreError> {
+pub fn by_idempotency_key(conn: &mut Conn, key: &str) -> Result<Option<CanaryRow>, StoreError> {
     Ok(canaries::table
         .select(CanaryRow::as_select())
         .filter(canaries::idempotency_key.eq(key))
@@ -132,10 +125,7 @@ pub struct CanaryFilter {
 }
 
 /// Newest first.
-pub fn list(
-    conn: &mut SqliteConnection,
-    filter: &CanaryFilter,
-) -> Result<Vec<CanaryRow>, StoreError> {
+pub fn list(conn: &mut Conn, filter: &CanaryFilter) -> Result<Vec<CanaryRow>, StoreError> {
     let mut query = canaries::table.select(CanaryRow::as_select()).into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(canaries::status.eq(status));
@@ -151,7 +141,7 @@ pub fn list(
 
 /// Up to `limit` canaries by id, after `after` (keyset paging).
 pub fn page_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<CanaryRow>, StoreError> {
@@ -164,7 +154,7 @@ pub fn page_after(
 
 /// Up to `limit` model gates by model id, after `after` (keyset paging).
 pub fn model_gates_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ModelGateRow>, StoreError> {
@@ -181,7 +171,7 @@ pub fn model_gates_after(
 }
 
 /// Active canaries, oldest first: what a restart resumes.
-pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<CanaryRow>, StoreError> {
+pub fn unfinished(conn: &mut Conn) -> Result<Vec<CanaryRow>, StoreError> {
     Ok(canaries::table
         .select(CanaryRow::as_select())
         .filter(canaries::status.eq_any(ACTIVE))
@@ -205,11 +195,7 @@ pub struct CanaryUpdate<'a> {
     pub at: &'a str,
 }
 
-pub fn update(
-    conn: &mut SqliteConnection,
-    id: &str,
-    change: &CanaryUpdate<'_>,
-) -> Result<bool, StoreError> {
+pub fn update(conn: &mut Conn, id: &str, change: &CanaryUpdate<'_>) -> Result<bool, StoreError> {
     let changed = diesel::update(
         canaries::table
             .find(id)
@@ -260,7 +246,7 @@ pub struct MetricRow {
     pub raw_newest: Option<String>,
 }
 
-pub fn insert_metric(conn: &mut SqliteConnection, metric: &MetricRow) -> Result<(), StoreError> {
+pub fn insert_metric(conn: &mut Conn, metric: &MetricRow) -> Result<(), StoreError> {
     diesel::insert_into(canary_metrics::table)
         .values(metric)
         .execute(conn)?;
@@ -270,7 +256,7 @@ pub fn insert_metric(conn: &mut SqliteConnection, metric: &MetricRow) -> Result<
 /// A canary's checks, oldest first.
 /// A page of a canary's checks, oldest first: `limit` from the `offset`-th (0-based).
 pub fn metrics_page(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     canary_id: &str,
     offset: i64,
     limit: i64,
@@ -286,7 +272,7 @@ pub fn metrics_page(
 
 /// A canary's last `limit` checks, oldest first.
 pub fn metrics_recent(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     canary_id: &str,
     limit: i64,
 ) -> Result<Vec<MetricRow>, StoreError> {
@@ -301,10 +287,7 @@ pub fn metrics_recent(
 }
 
 /// How many of a canary's checks had each verdict.
-pub fn verdict_counts(
-    conn: &mut SqliteConnection,
-    canary_id: &str,
-) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn verdict_counts(conn: &mut Conn, canary_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
     Ok(canary_metrics::table
         .filter(canary_metrics::canary_id.eq(canary_id))
         .group_by(canary_metrics::verdict)
@@ -321,10 +304,7 @@ pub struct ModelGateRow {
     pub updated_at: String,
 }
 
-pub fn model_gate(
-    conn: &mut SqliteConnection,
-    model_id: &str,
-) -> Result<Option<ModelGateRow>, StoreError> {
+pub fn model_gate(conn: &mut Conn, model_id: &str) -> Result<Option<ModelGateRow>, StoreError> {
     Ok(model_gates::table
         .find(model_id)
         .select(ModelGateRow::as_select())
@@ -332,7 +312,7 @@ pub fn model_gate(
         .optional()?)
 }
 
-pub fn model_gates(conn: &mut SqliteConnection) -> Result<Vec<ModelGateRow>, StoreError> {
+pub fn model_gates(conn: &mut Conn) -> Result<Vec<ModelGateRow>, StoreError> {
     Ok(model_gates::table
         .select(ModelGateRow::as_select())
         .order(model_gates::model_id.asc())
@@ -341,7 +321,7 @@ pub fn model_gates(conn: &mut SqliteConnection) -> Result<Vec<ModelGateRow>, Sto
 
 /// Puts the model at `gate`.
 pub fn set_model_gate(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     model_id: &str,
     gate: &str,
     canary_id: Option<&str>,
@@ -366,7 +346,7 @@ pub fn set_model_gate(
 }
 
 /// Whether a model has a gate or has ever had a canary: its `model/<id>` topic exists.
-pub fn model_known(conn: &mut SqliteConnection, model_id: &str) -> Result<bool, StoreError> {
+pub fn model_known(conn: &mut Conn, model_id: &str) -> Result<bool, StoreError> {
     if model_gate(conn, model_id)?.is_some() {
         return Ok(true);
     }
@@ -380,11 +360,7 @@ pub fn model_known(conn: &mut SqliteConnection, model_id: &str) -> Result<bool, 
 /// Deletes up to `batch` canaries that ended before `cutoff` (SQL time text), with their checks and events.
 /// Kept whatever their age: active canaries, the canary each model's gate names (`model_gates`), and any
 /// canary with a webhook still to deliver. The audit table is kept.
-pub fn sweep_ended(
-    conn: &mut SqliteConnection,
-    cutoff: &str,
-    batch: i64,
-) -> Result<Swept, StoreError> {
+pub fn sweep_ended(conn: &mut Conn, cutoff: &str, batch: i64) -> Result<Swept, StoreError> {
     use super::schema::events;
     let mut keep: Vec<String> = model_gates::table
         .select(model_gates::canary_id)

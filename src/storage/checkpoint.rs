@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::sqlite::SqliteConnection;
 use tokio::time::MissedTickBehavior;
 
-use super::{blocking, DbPool, StoreError};
+use super::{blocking, Conn, DbPool, StoreError};
 
 /// How often the WAL is copied back into the database file.
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -42,13 +41,13 @@ pub fn spawn(pool: DbPool, every: Duration, database: &Path) {
 }
 
 /// Copies the whole WAL into the database, waiting for readers, and cuts the WAL file to zero bytes.
-pub fn truncate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+pub fn truncate(conn: &mut Conn) -> Result<(), StoreError> {
     conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
     Ok(())
 }
 
 /// Copies what it can of the WAL into the database without waiting for anyone.
-pub fn passive(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+pub fn passive(conn: &mut Conn) -> Result<(), StoreError> {
     conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?;
     Ok(())
 }

@@ -4,10 +4,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel::sqlite::Sqlite;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::events;
-use super::StoreError;
+use super::{Conn, StoreError};
 use crate::events::{EntityKind, RenderedEvent};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -32,7 +31,7 @@ pub enum Scope {
 }
 
 /// Appends an event and returns its seq.
-pub fn append(conn: &mut SqliteConnection, event: &RenderedEvent) -> Result<i64, StoreError> {
+pub fn append(conn: &mut Conn, event: &RenderedEvent) -> Result<i64, StoreError> {
     Ok(diesel::insert_into(events::table)
         .values((
             events::topic.eq(&event.topic),
@@ -48,7 +47,7 @@ pub fn append(conn: &mut SqliteConnection, event: &RenderedEvent) -> Result<i64,
 
 /// Up to `limit` events after `cursor`, each in one of `scopes` after that scope's own seq; oldest first.
 pub fn page(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     scopes: &[(Scope, i64)],
     cursor: i64,
     limit: i64,
@@ -87,11 +86,7 @@ pub fn page(
 }
 
 /// The seq of the topic's first event among `names` (its terminal event), if any.
-pub fn first_of(
-    conn: &mut SqliteConnection,
-    topic: &str,
-    names: &[&str],
-) -> Result<Option<i64>, StoreError> {
+pub fn first_of(conn: &mut Conn, topic: &str, names: &[&str]) -> Result<Option<i64>, StoreError> {
     Ok(events::table
         .filter(events::topic.eq(topic))
         .filter(events::event.eq_any(names))
@@ -102,11 +97,7 @@ pub fn first_of(
 }
 
 /// Every event of one topic, oldest first (the narrative trail `why` shows), at most `limit`.
-pub fn of_topic(
-    conn: &mut SqliteConnection,
-    topic: &str,
-    limit: i64,
-) -> Result<Vec<EventRow>, StoreError> {
+pub fn of_topic(conn: &mut Conn, topic: &str, limit: i64) -> Result<Vec<EventRow>, StoreError> {
     Ok(events::table
         .select(EventRow::as_select())
         .filter(events::topic.eq(topic))
@@ -116,7 +107,7 @@ pub fn of_topic(
 }
 
 /// One event by its seq (what a webhook sends).
-pub fn get(conn: &mut SqliteConnection, seq: i64) -> Result<Option<EventRow>, StoreError> {
+pub fn get(conn: &mut Conn, seq: i64) -> Result<Option<EventRow>, StoreError> {
     Ok(events::table
         .find(seq)
         .select(EventRow::as_select())
@@ -125,7 +116,7 @@ pub fn get(conn: &mut SqliteConnection, seq: i64) -> Result<Option<EventRow>, St
 }
 
 /// The newest seq in the log (0 when empty).
-pub fn latest_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+pub fn latest_seq(conn: &mut Conn) -> Result<i64, StoreError> {
     Ok(events::table
         .select(diesel::dsl::max(events::seq))
         .first::<Option<i64>>(conn)?
@@ -134,7 +125,7 @@ pub fn latest_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
 
 /// Deletes every event of these entities (retention); returns how many.
 pub fn delete_entities(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     kind: EntityKind,
     ids: &[String],
 ) -> Result<usize, StoreError> {

@@ -3,10 +3,9 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::jobs;
-use super::{StoreError, Swept};
+use super::{Conn, StoreError, Swept};
 use crate::clock;
 use crate::events::EntityKind;
 
@@ -63,12 +62,12 @@ pub struct JobEnd {
     pub duration_ms: i64,
 }
 
-pub fn insert(conn: &mut SqliteConnection, job: &NewJob<'_>) -> Result<(), StoreError> {
+pub fn insert(conn: &mut Conn, job: &NewJob<'_>) -> Result<(), StoreError> {
     diesel::insert_into(jobs::table).values(job).execute(conn)?;
     Ok(())
 }
 
-pub fn get(conn: &mut SqliteConnection, job_id: &str) -> Result<Option<JobRow>, StoreError> {
+pub fn get(conn: &mut Conn, job_id: &str) -> Result<Option<JobRow>, StoreError> {
     Ok(jobs::table
         .find(job_id)
         .select(JobRow::as_select())
@@ -78,7 +77,7 @@ pub fn get(conn: &mut SqliteConnection, job_id: &str) -> Result<Option<JobRow>, 
 
 /// `queued` → `running`, with the process group and its start time; false if the job is no longer queued.
 pub fn mark_started(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     job_id: &str,
     pgid: i32,
     pid_start_time: Option<i64>,
@@ -97,7 +96,7 @@ pub fn mark_started(
 }
 
 pub fn update_progress(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     job_id: &str,
     progress: f64,
     message: Option<&str>,
@@ -114,12 +113,7 @@ pub fn update_progress(
 
 /// Moves a queued or running job to its terminal status; false (and nothing written) if it already ended,
 /// so a job ends exactly once.
-pub fn finish(
-    conn: &mut SqliteConnection,
-    job_id: &str,
-    end: &JobEnd,
-    at: &str,
-) -> Result<bool, StoreError> {
+pub fn finish(conn: &mut Conn, job_id: &str, end: &JobEnd, at: &str) -> Result<bool, StoreError> {
     let progress = if end.status == "completed" {
         Some(1.0)
     } else {
@@ -156,7 +150,7 @@ pub struct JobFilter {
 }
 
 /// Newest first.
-pub fn list(conn: &mut SqliteConnection, filter: &JobFilter) -> Result<Vec<JobRow>, StoreError> {
+pub fn list(conn: &mut Conn, filter: &JobFilter) -> Result<Vec<JobRow>, StoreError> {
     let mut query = jobs::table.select(JobRow::as_select()).into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(jobs::status.eq(status));
@@ -172,7 +166,7 @@ pub fn list(conn: &mut SqliteConnection, filter: &JobFilter) -> Result<Vec<JobRo
 
 /// Up to `limit` jobs by id, after `after` (keyset paging: stable however many jobs come and go).
 pub fn page_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<JobRow>, StoreError> {
@@ -184,7 +178,7 @@ pub fn page_after(
 }
 
 /// A job that was `running` back to `queued`, its run forgotten (a restart cut it short).
-pub fn requeue(conn: &mut SqliteConnection, job_id: &str, at: &str) -> Result<(), StoreError> {
+pub fn requeue(conn: &mut Conn, job_id: &str, at: &str) -> Result<(), StoreError> {
     diesel::update(jobs::table.find(job_id).filter(jobs::status.eq("running")))
         .set((
             jobs::status.eq("queued"),
@@ -200,7 +194,7 @@ pub fn requeue(conn: &mut SqliteConnection, job_id: &str, at: &str) -> Result<()
 }
 
 /// Jobs a previous process left `queued` or `running`, oldest first (their original queue order).
-pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<JobRow>, StoreError> {
+pub fn unfinished(conn: &mut Conn) -> Result<Vec<JobRow>, StoreError> {
     Ok(jobs::table
         .select(JobRow::as_select())
         .filter(jobs::status.eq_any(["queued", "running"]))
@@ -210,11 +204,7 @@ pub fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<JobRow>, StoreError
 
 /// Deletes up to `batch` jobs that ended before `cutoff` (SQL time text), with their events. Queued and
 /// running jobs are never touched, whatever their age; the audit table is kept.
-pub fn sweep_ended(
-    conn: &mut SqliteConnection,
-    cutoff: &str,
-    batch: i64,
-) -> Result<Swept, StoreError> {
+pub fn sweep_ended(conn: &mut Conn, cutoff: &str, batch: i64) -> Result<Swept, StoreError> {
     let ids: Vec<String> = jobs::table
         .select(jobs::job_id)
         .filter(jobs::finished_at.lt(cutoff))

@@ -1,16 +1,15 @@
 //! `meta(key, value)`: installation facts, such as the secret that keys actor fingerprints.
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::meta;
-use super::StoreError;
+use super::{Conn, StoreError};
 
 const SECRET_KEY: &str = "installation_secret";
 const READY_KEY: &str = "ready_probe";
 
 /// The per-installation secret, created on first use and never shown anywhere.
-pub fn installation_secret(conn: &mut SqliteConnection) -> Result<String, StoreError> {
+pub fn installation_secret(conn: &mut Conn) -> Result<String, StoreError> {
     conn.immediate_transaction(|conn| {
         if let Some(value) = get(conn, SECRET_KEY)? {
             return Ok(value);
@@ -24,7 +23,7 @@ pub fn installation_secret(conn: &mut SqliteConnection) -> Result<String, StoreE
     })
 }
 
-pub fn get(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, StoreError> {
+pub fn get(conn: &mut Conn, key: &str) -> Result<Option<String>, StoreError> {
     Ok(meta::table
         .find(key)
         .select(meta::value)
@@ -33,12 +32,13 @@ pub fn get(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, Sto
 }
 
 /// A real write (for readiness): fails when the file or its directory is read-only or full.
-pub fn touch(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    diesel::replace_into(meta::table)
-        .values((
-            meta::key.eq(READY_KEY),
-            meta::value.eq(crate::clock::sql(crate::clock::now())),
-        ))
+pub fn touch(conn: &mut Conn) -> Result<(), StoreError> {
+    let now = crate::clock::sql(crate::clock::now());
+    diesel::insert_into(meta::table)
+        .values((meta::key.eq(READY_KEY), meta::value.eq(&now)))
+        .on_conflict(meta::key)
+        .do_update()
+        .set(meta::value.eq(&now))
         .execute(conn)?;
     Ok(())
 }

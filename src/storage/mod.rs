@@ -1,5 +1,5 @@
 //! SQLite storage through diesel: the pool, connection pragmas, embedded migrations, and one module of
-//! query functions per table. Query functions take `&mut SqliteConnection` and know nothing of HTTP or MCP.
+//! query functions per table. Query functions take `&mut Conn` and know nothing of HTTP or MCP.
 
 pub mod audit;
 pub mod canaries;
@@ -10,8 +10,10 @@ mod lock;
 pub mod meta;
 pub mod outbox;
 mod schema;
+mod store;
 
 pub use lock::ServerLock;
+pub use store::{AsOf, CanaryChecks, EntityState, Listed, Store};
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,8 +26,10 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::events::EntityKind;
 
-pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
-pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+/// The one place the backend's connection type is named.
+pub type Conn = SqliteConnection;
+pub type DbPool = Pool<ConnectionManager<Conn>>;
+pub type DbConn = PooledConnection<ConnectionManager<Conn>>;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -83,7 +87,7 @@ const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                        PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;";
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+    fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(PRAGMAS)
             .map_err(diesel::r2d2::Error::QueryError)?;
         if self.read_only {
@@ -155,14 +159,14 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn migrate(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+pub fn migrate(conn: &mut Conn) -> Result<usize, StoreError> {
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.len())
 }
 
-pub fn pending_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+pub fn pending_migrations(conn: &mut Conn) -> Result<usize, StoreError> {
     let pending = conn
         .pending_migrations(MIGRATIONS)
         .map_err(|e| StoreError::Migration(e.to_string()))?;
@@ -171,11 +175,7 @@ pub fn pending_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreErr
 
 /// Readiness: a write transaction can be taken and no migration is pending.
 /// Whether an entity exists, so its topic may be subscribed to or noted on. `ops/<name>` topics always do.
-pub fn entity_exists(
-    conn: &mut SqliteConnection,
-    kind: EntityKind,
-    id: &str,
-) -> Result<bool, StoreError> {
+pub fn entity_exists(conn: &mut Conn, kind: EntityKind, id: &str) -> Result<bool, StoreError> {
     Ok(match kind {
         EntityKind::Job => jobs::get(conn, id)?.is_some(),
         EntityKind::Ops => true,
@@ -186,7 +186,7 @@ pub fn entity_exists(
 
 /// An online, consistent copy of the database into `target` (which must not exist), taken while the
 /// service runs: SQLite's `VACUUM INTO` reads one snapshot and writes a compact file.
-pub fn backup(conn: &mut SqliteConnection, target: &Path) -> Result<(), StoreError> {
+pub fn backup(conn: &mut Conn, target: &Path) -> Result<(), StoreError> {
     if target.exists() {
         return Err(StoreError::BackupTarget(format!(
             "{} exists already; choose a new file",
@@ -209,7 +209,7 @@ pub fn backup(conn: &mut SqliteConnection, target: &Path) -> Result<(), StoreErr
     Ok(())
 }
 
-pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+pub fn check_writable(conn: &mut Conn) -> Result<(), StoreError> {
     if pending_migrations(conn)? > 0 {
         return Err(StoreError::Migration("migrations pending".into()));
     }
@@ -217,10 +217,10 @@ pub fn check_writable(conn: &mut SqliteConnection) -> Result<(), StoreError> {
 }
 
 /// Runs blocking storage work off the async threads.
-pub async fn blocking<T, F>(pool: &DbPool, work: F) -> Result<T, StoreError>
+pub(super) async fn blocking<T, F>(pool: &DbPool, work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
 {
     let pool = pool.clone();
     actix_web::web::block(move || work(&mut *pool.get()?))

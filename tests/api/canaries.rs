@@ -1,8 +1,8 @@
 //! Canaries end to end on the real server with the stub SLO source and sub-second intervals: promotion,
 //! rollback, holding, operators' actions, conflicts, and what the database says afterwards.
 
+use mcp_cockpit::config::GateOverride;
 use mcp_cockpit::config::Settings;
-use mcp_cockpit::slo::GateOverride;
 use serde_json::{json, Value};
 
 use crate::helpers::{names, spawn_app_with, TestApp};

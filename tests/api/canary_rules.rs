@@ -221,7 +221,7 @@ async fn frozen_evidence_is_stale_data_and_never_passes() {
     let app = spawn_app_with(|s| {
         s.slo.stub.gates.insert(
             "frozen".into(),
-            mcp_cockpit::slo::GateOverride {
+            mcp_cockpit::config::GateOverride {
                 stale: true,
                 ..Default::default()
             },

@@ -4,11 +4,11 @@
 //! and sees nothing twice. Also: a graceful SIGTERM.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{process_alive, Binary, SseEvent, TestApp};
+use crate::helpers::{eventually, process_alive, Binary, SseEvent, TestApp};
 
 /// Canaries check every 300 ms (so all five exist before the first decision); `breach` fails its checks; jobs wait for a file, one of them is requeued.
 const CONFIG: &str = r#"
@@ -51,18 +51,13 @@ fn start(root: &std::path::Path, failpoint: Option<&str>) -> (Binary, TestApp) {
 
 /// Waits (bounded) for the binary to die by itself at its failpoint.
 fn wait_for_crash(server: &mut Binary) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
-            assert!(
-                !status.success(),
-                "the failpoint must end the process abnormally"
-            );
-            return;
-        }
-        assert!(Instant::now() < deadline, "the failpoint never fired");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = eventually("the failpoint fires", Duration::from_secs(60), || {
+        server.child.try_wait().expect("wait")
+    });
+    assert!(
+        !status.success(),
+        "the failpoint must end the process abnormally"
+    );
 }
 
 async fn canary(app: &TestApp, model: &str, gate: &str) -> String {
@@ -254,14 +249,9 @@ async fn sigterm_ends_streams_with_a_retry_hint_stops_jobs_and_exits_0() {
         text.ends_with("retry: 2000\n\n"),
         "ends with a retry hint: {text:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = eventually("an exit after SIGTERM", Duration::from_secs(30), || {
+        server.child.try_wait().expect("wait")
+    });
     assert!(status.success(), "exit 0 after SIGTERM: {status:?}");
     assert!(
         !process_alive(grandchild),

@@ -14,6 +14,48 @@ use serde_json::{json, Value};
 const READ_LIMIT: Duration = Duration::from_secs(30);
 const STREAM_LIMIT: Duration = Duration::from_secs(180);
 
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Polls (bounded) until `ready` gives a value: the test fails naming `what` if `limit` passes first. For
+/// states no event announces (a process gone, a port listening, fds released); everything else is awaited.
+pub fn eventually<T>(what: &str, limit: Duration, mut ready: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`eventually`] for checks that await (a query to another server), polling every `every`.
+pub async fn eventually_async<T, F>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut ready: impl FnMut() -> F,
+) -> T
+where
+    F: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = ready().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        actix_web::rt::time::sleep(every).await;
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub root: PathBuf,
@@ -69,7 +111,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::defaults().expect("defaults");
-    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.bind = "127.0.0.1:0".parse().expect("an address");
     settings.server.workers = 2;
     settings.storage.db_path = dir.path().join("cockpit.db").display().to_string();
     settings.evals.repo_root = dir.path().display().to_string();

@@ -16,6 +16,7 @@ mod canary_rules;
 mod crash;
 mod helpers;
 mod jobs;
+mod layers;
 mod mcp;
 mod mcp_stream;
 mod nginx;

@@ -6,9 +6,10 @@ use std::process::{Child, Command, Stdio};
 
 use awc::http::StatusCode;
 use futures_util::StreamExt;
+use mcp_cockpit::config::net::ProxyNet;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{eventually, spawn_app_with, TestApp};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -82,11 +83,9 @@ fn start_nginx(dir: &std::path::Path, upstream: &str) -> (Nginx, String) {
         .spawn()
         .expect("nginx runs (the test command installs Debian's nginx)");
     let nginx = Nginx(child);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "nginx never listened");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually("nginx listens", std::time::Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
     (nginx, format!("http://127.0.0.1:{port}"))
 }
 
@@ -94,7 +93,7 @@ fn start_nginx(dir: &std::path::Path, upstream: &str) -> (Nginx, String) {
 async fn through_nginx_events_flow_live_idle_streams_survive_and_forwarded_for_is_trusted_only_from_it(
 ) {
     let app = spawn_app_with(|s| {
-        s.security.trusted_proxies = vec!["127.0.0.2".into()];
+        s.security.trusted_proxies = vec![ProxyNet::parse("127.0.0.2").expect("ip")];
         s.sse.keep_alive_seconds = std::time::Duration::from_secs_f64(0.5);
         // 4 per minute for the one test client: the stream and the note below take 2.
         s.rate_limit.bucket = 4;

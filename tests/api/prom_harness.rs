@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::helpers::{serve, TestApp};
+use crate::helpers::{eventually_async, serve, TestApp};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Mode {
@@ -222,30 +222,26 @@ impl Prometheus {
         let client = awc::Client::default();
         let query =
             format!("count_over_time(model_requests_total{{gate=\"{gate}\"}}[{window_s}s])");
-        let deadline = Instant::now() + Duration::from_secs(window_s + 60);
-        loop {
-            let answer: Option<Value> = match client
-                .post(format!("{}/api/v1/query", self.url()))
-                .send_form(&[("query", query.as_str())])
-                .await
-            {
-                Ok(mut response) => response.json().await.ok(),
-                Err(_) => None,
-            };
-            let count = answer
-                .as_ref()
-                .and_then(|a| a["data"]["result"][0]["value"][1].as_str())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if count >= scrapes as f64 {
-                return;
+        let (client, url, query) = (&client, self.url(), &query);
+        let what = format!("Prometheus scrapes {gate} {scrapes} times in {window_s} s");
+        let limit = Duration::from_secs(window_s + 60);
+        eventually_async(&what, limit, Duration::from_millis(250), || {
+            let url = url.clone();
+            async move {
+                let mut response = client
+                    .post(format!("{url}/api/v1/query"))
+                    .send_form(&[("query", query.as_str())])
+                    .await
+                    .ok()?;
+                let answer: Value = response.json().await.ok()?;
+                let count = answer["data"]["result"][0]["value"][1]
+                    .as_str()?
+                    .parse::<f64>()
+                    .ok()?;
+                (count >= scrapes as f64).then_some(())
             }
-            assert!(
-                Instant::now() < deadline,
-                "Prometheus never scraped {gate} {scrapes} times in {window_s} s: {answer:?}"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await
     }
 
     pub fn url(&self) -> String {
@@ -262,23 +258,17 @@ impl Drop for Prometheus {
 /// Polls `evaluate_slo` (bounded) until the gate's check has the wanted verdict: Prometheus has scraped
 /// enough for `rate()` over the window.
 pub async fn until_verdict(app: &TestApp, gate: &str, verdict: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let what = format!("evaluate_slo of {gate} gives {verdict}");
+    eventually_async(&what, Duration::from_secs(60), Duration::from_millis(250), || async {
         let result = app
             .tool_ok(
                 "evaluate_slo",
                 json!({"gate": gate, "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "window": "5s"}}),
             )
             .await;
-        if result["verdict"] == verdict {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{gate} never gave {verdict}: {result}"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-    }
+        (result["verdict"] == verdict).then_some(())
+    })
+    .await
 }
 
 /// Starts a canary of `model-<gate>` from `stage` into `gate`; its id.

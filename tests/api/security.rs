@@ -2,6 +2,7 @@
 //! cockpit behind a trusted proxy, the rate limit, and secrets that never reach a log or the database.
 
 use awc::http::StatusCode;
+use mcp_cockpit::config::net::{HostName, ProxyNet};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, Binary, TestApp};
@@ -119,8 +120,8 @@ async fn keyless_a_sandboxed_frame_on_any_site_cannot_read_streams_unless_the_op
 #[actix_web::test]
 async fn behind_a_trusted_proxy_the_public_origin_and_client_address_count() {
     let app = spawn_app_with(|s| {
-        s.security.trusted_proxies = vec!["127.0.0.1".into()];
-        s.security.allowed_hosts = vec!["ops.example.com".into()];
+        s.security.trusted_proxies = vec![ProxyNet::parse("127.0.0.1").expect("ip")];
+        s.security.allowed_hosts = vec![HostName::parse("ops.example.com").expect("host")];
         s.rate_limit.bucket = 2;
     })
     .await;

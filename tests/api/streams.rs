@@ -3,11 +3,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Binary, TestApp};
+use crate::helpers::{eventually, Binary, TestApp};
 
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -34,15 +34,6 @@ fn raw_stream(address: &str, topic: &str) -> TcpStream {
     tcp
 }
 
-/// Polls (bounded) until `done` holds.
-fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn vanished_subscribers_leave_no_file_descriptors_behind() {
     let dir = tempfile::tempdir().expect("dir");
@@ -55,7 +46,7 @@ fn vanished_subscribers_leave_no_file_descriptors_behind() {
     eventually(
         "the warm-up stream released",
         Duration::from_secs(10),
-        || open_fds(pid) < with_warmup,
+        || (open_fds(pid) < with_warmup).then_some(()),
     );
     let baseline = open_fds(pid);
     let streams: Vec<TcpStream> = (0..50)
@@ -69,7 +60,7 @@ fn vanished_subscribers_leave_no_file_descriptors_behind() {
     drop(streams);
     // Within a few keep-alive periods every socket is noticed dead and released.
     eventually("fds back to the baseline", Duration::from_secs(10), || {
-        open_fds(pid) <= baseline
+        (open_fds(pid) <= baseline).then_some(())
     });
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");

@@ -17,17 +17,16 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
-use serde_json::json;
 
 pub use client::TrustedProxies;
 pub use origins::SitePolicy;
 pub use rate_limit::RateLimiter;
 pub use streams::{StreamLimits, StreamPermit};
 
-use super::auth::{self, Auth, AuthError};
 use super::AppState;
-use crate::mcp::jsonrpc::{self, RpcError};
-use crate::mcp::Caller;
+use super::{auth, errors};
+use crate::auth::{Auth, AuthError, Caller};
+use crate::mcp::jsonrpc;
 use origins::{OriginVerdict, RequestSite};
 
 /// Everything the gate decides with, built once from the settings.
@@ -96,14 +95,10 @@ impl Route {
 
     /// An error body in the route's own language: a JSON-RPC error object on `/mcp`, plain JSON elsewhere.
     fn error(self, status: StatusCode, code: i64, name: &str, message: String) -> HttpResponse {
-        let mut response = HttpResponse::build(status);
         if self == Route::Mcp {
-            response.json(jsonrpc::failure(
-                serde_json::Value::Null,
-                &RpcError::new(code, message),
-            ))
+            errors::rpc(status, code, message)
         } else {
-            response.json(json!({"error": name, "message": message}))
+            errors::plain(status, name, message)
         }
     }
 }

@@ -7,42 +7,15 @@ mod stream;
 use std::collections::HashSet;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
 use super::{AppState, ClientKey};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
 use crate::storage::events::Scope;
-use crate::storage::{self, StoreError};
 use request::SseRequest;
 use stream::{sse_stream, Plan};
 
-fn error(status: actix_web::http::StatusCode, code: &str, message: String) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"error": code, "message": message}))
-}
-
-/// What the log says about one single-entity topic.
-struct EntityState {
-    exists: bool,
-    terminal_seq: Option<i64>,
-}
-
-fn entity_state(
-    conn: &mut diesel::SqliteConnection,
-    kind: EntityKind,
-    id: &str,
-) -> Result<EntityState, StoreError> {
-    let exists = storage::entity_exists(conn, kind, id)?;
-    let terminal_seq = if exists && kind.ends() {
-        storage::events::first_of(conn, &kind.topic(id), kind.terminal_events())?
-    } else {
-        None
-    };
-    Ok(EntityState {
-        exists,
-        terminal_seq,
-    })
-}
+use super::errors::plain as error;
 
 /// The gate has checked the key (header or `?key=`) before this runs.
 pub async fn stream(
@@ -72,14 +45,7 @@ pub async fn stream(
             _ => None,
         })
         .collect();
-    let lookup = entities.clone();
-    let states = storage::blocking(&state.pool, move |conn| {
-        lookup
-            .iter()
-            .map(|(kind, id)| entity_state(conn, *kind, id))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await;
+    let states = state.store.entity_states(entities.clone()).await;
     let states = match states {
         Ok(states) => states,
         Err(e) => {
@@ -131,7 +97,7 @@ pub async fn stream(
         retry_ms: state.sse.retry_ms,
         keep_alive: state.sse.keep_alive,
     };
-    super::held_event_stream(sse_stream(plan, live, state.pool.clone()), permit)
+    super::held_event_stream(sse_stream(plan, live, state.store.clone()), permit)
 }
 
 /// Single entities replay their history (after `Last-Event-ID` if given); patterns replay what came after

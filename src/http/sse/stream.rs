@@ -16,7 +16,7 @@ use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
 use crate::broker::{self, Frame, Subscription};
 use crate::storage::events::{EventRow, Scope};
-use crate::storage::{self, DbPool, StoreError};
+use crate::storage::{Store, StoreError};
 
 const REPLAY_PAGE: i64 = 500;
 
@@ -49,7 +49,7 @@ struct SseStream {
     pending: VecDeque<Arc<Frame>>,
     /// `None` once replay is done.
     replay: Option<Replay>,
-    pool: DbPool,
+    store: Store,
     live: Subscription,
     last_sent: i64,
     open_entities: Option<HashSet<String>>,
@@ -60,7 +60,7 @@ struct SseStream {
 pub fn sse_stream(
     plan: Plan,
     live: Subscription,
-    pool: DbPool,
+    store: Store,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let prelude = [broker::retry(plan.retry_ms), broker::comment("connected")].concat();
     let mut keep_alive = interval_at(Instant::now() + plan.keep_alive, plan.keep_alive);
@@ -75,7 +75,7 @@ pub fn sse_stream(
             cursor: 0,
             reading: None,
         }),
-        pool,
+        store,
         live,
         last_sent: 0,
         open_entities: plan.open_entities,
@@ -103,15 +103,10 @@ impl Stream for SseStream {
                 }
             }
             if let Some(replay) = this.replay.as_mut() {
-                let pool = this.pool.clone();
+                let store = this.store.clone();
                 let reading = replay.reading.get_or_insert_with(|| {
                     let (scopes, cursor) = (replay.scopes.clone(), replay.cursor);
-                    Box::pin(async move {
-                        storage::blocking(&pool, move |conn| {
-                            storage::events::page(conn, &scopes, cursor, REPLAY_PAGE)
-                        })
-                        .await
-                    })
+                    Box::pin(async move { store.replay_page(scopes, cursor, REPLAY_PAGE).await })
                 });
                 let page = std::task::ready!(reading.as_mut().poll(cx));
                 this.take_page(page);

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::args::{
     as_of_property, definition, id_property, invalid, list_limit, one_of, parse, Hints, READ_ONLY,
 };
-use super::{internal, Caller, ToolContext, ToolError};
+use super::{Tool, ToolContext, ToolError};
+use crate::auth::Caller;
 use crate::canary::policy::{self, PolicyPatch};
 use crate::canary::records::{self, Ending};
 use crate::canary::rules::Counters;
@@ -18,9 +19,9 @@ use crate::clock;
 use crate::events::EntityKind;
 use crate::ids::{self, Ident};
 use crate::recorder::record;
-use crate::storage;
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryFilter, CanaryRow};
+use crate::storage::AsOf;
 use crate::webhooks::Notify;
 
 const START_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
@@ -28,6 +29,66 @@ const ID_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab"}"#;
 const ABORT_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"manual override"}"#;
 const PROMOTE_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"verified by hand"}"#;
 const LIST_EXAMPLE: &str = r#"{"status":"running","modelId":"lukhas-v2","limit":20}"#;
+
+/// This module's tools, in `tools/list` order.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "start_canary",
+        aliases: &[],
+        definition: start_canary_definition,
+        example: START_EXAMPLE,
+        parses: |a| parse::<StartArgs>(a, START_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(start_canary(ctx, call.caller, call.arguments)),
+    },
+    Tool {
+        name: "abort_canary",
+        aliases: &[],
+        definition: abort_canary_definition,
+        example: ABORT_EXAMPLE,
+        parses: |a| parse::<ReasonArgs>(a, ABORT_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(act(ctx, call.caller, "abort_canary", call.arguments)),
+    },
+    Tool {
+        name: "canary_status",
+        aliases: &[],
+        definition: canary_status_definition,
+        example: ID_EXAMPLE,
+        parses: |a| parse::<IdArgs>(a, ID_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(canary_status(ctx, call.arguments)),
+    },
+    Tool {
+        name: "list_canaries",
+        aliases: &[],
+        definition: list_canaries_definition,
+        example: LIST_EXAMPLE,
+        parses: |a| parse::<ListArgs>(a, LIST_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(list_canaries(ctx, call.arguments)),
+    },
+    Tool {
+        name: "pause_canary",
+        aliases: &[],
+        definition: pause_canary_definition,
+        example: ID_EXAMPLE,
+        parses: |a| parse::<IdArgs>(a, ID_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(act(ctx, call.caller, "pause_canary", call.arguments)),
+    },
+    Tool {
+        name: "resume_canary",
+        aliases: &[],
+        definition: resume_canary_definition,
+        example: ID_EXAMPLE,
+        parses: |a| parse::<IdArgs>(a, ID_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(act(ctx, call.caller, "resume_canary", call.arguments)),
+    },
+    Tool {
+        name: "promote_canary",
+        aliases: &[],
+        definition: promote_canary_definition,
+        example: PROMOTE_EXAMPLE,
+        parses: |a| parse::<ReasonArgs>(a, PROMOTE_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(act(ctx, call.caller, "promote_canary", call.arguments)),
+    },
+];
 /// How many recent checks `canary_status` shows.
 /// Checks a canary's view shows (`recentChecks`); `why_math` pages through all of them.
 pub const RECENT_CHECKS: i64 = 10;
@@ -56,114 +117,134 @@ fn reason_property(default: &str) -> Value {
     json!({"type": "string", "maxLength": 500, "default": default})
 }
 
-pub fn definitions() -> Vec<Value> {
-    let id_only = || {
+/// The input of the tools that take only a canary id.
+fn id_only() -> (Value, &'static [&'static str]) {
+    (
+        json!({"canaryId": id_property("Id returned by start_canary")}),
+        &["canaryId"][..],
+    )
+}
+
+const ACTING: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+};
+
+const ENDING: Hints = Hints {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
+};
+
+fn start_canary_definition() -> Value {
+    definition(
+        "start_canary",
+        "Start a canary",
+        "Move a model from one gate to another under SLO guard: every `interval` its SLIs at toGate are \
+         checked against sloPolicy; successesToPromote passing checks in a row promote it (model_gates), \
+         failureLimit failing ones or a critical breach roll it back. Watch GET /sse?topic=canary/<canaryId>. \
+         dryRun records verdicts without changing any gate. A repeated idempotencyKey returns the same canary.",
         (
-            json!({"canaryId": id_property("Id returned by start_canary")}),
-            &["canaryId"][..],
-        )
-    };
-    let acting = Hints {
-        read_only: false,
-        destructive: false,
-        idempotent: false,
-    };
-    let ending = Hints {
-        read_only: false,
-        destructive: true,
-        idempotent: false,
-    };
-    vec![
-        definition(
-            "start_canary",
-            "Start a canary",
-            "Move a model from one gate to another under SLO guard: every `interval` its SLIs at toGate are \
-             checked against sloPolicy; successesToPromote passing checks in a row promote it (model_gates), \
-             failureLimit failing ones or a critical breach roll it back. Watch GET /sse?topic=canary/<canaryId>. \
-             dryRun records verdicts without changing any gate. A repeated idempotencyKey returns the same canary.",
-            (
-                json!({
-                    "modelId": id_property("Model to promote, e.g. lukhas-v2"),
-                    "fromGate": id_property("Gate it is at, e.g. stage"),
-                    "toGate": id_property("Gate to move it to, e.g. production"),
-                    "sloPolicy": {
-                        "type": "object",
-                        "description": "latency_p95_ms (ms) and error_rate (0-1) thresholds, plus optional interval, window, successesToPromote, failureLimit, minRequests, warmupChecks, maxNoDecision, deadline, criticalFactor; durations like \"30s\" or seconds",
-                        "properties": {
-                            "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0},
-                            "error_rate": {"type": "number", "minimum": 0, "maximum": 1}
-                        }
-                    },
-                    "dryRun": {"type": "boolean", "default": false},
-                    "idempotencyKey": id_property("Makes retries safe: the same key returns the same canary")
-                }),
-                &["modelId", "fromGate", "toGate"],
-            ),
-            canary_schema(),
-            acting,
+            json!({
+                "modelId": id_property("Model to promote, e.g. lukhas-v2"),
+                "fromGate": id_property("Gate it is at, e.g. stage"),
+                "toGate": id_property("Gate to move it to, e.g. production"),
+                "sloPolicy": {
+                    "type": "object",
+                    "description": "latency_p95_ms (ms) and error_rate (0-1) thresholds, plus optional interval, window, successesToPromote, failureLimit, minRequests, warmupChecks, maxNoDecision, deadline, criticalFactor; durations like \"30s\" or seconds",
+                    "properties": {
+                        "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0},
+                        "error_rate": {"type": "number", "minimum": 0, "maximum": 1}
+                    }
+                },
+                "dryRun": {"type": "boolean", "default": false},
+                "idempotencyKey": id_property("Makes retries safe: the same key returns the same canary")
+            }),
+            &["modelId", "fromGate", "toGate"],
         ),
-        definition(
-            "abort_canary",
-            "Abort a canary",
-            "Roll a canary back now (reasonCode manual). Its actor stops at once; an ended canary never changes again.",
-            (
-                json!({"canaryId": id_property("Id returned by start_canary"), "reason": reason_property("manual abort")}),
-                &["canaryId"],
-            ),
-            canary_schema(),
-            ending,
+        canary_schema(),
+        ACTING,
+    )
+}
+
+fn abort_canary_definition() -> Value {
+    definition(
+        "abort_canary",
+        "Abort a canary",
+        "Roll a canary back now (reasonCode manual). Its actor stops at once; an ended canary never changes again.",
+        (
+            json!({"canaryId": id_property("Id returned by start_canary"), "reason": reason_property("manual abort")}),
+            &["canaryId"],
         ),
-        definition(
-            "canary_status",
-            "Canary status",
-            "A canary's policy, status, counters, schedule and most recent checks.",
-            id_only(),
-            canary_schema(),
-            READ_ONLY,
+        canary_schema(),
+        ENDING,
+    )
+}
+
+fn canary_status_definition() -> Value {
+    definition(
+        "canary_status",
+        "Canary status",
+        "A canary's policy, status, counters, schedule and most recent checks.",
+        id_only(),
+        canary_schema(),
+        READ_ONLY,
+    )
+}
+
+fn list_canaries_definition() -> Value {
+    definition(
+        "list_canaries",
+        "List canaries",
+        "Canaries, newest first, optionally filtered by status and model.",
+        (
+            json!({
+                "status": {"type": "string", "enum": Status::ALL.map(Status::as_str)},
+                "modelId": id_property("Only canaries of this model"),
+                "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+            }),
+            &[],
         ),
-        definition(
-            "list_canaries",
-            "List canaries",
-            "Canaries, newest first, optionally filtered by status and model.",
-            (
-                json!({
-                    "status": {"type": "string", "enum": Status::ALL.map(Status::as_str)},
-                    "modelId": id_property("Only canaries of this model"),
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
-                }),
-                &[],
-            ),
-            json!({"type": "object", "properties": {"count": {"type": "integer"}, "canaries": {"type": "array", "items": canary_schema()}, "asOf": as_of_property()}, "required": ["count", "canaries", "asOf"]}),
-            READ_ONLY,
+        json!({"type": "object", "properties": {"count": {"type": "integer"}, "canaries": {"type": "array", "items": canary_schema()}, "asOf": as_of_property()}, "required": ["count", "canaries", "asOf"]}),
+        READ_ONLY,
+    )
+}
+
+fn pause_canary_definition() -> Value {
+    definition(
+        "pause_canary",
+        "Pause a canary",
+        "Stop checking a running canary until resume_canary. Paused time counts toward its deadline.",
+        id_only(),
+        canary_schema(),
+        ACTING,
+    )
+}
+
+fn resume_canary_definition() -> Value {
+    definition(
+        "resume_canary",
+        "Resume a canary",
+        "Resume a paused or held canary; its pass and failure counters are kept.",
+        id_only(),
+        canary_schema(),
+        ACTING,
+    )
+}
+
+fn promote_canary_definition() -> Value {
+    definition(
+        "promote_canary",
+        "Promote a canary by hand",
+        "Promote now, whatever the checks say (reasonCode manual, audited). The model moves to toGate.",
+        (
+            json!({"canaryId": id_property("Id returned by start_canary"), "reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
+            &["canaryId", "reason"],
         ),
-        definition(
-            "pause_canary",
-            "Pause a canary",
-            "Stop checking a running canary until resume_canary. Paused time counts toward its deadline.",
-            id_only(),
-            canary_schema(),
-            acting,
-        ),
-        definition(
-            "resume_canary",
-            "Resume a canary",
-            "Resume a paused or held canary; its pass and failure counters are kept.",
-            id_only(),
-            canary_schema(),
-            acting,
-        ),
-        definition(
-            "promote_canary",
-            "Promote a canary by hand",
-            "Promote now, whatever the checks say (reasonCode manual, audited). The model moves to toGate.",
-            (
-                json!({"canaryId": id_property("Id returned by start_canary"), "reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
-                &["canaryId", "reason"],
-            ),
-            canary_schema(),
-            ending,
-        ),
-    ]
+        canary_schema(),
+        ENDING,
+    )
 }
 
 /// The canary as tools report it; `metrics`, when given, are its checks (oldest first).
@@ -270,9 +351,7 @@ pub async fn start_canary(
             },
             rules: ctx.start_rules,
         })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+        .await??;
     let mut view = match started {
         Started::Created => load_canary(ctx, &canary_id).await?,
         Started::Existing(row) => canary_view(&row, None),
@@ -315,9 +394,7 @@ pub async fn start_canary(
 
 async fn find_canary(ctx: &ToolContext, canary_id: &str) -> Result<Option<CanaryRow>, ToolError> {
     let id = canary_id.to_string();
-    storage::blocking(&ctx.pool, move |conn| canaries::get(conn, &id))
-        .await
-        .map_err(internal)
+    Ok(ctx.store.canary(&id).await?)
 }
 
 fn no_such_canary(canary_id: &str) -> ToolError {
@@ -327,17 +404,10 @@ fn no_such_canary(canary_id: &str) -> ToolError {
 }
 
 async fn load_canary(ctx: &ToolContext, canary_id: &str) -> Result<Value, ToolError> {
-    let id = canary_id.to_string();
-    let found = storage::blocking(&ctx.pool, move |conn| {
-        let row = canaries::get(conn, &id)?;
-        let metrics = match &row {
-            Some(_) => canaries::metrics_recent(conn, &id, RECENT_CHECKS)?,
-            None => Vec::new(),
-        };
-        Ok::<_, storage::StoreError>(row.map(|r| (r, metrics)))
-    })
-    .await
-    .map_err(internal)?;
+    let found = ctx
+        .store
+        .canary_with_recent(canary_id, RECENT_CHECKS)
+        .await?;
     match found {
         Some((row, metrics)) => Ok(canary_view(&row, Some(&metrics))),
         None => Err(no_such_canary(canary_id)),
@@ -377,12 +447,7 @@ pub async fn list_canaries(ctx: &ToolContext, arguments: Value) -> Result<Value,
         model_id: args.model_id.map(|m| m.to_string()),
         limit,
     };
-    let (as_of, rows) = storage::blocking(&ctx.pool, move |conn| {
-        let as_of = storage::events::latest_seq(conn)?;
-        Ok::<_, storage::StoreError>((as_of, canaries::list(conn, &filter)?))
-    })
-    .await
-    .map_err(internal)?;
+    let AsOf { as_of, rows } = ctx.store.canaries(filter).await?;
     let list: Vec<Value> = rows.iter().map(|r| canary_view(r, None)).collect();
     Ok(json!({"count": list.len(), "canaries": list, "asOf": as_of}))
 }
@@ -408,8 +473,7 @@ async fn operate(
         .send(Lookup {
             canary_id: canary_id.to_string(),
         })
-        .await
-        .map_err(internal)?;
+        .await?;
     let audit = AuditEntry {
         actor: caller.actor.clone(),
         action: name,
@@ -425,7 +489,7 @@ async fn operate(
     match actor.send(sent).await {
         Ok(Ok(_)) => load_canary(ctx, canary_id).await,
         Ok(Err(OperateError::Refused(message))) => Err(ToolError::Refused(message)),
-        Ok(Err(OperateError::Store(e))) => Err(internal(e)),
+        Ok(Err(OperateError::Store(e))) => Err(e.into()),
         // The actor stopped meanwhile: it ended the canary, or it died (and is being re-created).
         Err(_) => operate_on_row(ctx, canary_id, action, audit).await,
     }
@@ -434,15 +498,7 @@ async fn operate(
 /// A manual promotion never silently overwrites a model that was moved since its canary started.
 async fn refuse_if_moved(ctx: &ToolContext, canary_id: &str) -> Result<(), ToolError> {
     let id = canary_id.to_string();
-    let found = storage::blocking(&ctx.pool, move |conn| {
-        let Some(row) = canaries::get(conn, &id)? else {
-            return Ok(None);
-        };
-        let at = canaries::model_gate(conn, &row.model_id)?.map(|g| g.gate);
-        Ok::<_, storage::StoreError>(Some((row, at)))
-    })
-    .await
-    .map_err(internal)?;
+    let found = ctx.store.canary_and_gate(&id).await?;
     match found {
         Some((row, Some(at))) if at != row.from_gate && !row.dry_run => {
             Err(ToolError::Refused(format!(
@@ -486,15 +542,11 @@ async fn operate_on_row(
             )))
         }
     };
-    let state = CanaryState::from_row(&row)
-        .map_err(internal)?
-        .ended(promote);
+    let state = CanaryState::from_row(&row)?.ended(promote);
     // Webhooks announce promotions and rollbacks, never the end of a dry run.
     let notify = ctx.webhooks.is_some() && !row.dry_run;
     let ending = Ending::manual(promote, why, audit, notify);
-    let seq = record(&ctx.recorder, move |tx| records::ended(tx, &state, &ending))
-        .await
-        .map_err(internal)?;
+    let seq = record(&ctx.recorder, move |tx| records::ended(tx, &state, &ending)).await?;
     if let (Some(seq), Some(webhooks), true) = (seq, &ctx.webhooks, notify) {
         webhooks.do_send(Notify { seq });
     }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::args::{definition, id_property, invalid, parse, READ_ONLY};
-use super::{internal, ToolContext, ToolError};
+use super::{Tool, ToolContext, ToolError};
 use crate::canary::policy::{self, PolicyPatch};
 use crate::canary::rules::{self, Sample};
 use crate::canary::Gather;
@@ -15,8 +15,18 @@ use crate::slo::SloQuery;
 
 const EXAMPLE: &str = r#"{"gate":"production","modelId":"lukhas-v2","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
 
-pub fn definitions() -> Vec<Value> {
-    vec![definition(
+/// This module's tool.
+pub const TOOLS: &[Tool] = &[Tool {
+    name: "evaluate_slo",
+    aliases: &[],
+    definition: evaluate_slo_definition,
+    example: EXAMPLE,
+    parses: |a| parse::<EvaluateArgs>(a, EXAMPLE).map(drop),
+    handler: |ctx, call| Box::pin(evaluate_slo(ctx, call.arguments)),
+}];
+
+fn evaluate_slo_definition() -> Value {
+    definition(
         "evaluate_slo",
         "Evaluate an SLO once",
         "Run the SLO queries for a gate now and judge them against sloPolicy, exactly as one canary check would, \
@@ -35,7 +45,7 @@ pub fn definitions() -> Vec<Value> {
             "thresholds": {"type": "object"}, "query": {"type": "object"}, "evaluatedAt": {"type": "string"}
         }, "required": ["verdict", "reasonCode", "values"]}),
         READ_ONLY,
-    )]
+    )
 }
 
 #[derive(Deserialize)]
@@ -62,7 +72,7 @@ pub async fn evaluate_slo(ctx: &ToolContext, arguments: Value) -> Result<Value, 
         at,
         policy.interval,
     );
-    let gathered = ctx.poller.send(Gather(query)).await.map_err(internal)?;
+    let gathered = ctx.poller.send(Gather(query)).await?;
     let observed = gathered.observation;
     let due_unix = at.timestamp_millis() as f64 / 1000.0;
     let check = rules::judge(&policy, &observed, false, due_unix);

@@ -6,27 +6,57 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::args::{as_of_property, id_property, invalid, list_limit, one_of, parse};
-use super::{internal, Caller, ProgressSink, ProgressUpdate, ToolContext, ToolError};
+use super::{ProgressSink, ProgressUpdate, Tool, ToolContext, ToolError};
+use crate::auth::Caller;
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
 use crate::ids::{self, Ident};
-use crate::jobs::{CancelJob, Cancelled, JobError, JobSpec, SubmitJob, TaskCatalog};
+use crate::jobs::records;
+use crate::jobs::{CancelJob, Cancelled, JobError, JobSpec, JobStatus, SubmitJob, TaskCatalog};
 use crate::recorder::record;
 use crate::storage::audit::AuditEntry;
 use crate::storage::jobs::{JobFilter, JobRow};
-use crate::storage::{self, audit};
+use crate::storage::AsOf;
 
 const RUN_EVAL_EXAMPLE: &str = r#"{"taskId":"demo","configId":"default"}"#;
 const JOB_ID_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab"}"#;
 const LIST_EXAMPLE: &str = r#"{"status":"running","taskId":"demo","limit":20}"#;
 const CANCEL_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab","reason":"wrong config"}"#;
-const STATUSES: [&str; 6] = [
-    "queued",
-    "running",
-    "completed",
-    "failed",
-    "cancelled",
-    "dry_run",
+
+/// This module's tools, in `tools/list` order.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "run_eval",
+        aliases: &[],
+        definition: run_eval_definition,
+        example: RUN_EVAL_EXAMPLE,
+        parses: |a| parse::<RunEvalArgs>(a, RUN_EVAL_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(run_eval(ctx, call.caller, call.arguments, call.progress)),
+    },
+    Tool {
+        name: "job_status",
+        aliases: &["status"],
+        definition: job_status_definition,
+        example: JOB_ID_EXAMPLE,
+        parses: |a| parse::<JobIdArgs>(a, JOB_ID_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(job_status(ctx, call.arguments)),
+    },
+    Tool {
+        name: "list_jobs",
+        aliases: &[],
+        definition: list_jobs_definition,
+        example: LIST_EXAMPLE,
+        parses: |a| parse::<ListJobsArgs>(a, LIST_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(list_jobs(ctx, call.arguments)),
+    },
+    Tool {
+        name: "cancel_job",
+        aliases: &[],
+        definition: cancel_job_definition,
+        example: CANCEL_EXAMPLE,
+        parses: |a| parse::<CancelArgs>(a, CANCEL_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(cancel_job(ctx, call.caller, call.arguments)),
+    },
 ];
 /// Beyond the job's own limit, how long `wait` allows for queueing and recording.
 const WAIT_MARGIN: Duration = Duration::from_secs(30);
@@ -36,7 +66,7 @@ fn job_schema() -> Value {
         "type": "object",
         "properties": {
             "jobId": {"type": "string"}, "taskId": {"type": "string"}, "configId": {"type": "string"},
-            "status": {"type": "string", "enum": STATUSES},
+            "status": {"type": "string", "enum": JobStatus::NAMES},
             "topic": {"type": "string", "description": "SSE topic of the job: GET /sse?topic=<topic>"},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "message": {"type": ["string", "null"]},
@@ -49,80 +79,87 @@ fn job_schema() -> Value {
     })
 }
 
-pub fn definitions() -> Vec<Value> {
-    vec![
-        json!({
-            "name": "run_eval",
-            "title": "Run an evaluation",
-            "description": "Start an eval task as a job. Returns at once with the jobId and its SSE topic (watch \
-                GET /sse?topic=job/<jobId>), or with wait:true when the job has ended. dryRun validates and \
-                records the job without running anything.",
-            "inputSchema": {
-                "type": "object",
-                "properties": {
-                    "taskId": id_property("Configured eval task, e.g. demo or probe"),
-                    "configId": id_property("Configuration passed to the task, e.g. default"),
-                    "wait": {"type": "boolean", "default": false, "description": "Reply when the job has ended"},
-                    "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "description": "Run limit, at most the task's own"},
-                    "dryRun": {"type": "boolean", "default": false}
-                },
-                "required": ["taskId", "configId"],
-                "additionalProperties": false
+fn run_eval_definition() -> Value {
+    json!({
+        "name": "run_eval",
+        "title": "Run an evaluation",
+        "description": "Start an eval task as a job. Returns at once with the jobId and its SSE topic (watch \
+            GET /sse?topic=job/<jobId>), or with wait:true when the job has ended. dryRun validates and \
+            records the job without running anything.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "taskId": id_property("Configured eval task, e.g. demo or probe"),
+                "configId": id_property("Configuration passed to the task, e.g. default"),
+                "wait": {"type": "boolean", "default": false, "description": "Reply when the job has ended"},
+                "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "description": "Run limit, at most the task's own"},
+                "dryRun": {"type": "boolean", "default": false}
             },
-            "outputSchema": job_schema(),
-            "annotations": {"title": "Run an evaluation", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
-        }),
-        json!({
-            "name": "job_status",
-            "title": "Job status",
-            "description": "Status, progress, result or error of one job. Also callable as `status`.",
-            "inputSchema": {
-                "type": "object",
-                "properties": {"jobId": id_property("Id returned by run_eval")},
-                "required": ["jobId"],
-                "additionalProperties": false
+            "required": ["taskId", "configId"],
+            "additionalProperties": false
+        },
+        "outputSchema": job_schema(),
+        "annotations": {"title": "Run an evaluation", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
+    })
+}
+
+fn job_status_definition() -> Value {
+    json!({
+        "name": "job_status",
+        "title": "Job status",
+        "description": "Status, progress, result or error of one job. Also callable as `status`.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"jobId": id_property("Id returned by run_eval")},
+            "required": ["jobId"],
+            "additionalProperties": false
+        },
+        "outputSchema": job_schema(),
+        "annotations": {"title": "Job status", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
+    })
+}
+
+fn list_jobs_definition() -> Value {
+    json!({
+        "name": "list_jobs",
+        "title": "List jobs",
+        "description": "Jobs, newest first, optionally filtered by status and task.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": JobStatus::NAMES},
+                "taskId": id_property("Only jobs of this task"),
+                "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
             },
-            "outputSchema": job_schema(),
-            "annotations": {"title": "Job status", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
-        }),
-        json!({
-            "name": "list_jobs",
-            "title": "List jobs",
-            "description": "Jobs, newest first, optionally filtered by status and task.",
-            "inputSchema": {
-                "type": "object",
-                "properties": {
-                    "status": {"type": "string", "enum": STATUSES},
-                    "taskId": id_property("Only jobs of this task"),
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
-                },
-                "additionalProperties": false
+            "additionalProperties": false
+        },
+        "outputSchema": {
+            "type": "object",
+            "properties": {"jobs": {"type": "array", "items": job_schema()}, "count": {"type": "integer"}, "asOf": as_of_property()},
+            "required": ["jobs", "count", "asOf"]
+        },
+        "annotations": {"title": "List jobs", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
+    })
+}
+
+fn cancel_job_definition() -> Value {
+    json!({
+        "name": "cancel_job",
+        "title": "Cancel a job",
+        "description": "Cancel a queued or running job: its process group gets SIGTERM, then SIGKILL after a \
+            grace period. Replies with the job once it has ended.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "jobId": id_property("Id returned by run_eval"),
+                "reason": {"type": "string", "maxLength": 500, "default": "cancelled by request"}
             },
-            "outputSchema": {
-                "type": "object",
-                "properties": {"jobs": {"type": "array", "items": job_schema()}, "count": {"type": "integer"}, "asOf": as_of_property()},
-                "required": ["jobs", "count", "asOf"]
-            },
-            "annotations": {"title": "List jobs", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
-        }),
-        json!({
-            "name": "cancel_job",
-            "title": "Cancel a job",
-            "description": "Cancel a queued or running job: its process group gets SIGTERM, then SIGKILL after a \
-                grace period. Replies with the job once it has ended.",
-            "inputSchema": {
-                "type": "object",
-                "properties": {
-                    "jobId": id_property("Id returned by run_eval"),
-                    "reason": {"type": "string", "maxLength": 500, "default": "cancelled by request"}
-                },
-                "required": ["jobId"],
-                "additionalProperties": false
-            },
-            "outputSchema": job_schema(),
-            "annotations": {"title": "Cancel a job", "readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false}
-        }),
-    ]
+            "required": ["jobId"],
+            "additionalProperties": false
+        },
+        "outputSchema": job_schema(),
+        "annotations": {"title": "Cancel a job", "readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false}
+    })
 }
 
 /// The job as tools report it.
@@ -237,13 +274,7 @@ pub async fn run_eval(
             audit: audit_entry,
         })
         .await;
-    match submitted.map_err(JobError::from).and_then(|r| r) {
-        Ok(()) => {}
-        Err(JobError::QueueFull(max)) => {
-            return Err(ToolError::Refused(format!("The job queue is full ({max} waiting). Try again when jobs have finished, or cancel some with cancel_job.")))
-        }
-        Err(e) => return Err(internal(e)),
-    }
+    submitted.map_err(JobError::from).and_then(|r| r)?;
     if let Some(watch) = watch {
         watch
             .until_terminal_with(timeout + ctx.kill_grace + WAIT_MARGIN, |frame| {
@@ -264,27 +295,25 @@ pub async fn run_eval(
         "jobId": job_id,
         "taskId": args.task_id.as_str(),
         "configId": config_id,
-        "status": if args.dry_run { "dry_run" } else { "queued" },
+        "status": if args.dry_run { JobStatus::DryRun } else { JobStatus::Queued }.as_str(),
         "topic": EntityKind::Job.topic(&job_id),
     }))
 }
 
 async fn watch_job(ctx: &ToolContext, job_id: &str) -> Result<Subscription, ToolError> {
-    let id = Ident::parse(job_id).map_err(internal)?;
+    let id = Ident::parse(job_id).map_err(ToolError::Internal)?;
     Subscription::open(
         &ctx.broker,
         vec![TopicFilter::Entity(EntityKind::Job, id)],
         ctx.subscriber_queue,
     )
     .await
-    .map_err(internal)
+    .map_err(ToolError::from)
 }
 
 async fn find_job(ctx: &ToolContext, job_id: &str) -> Result<Option<JobRow>, ToolError> {
     let id = job_id.to_string();
-    storage::blocking(&ctx.pool, move |conn| storage::jobs::get(conn, &id))
-        .await
-        .map_err(internal)
+    Ok(ctx.store.job(&id).await?)
 }
 
 async fn load_job(ctx: &ToolContext, job_id: &str) -> Result<Value, ToolError> {
@@ -317,19 +346,19 @@ struct ListJobsArgs {
 
 pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
     let args: ListJobsArgs = parse(arguments, LIST_EXAMPLE)?;
-    one_of("status", args.status.as_deref(), &STATUSES, LIST_EXAMPLE)?;
+    one_of(
+        "status",
+        args.status.as_deref(),
+        &JobStatus::NAMES,
+        LIST_EXAMPLE,
+    )?;
     let limit = list_limit(args.limit, LIST_EXAMPLE)?;
     let filter = JobFilter {
         status: args.status,
         task_id: args.task_id.map(|t| t.to_string()),
         limit,
     };
-    let (as_of, rows) = storage::blocking(&ctx.pool, move |conn| {
-        let as_of = storage::events::latest_seq(conn)?;
-        Ok::<_, storage::StoreError>((as_of, storage::jobs::list(conn, &filter)?))
-    })
-    .await
-    .map_err(internal)?;
+    let AsOf { as_of, rows } = ctx.store.jobs(filter).await?;
     let jobs: Vec<Value> = rows.iter().map(job_view).collect();
     Ok(json!({ "count": jobs.len(), "jobs": jobs, "asOf": as_of }))
 }
@@ -372,12 +401,18 @@ pub async fn cancel_job(
         Some(_) => {}
     }
     let watch = watch_job(ctx, &job_id).await?;
-    let (actor, target) = (caller.actor.clone(), job_id.clone());
+    let (audit, target) = (
+        AuditEntry {
+            actor: caller.actor.clone(),
+            action: "cancel_job",
+            args: arguments,
+        },
+        job_id.clone(),
+    );
     record(&ctx.recorder, move |tx| {
-        audit::record(tx.conn, &actor, "cancel_job", &target, &arguments)
+        records::cancel_asked(tx, &target, &audit)
     })
-    .await
-    .map_err(internal)?;
+    .await?;
     let outcome = ctx
         .registry
         .send(CancelJob {
@@ -385,11 +420,7 @@ pub async fn cancel_job(
             reason,
         })
         .await;
-    match outcome
-        .map_err(JobError::from)
-        .and_then(|r| r)
-        .map_err(internal)?
-    {
+    match outcome.map_err(JobError::from).and_then(|r| r)? {
         Cancelled::WhileQueued => {}
         Cancelled::Stopping => {
             watch

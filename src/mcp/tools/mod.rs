@@ -17,22 +17,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 use super::jsonrpc::{self, RpcError};
+use crate::auth::Caller;
 use crate::broker::Broker;
 use crate::canary::policy::{Limits, PolicyTable};
 use crate::canary::{CanaryRegistry, PrometheusPoller, StartRules};
 use crate::failpoints::Failpoint;
-use crate::jobs::{Registry, TaskCatalog};
+use crate::jobs::{JobError, Registry, TaskCatalog};
 use crate::recorder::Recorder;
-use crate::storage::DbPool;
+use crate::storage::{Store, StoreError};
 use crate::webhooks::Webhooks;
 
 /// Everything a tool may reach.
 #[derive(Clone)]
 pub struct ToolContext {
-    pub pool: DbPool,
+    pub store: Store,
     pub registry: Addr<Registry>,
     pub canaries: Addr<CanaryRegistry>,
     /// Delivers promotion and rollback webhooks (for decisions a tool makes on a canary's row itself).
@@ -70,27 +72,6 @@ pub enum ProgressUpdate {
 
 pub type ProgressSink = tokio::sync::mpsc::UnboundedSender<ProgressUpdate>;
 
-/// Who is calling, as recorded in `audit` (a keyed fingerprint, never the key).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub actor: String,
-}
-
-impl Caller {
-    /// The actor of every call when no keys are configured.
-    pub const KEYLESS: &'static str = "keyless";
-
-    pub fn keyless() -> Self {
-        Self {
-            actor: Self::KEYLESS.into(),
-        }
-    }
-
-    pub fn is_keyless(&self) -> bool {
-        self.actor == Self::KEYLESS
-    }
-}
-
 /// The tools layer's error type.
 #[derive(Debug)]
 pub enum ToolError {
@@ -106,17 +87,85 @@ pub enum ToolError {
     Internal(String),
 }
 
-pub fn internal(e: impl std::fmt::Display) -> ToolError {
-    ToolError::Internal(e.to_string())
+/// An error with its causes, for the log (`Internal` is logged, never sent).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl From<StoreError> for ToolError {
+    fn from(e: StoreError) -> Self {
+        ToolError::Internal(with_sources(&e))
+    }
+}
+
+impl From<actix::MailboxError> for ToolError {
+    fn from(e: actix::MailboxError) -> Self {
+        ToolError::Internal(format!("an actor is gone: {e}"))
+    }
+}
+
+impl From<JobError> for ToolError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::QueueFull(max) => ToolError::Refused(format!(
+                "The job queue is full ({max} waiting). Try again when jobs have finished, or cancel some \
+                 with cancel_job."
+            )),
+            other => ToolError::Internal(with_sources(&other)),
+        }
+    }
+}
+
+/// What a tool call carries besides the context.
+pub struct Call<'a> {
+    pub caller: &'a Caller,
+    pub arguments: Value,
+    /// Hears the job of a waiting `run_eval` and its progress, when the request carried a progress token.
+    pub progress: Option<&'a ProgressSink>,
+}
+
+type Handler =
+    for<'a> fn(&'a ToolContext, Call<'a>) -> LocalBoxFuture<'a, Result<Value, ToolError>>;
+
+/// One tool: its name, its definition for `tools/list`, the example of valid arguments its errors show,
+/// and its handler. Each module lists its own (`TOOLS`); [`MODULES`] is the whole catalogue.
+pub struct Tool {
+    pub name: &'static str,
+    /// Other names it answers to, unlisted (`status` for `job_status`, as the original server had).
+    pub aliases: &'static [&'static str],
+    pub definition: fn() -> Value,
+    pub example: &'static str,
+    /// Parses arguments with the tool's own argument type (a unit test feeds it the example).
+    pub parses: fn(Value) -> Result<(), ToolError>,
+    pub handler: Handler,
+}
+
+/// Every module's tools, in the order `tools/list` shows them. A new tool goes in its module's `TOOLS`.
+const MODULES: [&[Tool]; 5] = [
+    jobs::TOOLS,
+    canaries::TOOLS,
+    models::TOOLS,
+    evaluate::TOOLS,
+    notes::TOOLS,
+];
+
+fn all_tools() -> impl Iterator<Item = &'static Tool> {
+    MODULES.iter().flat_map(|tools| tools.iter())
+}
+
+fn find(name: &str) -> Option<&'static Tool> {
+    all_tools().find(|tool| tool.name == name || tool.aliases.contains(&name))
 }
 
 pub fn definitions() -> Vec<Value> {
-    let mut all = jobs::definitions();
-    all.extend(canaries::definitions());
-    all.extend(models::definitions());
-    all.extend(evaluate::definitions());
-    all.extend(notes::definitions());
-    all
+    all_tools().map(|tool| (tool.definition)()).collect()
 }
 
 impl ToolContext {
@@ -146,10 +195,7 @@ impl ToolContext {
         let outcome = match dispatched.await {
             Ok(Some(outcome)) => outcome,
             Ok(None) => {
-                let known: Vec<String> = definitions()
-                    .iter()
-                    .filter_map(|d| d["name"].as_str().map(String::from))
-                    .collect();
+                let known: Vec<&str> = all_tools().map(|tool| tool.name).collect();
                 return Err(RpcError::new(
                     jsonrpc::INVALID_PARAMS,
                     format!("Unknown tool: {name}. Known tools: {}", known.join(", ")),
@@ -188,30 +234,50 @@ impl ToolContext {
         if name == "model_gates" && self.failpoint == Some(Failpoint::ToolPanic) {
             panic!("failpoint tool_panic: model_gates panics in its handler");
         }
-        let outcome = match name {
-            "run_eval" => jobs::run_eval(self, caller, arguments, progress).await,
-            "job_status" | "status" => jobs::job_status(self, arguments).await,
-            "list_jobs" => jobs::list_jobs(self, arguments).await,
-            "cancel_job" => jobs::cancel_job(self, caller, arguments).await,
-            "start_canary" => canaries::start_canary(self, caller, arguments).await,
-            "abort_canary" => canaries::act(self, caller, "abort_canary", arguments).await,
-            "canary_status" => canaries::canary_status(self, arguments).await,
-            "list_canaries" => canaries::list_canaries(self, arguments).await,
-            "pause_canary" => canaries::act(self, caller, "pause_canary", arguments).await,
-            "resume_canary" => canaries::act(self, caller, "resume_canary", arguments).await,
-            "promote_canary" => canaries::act(self, caller, "promote_canary", arguments).await,
-            "promote_model" => models::promote_model(self, caller, arguments).await,
-            "model_gates" => models::model_gates(self, arguments).await,
-            "why" => models::why(self, arguments).await,
-            "why_math" => models::why_math(self, arguments).await,
-            "evaluate_slo" => evaluate::evaluate_slo(self, arguments).await,
-            "publish_note" => notes::publish_note(self, caller, arguments).await,
-            _ => return None,
+        let tool = find(name)?;
+        let call = Call {
+            caller,
+            arguments,
+            progress,
         };
-        Some(outcome)
+        Some((tool.handler)(self, call).await)
     }
 }
 
 fn error_result(message: String) -> Value {
     json!({ "content": [{ "type": "text", "text": message }], "isError": true })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example every error of a tool shows is valid for that very tool, names only keys its schema
+    /// has, and each definition carries the name the tool is called by.
+    #[test]
+    fn every_tool_s_example_parses_with_its_own_argument_type() {
+        let mut names = std::collections::HashSet::new();
+        for tool in all_tools() {
+            assert!(names.insert(tool.name), "{} listed twice", tool.name);
+            let example: Value = serde_json::from_str(tool.example).expect("the example is JSON");
+            if let Err(e) = (tool.parses)(example.clone()) {
+                panic!(
+                    "{}: its example {} does not parse: {e:?}",
+                    tool.name, tool.example
+                );
+            }
+            let definition = (tool.definition)();
+            assert_eq!(definition["name"], tool.name);
+            let properties = &definition["inputSchema"]["properties"];
+            for key in example.as_object().expect("an object").keys() {
+                assert!(
+                    properties.get(key).is_some(),
+                    "{}: the example's `{key}` is not in its input schema",
+                    tool.name
+                );
+            }
+        }
+        assert!(find("status").is_some_and(|tool| tool.name == "job_status"));
+        assert!(find("nope").is_none());
+    }
 }

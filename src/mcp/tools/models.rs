@@ -6,72 +6,122 @@ use serde_json::{json, Value};
 
 use super::args::{as_of_property, definition, id_property, invalid, parse, Hints, READ_ONLY};
 use super::canaries::{canary_view, check_view};
-use super::{internal, Caller, ToolContext, ToolError};
+use super::{Tool, ToolContext, ToolError};
+use crate::auth::Caller;
 use crate::canary::records;
 use crate::clock;
 use crate::events::EntityKind;
 use crate::ids::Ident;
 use crate::recorder::record;
 use crate::storage::audit::AuditEntry;
-use crate::storage::canaries::{self, ModelGateRow};
-use crate::storage::{self, events};
+use crate::storage::canaries::ModelGateRow;
+use crate::storage::{AsOf, CanaryChecks};
 
 const PROMOTE_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","gate":"production"}"#;
 const GATES_EXAMPLE: &str = r#"{"modelId":"lukhas-v2"}"#;
 const WHY_EXAMPLE: &str = r#"{"id":"canary_0123456789ab"}"#;
+
+/// This module's tools, in `tools/list` order.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "promote_model",
+        aliases: &[],
+        definition: promote_model_definition,
+        example: PROMOTE_EXAMPLE,
+        parses: |a| parse::<PromoteArgs>(a, PROMOTE_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(promote_model(ctx, call.caller, call.arguments)),
+    },
+    Tool {
+        name: "model_gates",
+        aliases: &[],
+        definition: model_gates_definition,
+        example: GATES_EXAMPLE,
+        parses: |a| parse::<GatesArgs>(a, GATES_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(model_gates(ctx, call.arguments)),
+    },
+    Tool {
+        name: "why",
+        aliases: &[],
+        definition: why_definition,
+        example: WHY_EXAMPLE,
+        parses: |a| parse::<WhyArgs>(a, WHY_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(why(ctx, call.arguments)),
+    },
+    Tool {
+        name: "why_math",
+        aliases: &[],
+        definition: why_math_definition,
+        example: WHY_MATH_EXAMPLE,
+        parses: |a| parse::<WhyMathArgs>(a, WHY_MATH_EXAMPLE).map(drop),
+        handler: |ctx, call| Box::pin(why_math(ctx, call.arguments)),
+    },
+];
 /// The longest trail `why` returns.
 const TRAIL_LIMIT: i64 = 1000;
 
-pub fn definitions() -> Vec<Value> {
-    let gate_schema = json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "canaryId": {"type": ["string", "null"]}, "updatedAt": {"type": "string"}}});
-    vec![
-        definition(
-            "promote_model",
-            "Put a model at a gate",
-            "Assign a model's gate by hand, without a canary (audited; writes gate_changed on model/<modelId>).",
-            (
-                json!({"modelId": id_property("Model, e.g. lukhas-v2"), "gate": id_property("Gate, e.g. production")}),
-                &["modelId", "gate"],
-            ),
-            json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "previousGate": {"type": ["string", "null"]}}, "required": ["modelId", "gate"]}),
-            Hints {
-                read_only: false,
-                destructive: true,
-                idempotent: true,
-            },
+fn gate_schema() -> Value {
+    json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "canaryId": {"type": ["string", "null"]}, "updatedAt": {"type": "string"}}})
+}
+
+fn promote_model_definition() -> Value {
+    definition(
+        "promote_model",
+        "Put a model at a gate",
+        "Assign a model's gate by hand, without a canary (audited; writes gate_changed on model/<modelId>).",
+        (
+            json!({"modelId": id_property("Model, e.g. lukhas-v2"), "gate": id_property("Gate, e.g. production")}),
+            &["modelId", "gate"],
         ),
-        definition(
-            "model_gates",
-            "Model gates",
-            "The gate each model is at (or one model's), and which canary put it there.",
-            (json!({"modelId": id_property("Only this model")}), &[]),
-            json!({"type": "object", "properties": {"models": {"type": "array", "items": gate_schema}, "asOf": as_of_property()}, "required": ["models", "asOf"]}),
-            READ_ONLY,
+        json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "previousGate": {"type": ["string", "null"]}}, "required": ["modelId", "gate"]}),
+        Hints {
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+        },
+    )
+}
+
+fn model_gates_definition() -> Value {
+    definition(
+        "model_gates",
+        "Model gates",
+        "The gate each model is at (or one model's), and which canary put it there.",
+        (json!({"modelId": id_property("Only this model")}), &[]),
+        json!({"type": "object", "properties": {"models": {"type": "array", "items": gate_schema()}, "asOf": as_of_property()}, "required": ["models", "asOf"]}),
+        READ_ONLY,
+    )
+}
+
+fn why_definition() -> Value {
+    definition(
+        "why",
+        "Why: the narrative trail",
+        "The narrative audit trail of a job, canary or model, oldest first: what happened and why.",
+        (
+            json!({"id": id_property("A jobId, canaryId or modelId")}),
+            &["id"],
         ),
-        definition(
-            "why",
-            "Why: the narrative trail",
-            "The narrative audit trail of a job, canary or model, oldest first: what happened and why.",
-            (json!({"id": id_property("A jobId, canaryId or modelId")}), &["id"]),
-            json!({"type": "object", "properties": {"id": {"type": "string"}, "topic": {"type": "string"}, "narrative": {"type": "array", "items": {"type": "string"}}}, "required": ["id", "topic", "narrative"]}),
-            READ_ONLY,
+        json!({"type": "object", "properties": {"id": {"type": "string"}, "topic": {"type": "string"}, "narrative": {"type": "array", "items": {"type": "string"}}}, "required": ["id", "topic", "narrative"]}),
+        READ_ONLY,
+    )
+}
+
+fn why_math_definition() -> Value {
+    definition(
+        "why_math",
+        "Why: the numbers",
+        "For a canary: its thresholds, every check's observed values, verdict and reason, and the time to decision.",
+        (
+            json!({
+                "id": id_property("A canaryId"),
+                "fromCheck": {"type": "integer", "minimum": 1, "default": 1, "description": "First check to show (1-based); nextFromCheck of the previous page"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_CHECKS_PAGE, "default": CHECKS_PAGE, "description": "Checks per page"}
+            }),
+            &["id"],
         ),
-        definition(
-            "why_math",
-            "Why: the numbers",
-            "For a canary: its thresholds, every check's observed values, verdict and reason, and the time to decision.",
-            (
-                json!({
-                    "id": id_property("A canaryId"),
-                    "fromCheck": {"type": "integer", "minimum": 1, "default": 1, "description": "First check to show (1-based); nextFromCheck of the previous page"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_CHECKS_PAGE, "default": CHECKS_PAGE, "description": "Checks per page"}
-                }),
-                &["id"],
-            ),
-            json!({"type": "object", "properties": {"canaryId": {"type": "string"}, "thresholds": {"type": "object"}, "checks": {"type": "array"}, "decision": {"type": "object"}}, "required": ["canaryId", "thresholds", "checks", "decision"]}),
-            READ_ONLY,
-        ),
-    ]
+        json!({"type": "object", "properties": {"canaryId": {"type": "string"}, "thresholds": {"type": "object"}, "checks": {"type": "array"}, "decision": {"type": "object"}}, "required": ["canaryId", "thresholds", "checks", "decision"]}),
+        READ_ONLY,
+    )
 }
 
 pub fn gate_view(row: &ModelGateRow) -> Value {
@@ -98,12 +148,9 @@ pub async fn promote_model(
     };
     let (model, gate) = (args.model_id.to_string(), args.gate.to_string());
     let previous = record(&ctx.recorder, move |tx| {
-        let previous = records::move_model(tx, &model, &gate, None)?;
-        audit.record(tx.conn, &EntityKind::Model.topic(&model))?;
-        Ok(previous)
+        records::model_put(tx, &model, &gate, &audit)
     })
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(
         json!({"modelId": args.model_id.as_str(), "gate": args.gate.as_str(), "previousGate": previous}),
     )
@@ -118,16 +165,7 @@ struct GatesArgs {
 pub async fn model_gates(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
     let args: GatesArgs = parse(arguments, GATES_EXAMPLE)?;
     let model = args.model_id.map(|m| m.to_string());
-    let (as_of, rows) = storage::blocking(&ctx.pool, move |conn| {
-        let as_of = storage::events::latest_seq(conn)?;
-        let rows = match &model {
-            Some(m) => canaries::model_gate(conn, m)?.into_iter().collect(),
-            None => canaries::model_gates(conn)?,
-        };
-        Ok::<_, storage::StoreError>((as_of, rows))
-    })
-    .await
-    .map_err(internal)?;
+    let AsOf { as_of, rows } = ctx.store.model_gates(model).await?;
     Ok(json!({"models": rows.iter().map(gate_view).collect::<Vec<_>>(), "asOf": as_of}))
 }
 
@@ -152,12 +190,7 @@ pub async fn why(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError
     let args: WhyArgs = parse(arguments, WHY_EXAMPLE)?;
     let id = args.id.to_string();
     let topic = kind_of(&id).topic(&id);
-    let lookup = topic.clone();
-    let rows = storage::blocking(&ctx.pool, move |conn| {
-        events::of_topic(conn, &lookup, TRAIL_LIMIT)
-    })
-    .await
-    .map_err(internal)?;
+    let rows = ctx.store.trail(&topic, TRAIL_LIMIT).await?;
     if rows.is_empty() {
         return Err(ToolError::Refused(format!(
             "Nothing is recorded for `{id}` (topic {topic}). Use a jobId, canaryId or modelId from list_jobs, list_canaries or model_gates."
@@ -198,20 +231,17 @@ pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, Tool
         let problem = format!("must be from 1 to {MAX_CHECKS_PAGE}");
         return Err(invalid("limit", problem, WHY_MATH_EXAMPLE));
     }
-    let lookup = id.clone();
-    let found = storage::blocking(&ctx.pool, move |conn| {
-        let Some(row) = canaries::get(conn, &lookup)? else {
-            return Ok(None);
-        };
-        // One more than the page, to know whether another follows.
-        let page =
-            canaries::metrics_page(conn, &lookup, i64::from(from) - 1, i64::from(limit) + 1)?;
-        let counts = canaries::verdict_counts(conn, &lookup)?;
-        Ok::<_, storage::StoreError>(Some((row, page, counts)))
-    })
-    .await
-    .map_err(internal)?;
-    let Some((row, mut metrics, counts)) = found else {
+    // One more than the page, to know whether another follows.
+    let found = ctx
+        .store
+        .canary_with_checks(&id, i64::from(from) - 1, i64::from(limit) + 1)
+        .await?;
+    let Some(CanaryChecks {
+        canary: row,
+        checks: mut metrics,
+        verdicts: counts,
+    }) = found
+    else {
         return Err(ToolError::Refused(format!(
             "No canary `{id}`. list_canaries shows the existing canaries."
         )));

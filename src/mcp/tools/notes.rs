@@ -5,20 +5,32 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::args::{invalid, parse};
-use super::{internal, Caller, ToolContext, ToolError};
-use crate::events::{NewEvent, TopicFilter};
+use super::{Tool, ToolContext, ToolError};
+use crate::auth::Caller;
+use crate::events::TopicFilter;
+use crate::notes;
 use crate::recorder::record;
-use crate::storage::{self, audit};
+use crate::storage::audit::AuditEntry;
 
 const EXAMPLE: &str =
     r#"{"topic":"ops/deploys","message":"deploy of v2 started","data":{"version":"v2"}}"#;
+
+/// This module's tool.
+pub const TOOLS: &[Tool] = &[Tool {
+    name: "publish_note",
+    aliases: &[],
+    definition: publish_note_definition,
+    example: EXAMPLE,
+    parses: |a| parse::<NoteArgs>(a, EXAMPLE).map(drop),
+    handler: |ctx, call| Box::pin(publish_note(ctx, call.caller, call.arguments)),
+}];
 /// Longest `message`, in bytes of UTF-8.
 pub const MAX_MESSAGE_BYTES: usize = 1024;
 /// Longest `data`, in bytes of its JSON text.
 pub const MAX_DATA_BYTES: usize = 4096;
 
-pub fn definitions() -> Vec<Value> {
-    vec![json!({
+fn publish_note_definition() -> Value {
+    json!({
         "name": "publish_note",
         "title": "Publish a note",
         "description": "Publish an operator's note as event `note` on ops/<name> (any name) or on an existing \
@@ -44,7 +56,7 @@ pub fn definitions() -> Vec<Value> {
             "required": ["topic", "event", "seq"]
         },
         "annotations": {"title": "Publish a note", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
-    })]
+    })
 }
 
 #[derive(Deserialize)]
@@ -76,8 +88,11 @@ pub async fn publish_note(
         );
         return Err(invalid("message", problem, EXAMPLE));
     }
-    let data = args.data.map(Value::Object);
-    let data_size = data.as_ref().map_or(0, |d| d.to_string().len());
+    let data = args.data;
+    let data_size = data
+        .as_ref()
+        .and_then(|d| serde_json::to_string(d).ok())
+        .map_or(0, |text| text.len());
     if data_size > MAX_DATA_BYTES {
         let problem =
             format!("must be a JSON object of at most {MAX_DATA_BYTES} bytes (got {data_size})");
@@ -85,24 +100,16 @@ pub async fn publish_note(
     }
 
     let topic = kind.topic(id.as_str());
-    let (actor, target) = (caller.actor.clone(), topic.clone());
+    let audit = AuditEntry {
+        actor: caller.actor.clone(),
+        action: "publish_note",
+        args: arguments,
+    };
     let message = args.message;
     let recorded = record(&ctx.recorder, move |tx| {
-        // Checked inside the transaction, so a note never lands on a job the retention sweep just removed.
-        if !storage::entity_exists(tx.conn, kind, id.as_str())? {
-            return Ok(None);
-        }
-        let mut event =
-            NewEvent::new(kind, id.as_str(), "note", message.clone()).field("message", message);
-        if let Some(data) = data {
-            event = event.field("data", data);
-        }
-        let seq = tx.emit(event)?;
-        audit::record(tx.conn, &actor, "publish_note", &target, &arguments)?;
-        Ok(Some(seq))
+        notes::noted(tx, (kind, id.as_str()), message, data, &audit)
     })
-    .await
-    .map_err(internal)?;
+    .await?;
     match recorded {
         Some(seq) => Ok(json!({"topic": topic, "event": "note", "seq": seq})),
         None => Err(ToolError::Refused(format!(
