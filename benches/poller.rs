@@ -263,7 +263,7 @@ async fn run(args: Args) {
     );
     println!(
         "WAL at most {:.1} MiB during the run",
-        peak_wal.load(std::sync::atomic::Ordering::Relaxed) as f64 / (1 << 20) as f64
+        peak_wal.load(std::sync::atomic::Ordering::Relaxed) as f64 / f64::from(1 << 20)
     );
     println!(
         "poller thread CPU {poller_cpu:.2} s = {:.1} us per check; whole process {process_cpu:.2} s = {:.1} us per check",

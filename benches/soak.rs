@@ -17,7 +17,7 @@
 //! Ended jobs and canaries expire after 2 minutes (`MCP_JOB_TTL_MS`, `COCKPIT_CANARY_TTL_MS`), so the
 //! retention sweep runs throughout and the database reaches a steady size.
 //!
-//!   cargo bench --bench soak -- [--minutes 30] [--sample-seconds 60]
+//!   cargo bench --bench soak -- [--minutes 30] [--warmup-minutes 0] [--sample-seconds 60]
 
 #![allow(
     clippy::expect_used,
@@ -39,8 +39,14 @@ use serde_json::{json, Value};
 #[derive(Parser)]
 #[command(about = "A long mixed load against mcp-cockpit, sampling what would grow if it leaked")]
 struct Args {
+    /// Minutes measured, after the warm-up.
     #[arg(long, default_value_t = 30)]
     minutes: u64,
+    /// Minutes of the same load before the measured ones, sampled and printed but not compared: SQLite's
+    /// page caches (2 MiB a connection) fill as the database grows past them, and the blocking pool starts
+    /// its threads lazily.
+    #[arg(long, default_value_t = 0)]
+    warmup_minutes: u64,
     #[arg(long, default_value_t = 60)]
     sample_seconds: u64,
     /// Passed by `cargo bench`.
@@ -325,7 +331,7 @@ async fn run(args: Args) {
             .finish(),
         base: server.base.clone(),
         window: window.clone(),
-        until: Instant::now() + Duration::from_secs(args.minutes * 60),
+        until: Instant::now() + Duration::from_secs((args.warmup_minutes + args.minutes) * 60),
     });
     let mut tasks = Vec::new();
     for lane in 0..2 {
@@ -338,8 +344,9 @@ async fn run(args: Args) {
     tasks.push(actix_web::rt::spawn(reads(load.clone())));
 
     println!(
-        "soak: {} min, a sample every {} s (WAL: the largest size seen each second of the minute)",
-        args.minutes, args.sample_seconds
+        "soak: {} min after {} min of warm-up, a sample every {} s (WAL: the largest size seen each second \
+         of the minute)",
+        args.minutes, args.warmup_minutes, args.sample_seconds
     );
     println!("   min  rss_MiB  fds  threads  wal_MiB  db_MiB  requests  p99_ms  failures");
     let mut samples = Vec::new();
@@ -390,8 +397,18 @@ async fn run(args: Args) {
     for task in tasks {
         let _ = task.await;
     }
-    let span = 5.min(samples.len() / 2).max(1);
-    let (first, last) = (&samples[..span], &samples[samples.len() - span..]);
+    // Failures count from the first minute, warm-up included.
+    let failures: u64 = samples.iter().map(|s| s.failures).sum();
+    let warmup = args.warmup_minutes as f64;
+    let measured: Vec<Sample> = samples
+        .into_iter()
+        .filter(|s| s.minute > warmup + 0.01)
+        .collect();
+    let span = 5.min(measured.len() / 2).max(1);
+    let (first, last) = (
+        &measured[..span],
+        &measured[measured.len().saturating_sub(span)..],
+    );
     println!("first {span} vs last {span} samples (mean; change):");
     for (name, column) in [
         ("rss_MiB", (|s: &Sample| s.rss_mib) as fn(&Sample) -> f64),
@@ -405,7 +422,6 @@ async fn run(args: Args) {
         let change = if a > 0.0 { (b - a) / a * 100.0 } else { 0.0 };
         println!("  {name:<9} {a:>9.1} → {b:>9.1}  ({change:+.1}%)");
     }
-    let failures: u64 = samples.iter().map(|s| s.failures).sum();
     println!(
         "failed requests: {failures}; database at the end: {:.1} MiB",
         mib(&db)

@@ -2,6 +2,8 @@
 //! is the caller's fingerprint in the audit table, so neither a key nor a bare hash of one is ever stored.
 //! How a request presents its key is the HTTP layer's (`http::auth`).
 
+use std::fmt::Write;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -66,7 +68,10 @@ impl Auth {
             .iter()
             .fold(0u8, |any, known| any | known.ct_eq(&candidate).unwrap_u8());
         if matched == 1 {
-            let fingerprint: String = candidate[..8].iter().map(|b| format!("{b:02x}")).collect();
+            let fingerprint = candidate[..8].iter().fold(String::new(), |mut hex, b| {
+                let _ = write!(hex, "{b:02x}");
+                hex
+            });
             Ok(Caller {
                 actor: format!("key:{fingerprint}"),
             })

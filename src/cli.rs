@@ -94,7 +94,7 @@ pub fn main() -> ExitCode {
                     println!(
                         "database {} is up to date",
                         settings.database_path().display()
-                    )
+                    );
                 })
                 .map_err(|e| e.to_string()),
         ),
@@ -106,7 +106,7 @@ pub fn main() -> ExitCode {
                         "backed up {} to {}",
                         settings.database_path().display(),
                         file.display()
-                    )
+                    );
                 })
                 .map_err(|e| e.to_string()),
         ),
@@ -145,7 +145,7 @@ fn log_panics() {
         let message = info
             .payload()
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".into());
         let place = info

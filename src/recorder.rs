@@ -156,7 +156,9 @@ impl Writer {
                 if self.crash == Some(Failpoint::AfterCommit) && ends_a_canary(&frames) {
                     failpoints::crash(Failpoint::AfterCommit);
                 }
-                answers.into_iter().for_each(|answer| answer(None));
+                for answer in answers {
+                    answer(None);
+                }
                 if !frames.is_empty() {
                     crate::metrics::METRICS
                         .events_published
@@ -167,7 +169,9 @@ impl Writer {
             Err(e) => {
                 // Changes that never ran (no connection, no BEGIN) are answered by their dropped senders.
                 log::error!("a group of {size} changes did not commit: {e}");
-                answers.into_iter().for_each(|answer| answer(Some(&e)));
+                for answer in answers {
+                    answer(Some(&e));
+                }
             }
         }
     }

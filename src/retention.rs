@@ -58,7 +58,7 @@ impl RetentionSweeper {
             sweeper.sweeping = false;
             match outcome {
                 Ok(removed) if removed.any() => {
-                    log::info!("retention: removed {}", removed.summary())
+                    log::info!("retention: removed {}", removed.summary());
                 }
                 Ok(_) => {}
                 Err(e) => log::error!("retention sweep failed: {e}"),

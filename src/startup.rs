@@ -79,7 +79,7 @@ impl Application {
         let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
         let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
         let auth = Auth::new(&settings.auth.api_keys, &secret);
-        let guard = guard_from(&settings, auth)?;
+        let guard = guard_from(&settings, auth);
         let keep_alive = settings.sse.keep_alive_seconds;
         crate::canary::records::prime_metrics();
         crate::jobs::records::prime_metrics();
@@ -185,7 +185,7 @@ impl Application {
             mcp: McpServer {
                 tools,
                 sessions: SessionStore::default(),
-                in_flight: Default::default(),
+                in_flight: crate::mcp::InFlight::default(),
             },
             sse: SseConfig {
                 keep_alive,
@@ -340,11 +340,11 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-fn guard_from(settings: &Settings, auth: Auth) -> Result<Guard, ConfigError> {
+fn guard_from(settings: &Settings, auth: Auth) -> Guard {
     let bind = settings.server.bind;
     let limits = &settings.rate_limit;
     let security = &settings.security;
-    Ok(Guard {
+    Guard {
         null_origin_reads: security.allow_null_origin || !auth.keyless(),
         streams: StreamLimits::new(security.max_streams_per_client),
         auth,
@@ -355,7 +355,7 @@ fn guard_from(settings: &Settings, auth: Auth) -> Result<Guard, ConfigError> {
             Duration::from_millis(limits.window_ms),
             limits.max_clients,
         ),
-    })
+    }
 }
 
 /// Access log without secrets: the `key` query parameter (EventSource auth on /sse) is redacted.

@@ -12,8 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A server process under test.
@@ -113,16 +112,13 @@ impl ProcStats {
     pub fn read(dir: &str) -> ProcStats {
         let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap_or_default();
         // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-        let ticks: u64 = stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| {
-                rest.split_whitespace()
-                    .skip(11)
-                    .take(2)
-                    .filter_map(|t| t.parse::<u64>().ok())
-                    .sum()
-            })
-            .unwrap_or(0);
+        let ticks: u64 = stat.rsplit_once(") ").map_or(0, |(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        });
         let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
         let kib = |field: &str| {
             status

@@ -30,7 +30,7 @@ async fn subscribe(tx: web::Data<broadcast::Sender<web::Bytes>>) -> HttpResponse
             match rx.recv().await {
                 Ok(frame) => return Some((Ok::<_, std::convert::Infallible>(frame), rx)),
                 // A lagging subscriber silently skips: the bench counts that as lost.
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }

@@ -86,7 +86,9 @@ impl Broker {
             .filter(|(_, s)| s.hub == hub)
             .map(|(id, _)| *id)
             .collect();
-        orphans.into_iter().for_each(|id| self.remove(id));
+        for id in orphans {
+            self.remove(id);
+        }
     }
 }
 
@@ -199,7 +201,9 @@ impl Handler<Deliver> for Broker {
                 stopped.push(hub_id);
             }
         }
-        stopped.into_iter().for_each(|hub| self.forget_hub(hub));
+        for hub in stopped {
+            self.forget_hub(hub);
+        }
         self.count_subscribers();
     }
 }

@@ -280,7 +280,10 @@ pub fn effective(
     layers
         .into_iter()
         .flatten()
-        .fold(PolicyPatch::built_in(), |acc, over| acc.merged(over))
+        .fold(
+            PolicyPatch::built_in(),
+            super::super::config::policy::PolicyPatch::merged,
+        )
         .resolve()
 }
 

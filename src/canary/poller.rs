@@ -81,7 +81,7 @@ impl PrometheusPoller {
                     if found != poller.reachability {
                         match &found {
                             Reachability::Down(why) => {
-                                log::warn!("the SLO source is unreachable: {why}")
+                                log::warn!("the SLO source is unreachable: {why}");
                             }
                             Reachability::Up => log::info!("the SLO source answers"),
                             _ => {}
@@ -204,7 +204,7 @@ impl Actor for PrometheusPoller {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.probe(ctx);
-        ctx.run_interval(PROBE_EVERY, |poller, ctx| poller.probe(ctx));
+        ctx.run_interval(PROBE_EVERY, PrometheusPoller::probe);
     }
 }
 

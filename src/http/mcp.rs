@@ -235,17 +235,14 @@ pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>
     let resume = header_str(&req, "last-event-id")
         .and_then(Position::parse)
         .or(Some(Position::after(session.since)));
-    let live =
-        match Subscription::open(&state.broker, vec![TopicFilter::All], state.sse.queue).await {
-            Ok(live) => live,
-            Err(_) => {
-                return rpc_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    jsonrpc::INTERNAL_ERROR,
-                    "the event broker is stopping".into(),
-                )
-            }
-        };
+    let Ok(live) = Subscription::open(&state.broker, vec![TopicFilter::All], state.sse.queue).await
+    else {
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            jsonrpc::INTERNAL_ERROR,
+            "the event broker is stopping".into(),
+        );
+    };
     let stream = session_stream(Setup {
         session: session.state,
         live,

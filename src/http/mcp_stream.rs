@@ -185,15 +185,12 @@ impl SessionStream {
                 continue;
             }
             tokio::select! {
-                frame = self.live.rx.recv() => match frame {
-                    Some(frame) => {
-                        let frame: Arc<Frame> = frame;
-                        self.take(frame.seq, &frame.topic, &frame.event, frame.data());
-                    }
-                    None => {
-                        self.done = true;
-                        return Some(self.retry.clone());
-                    }
+                frame = self.live.rx.recv() => if let Some(frame) = frame {
+                    let frame: Arc<Frame> = frame;
+                    self.take(frame.seq, &frame.topic, &frame.event, frame.data());
+                } else {
+                    self.done = true;
+                    return Some(self.retry.clone());
                 },
                 _ = self.keep_alive.tick() => return Some(broker::comment("keep-alive")),
             }

@@ -135,7 +135,7 @@ impl JobActor {
             process::signal_group(pgid, Signal::SIGTERM);
             // Timers die with the actor, so this never fires after the job was recorded as ended.
             ctx.run_later(self.grace, move |_, _| {
-                process::signal_group(pgid, Signal::SIGKILL)
+                process::signal_group(pgid, Signal::SIGKILL);
             });
         }
     }
@@ -239,7 +239,7 @@ impl Actor for JobActor {
             Ok(spawned) => {
                 self.guard.pgid = Some(spawned.pgid);
                 ctx.run_later(self.spec.timeout, |job, ctx| {
-                    job.stop_process(StopReason::TimedOut, ctx)
+                    job.stop_process(StopReason::TimedOut, ctx);
                 });
                 let run = supervise(
                     spawned,
@@ -285,17 +285,15 @@ async fn supervise(
         start_time,
     } = spawned;
     let started_spec = spec.clone();
-    match record(&recorder, move |tx| {
+    if let Ok(true) = record(&recorder, move |tx| {
         records::started(tx, &started_spec, pgid, start_time)
     })
     .await
     {
-        Ok(true) => {}
-        Ok(false) | Err(_) => {
-            process::end_job(Some(pgid), &spec.job_id).await;
-            let _ = child.wait().await;
-            return Outcome::NotStarted;
-        }
+    } else {
+        process::end_job(Some(pgid), &spec.job_id).await;
+        let _ = child.wait().await;
+        return Outcome::NotStarted;
     }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         process::end_job(Some(pgid), &spec.job_id).await;

@@ -50,8 +50,7 @@ pub(super) async fn recover(
             .started_at
             .as_deref()
             .and_then(clock::parse_sql)
-            .map(|at| (clock::now() - at).num_milliseconds().max(0) as u64)
-            .unwrap_or(0);
+            .map_or(0, |at| (clock::now() - at).num_milliseconds().max(0) as u64);
         let ending = Ending::Failed {
             error: "interrupted by restart".into(),
             exit_code: None,

@@ -113,7 +113,7 @@ mod tests {
             ],
             configs: None,
             timeout_seconds: Duration::from_secs(1),
-            env: Default::default(),
+            env: BTreeMap::default(),
             requeue_on_restart: false,
             description: String::new(),
         };

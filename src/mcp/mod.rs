@@ -5,6 +5,7 @@ pub mod jsonrpc;
 pub mod logging;
 pub mod notify;
 mod progress;
+pub use progress::InFlight;
 pub mod resources;
 pub mod session;
 pub mod tools;

@@ -30,7 +30,7 @@ impl InFlight {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.0
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `notifications/cancelled`: cancels the job the named request of this client waits on, if any, and

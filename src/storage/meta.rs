@@ -1,5 +1,7 @@
 //! `meta(key, value)`: installation facts, such as the secret that keys actor fingerprints.
 
+use std::fmt::Write;
+
 use diesel::prelude::*;
 
 use super::schema::meta;
@@ -15,7 +17,10 @@ pub fn installation_secret(conn: &mut Conn) -> Result<String, StoreError> {
             return Ok(value);
         }
         let bytes: [u8; 32] = rand::random();
-        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let value = bytes.iter().fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
         diesel::insert_into(meta::table)
             .values((meta::key.eq(SECRET_KEY), meta::value.eq(&value)))
             .execute(conn)?;

@@ -248,7 +248,7 @@ async fn past_its_stream_cap_a_key_gets_429_while_other_keys_still_connect() {
 #[actix_web::test]
 async fn an_authenticated_body_sent_a_byte_at_a_time_is_cut_off() {
     let app = spawn_app_with(|s| {
-        s.server.body_read_timeout_seconds = std::time::Duration::from_millis(500)
+        s.server.body_read_timeout_seconds = std::time::Duration::from_millis(500);
     })
     .await;
     let address = app.address.trim_start_matches("http://").to_string();

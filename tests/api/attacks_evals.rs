@@ -194,9 +194,7 @@ async fn the_database_its_wal_and_backups_are_the_owner_s_alone_and_shutdown_lea
         .expect("backup runs");
     assert!(status.success());
     let mode = |path: &std::path::Path| {
-        std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0)
+        std::fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o777)
     };
     let wal = dir.path().join(".mcp-state.db-wal");
     for file in [&db, &wal, &dir.path().join(".mcp-state.db-shm"), &backup] {
@@ -213,6 +211,6 @@ async fn the_database_its_wal_and_backups_are_the_owner_s_alone_and_shutdown_lea
     )
     .expect("SIGTERM");
     assert!(server.child.wait().expect("exit").success());
-    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
     assert_eq!(left, 0, "shutdown leaves an empty WAL");
 }

@@ -5,7 +5,7 @@ use mcp_cockpit::config::GateOverride;
 use mcp_cockpit::config::Settings;
 use serde_json::{json, Value};
 
-use crate::helpers::{names, spawn_app_with, TestApp};
+use crate::helpers::{canary_args, kit_policy, names, spawn_app_with, TestApp};
 
 /// A server whose canaries check every 100 ms, with stub gates that breach (`slow`, `flaky`, `down`),
 /// report nothing (`dark`) or only old samples (`frozen`).
@@ -49,23 +49,16 @@ async fn canary_app(customize: impl FnOnce(&mut Settings)) -> TestApp {
     .await
 }
 
-async fn start(app: &TestApp, arguments: Value) -> String {
-    let canary = app.tool_ok("start_canary", arguments).await;
-    canary["canaryId"].as_str().expect("canaryId").to_string()
-}
-
 fn to(gate: &str, policy: Value) -> Value {
-    json!({"modelId": "lukhas-v2", "fromGate": "stage", "toGate": gate, "sloPolicy": policy})
-}
-
-fn kit_policy() -> Value {
-    json!({"latency_p95_ms": 800, "error_rate": 0.01})
+    canary_args("lukhas-v2", gate, policy)
 }
 
 #[actix_web::test]
 async fn a_healthy_canary_is_promoted_and_the_model_moves_to_the_gate() {
     let app = canary_app(|_| {}).await;
-    let id = start(&app, to("production", kit_policy())).await;
+    let id = app
+        .start_canary(to("production", kit_policy(json!({}))))
+        .await;
     let events = app.canary_events(&id).await;
     assert_eq!(
         names(&events),
@@ -125,8 +118,8 @@ async fn a_healthy_canary_is_promoted_and_the_model_moves_to_the_gate() {
 #[actix_web::test]
 async fn breaches_roll_back_with_their_reason_and_the_kits_breach_query_finds_them() {
     let app = canary_app(|_| {}).await;
-    let slow = start(&app, to("slow", kit_policy())).await;
-    let flaky = start(&app, to("flaky", kit_policy())).await;
+    let slow = app.start_canary(to("slow", kit_policy(json!({})))).await;
+    let flaky = app.start_canary(to("flaky", kit_policy(json!({})))).await;
     for (id, reason) in [
         (&slow, "latency_above_slo"),
         (&flaky, "error_rate_above_slo"),
@@ -174,14 +167,9 @@ async fn breaches_roll_back_with_their_reason_and_the_kits_breach_query_finds_th
 #[actix_web::test]
 async fn a_critical_breach_rolls_back_on_the_first_check() {
     let app = canary_app(|_| {}).await;
-    let id = start(
-        &app,
-        to(
-            "down",
-            json!({"latency_p95_ms": 800, "error_rate": 0.01, "failureLimit": 5}),
-        ),
-    )
-    .await;
+    let id = app
+        .start_canary(to("down", kit_policy(json!({"failureLimit": 5}))))
+        .await;
     let events = app.canary_events(&id).await;
     assert_eq!(names(&events), ["started", "metric", "rolled_back"]);
     assert_eq!(events[1].data["reasonCode"], "critical_latency");
@@ -192,7 +180,7 @@ async fn a_critical_breach_rolls_back_on_the_first_check() {
 async fn a_silent_gate_holds_the_canary_until_an_operator_acts() {
     let app = canary_app(|_| {}).await;
     let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "maxNoDecision": 2});
-    let id = start(&app, to("dark", policy)).await;
+    let id = app.start_canary(to("dark", policy)).await;
     let mut stream = app.sse(&format!("topic=canary/{id}"), &[]).await;
     let until_held = stream.until_event("held").await;
     assert_eq!(names(&until_held), ["started", "metric", "metric", "held"]);
@@ -230,7 +218,9 @@ async fn a_silent_gate_holds_the_canary_until_an_operator_acts() {
 async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_canary_never_changes() {
     let app = canary_app(|_| {}).await;
     let slow_policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"});
-    let running = start(&app, to("production", slow_policy.clone())).await;
+    let running = app
+        .start_canary(to("production", slow_policy.clone()))
+        .await;
     // The kit's "Emergency Rollback" call, verbatim.
     let body = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"abort_canary","arguments":{{"canaryId":"{running}","reason":"manual override"}}}}}}"#
@@ -244,7 +234,7 @@ async fn abort_with_a_reason_rolls_back_from_running_or_paused_and_an_ended_cana
     assert_eq!(rolled_back["reasonCode"], "manual");
     assert!(rolled_back["duration"].is_string());
 
-    let paused = start(&app, to("staging-2", slow_policy)).await;
+    let paused = app.start_canary(to("staging-2", slow_policy)).await;
     assert_eq!(
         app.tool_ok("pause_canary", json!({"canaryId": paused}))
             .await["status"],
@@ -300,9 +290,9 @@ async fn one_active_canary_per_model_and_gate_with_idempotent_retries_and_harmle
     let slow = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"});
     let mut args = to("production", slow.clone());
     args["idempotencyKey"] = json!("deploy-42");
-    let first = start(&app, args.clone()).await;
+    let first = app.start_canary(args.clone()).await;
     assert_eq!(
-        start(&app, args).await,
+        app.start_canary(args).await,
         first,
         "the same key returns the same canary"
     );
@@ -319,7 +309,7 @@ async fn one_active_canary_per_model_and_gate_with_idempotent_retries_and_harmle
         json!({"latency_p95_ms": 800, "error_rate": 0.01}),
     );
     dry["dryRun"] = json!(true);
-    let dry_id = start(&app, dry).await;
+    let dry_id = app.start_canary(dry).await;
     let events = app.canary_events(&dry_id).await;
     assert_eq!(names(&events).last(), Some(&"dry_run"));
     let end = &events.last().expect("event").data;
@@ -358,7 +348,7 @@ async fn one_active_canary_per_model_and_gate_with_idempotent_retries_and_harmle
 async fn the_deadline_rolls_back_a_canary_that_never_decides() {
     let app = canary_app(|_| {}).await;
     let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "deadline": "400ms"});
-    let id = start(&app, to("dark", policy)).await;
+    let id = app.start_canary(to("dark", policy)).await;
     let events = app.canary_events(&id).await;
     let end = &events.last().expect("event");
     assert_eq!(end.event, "rolled_back");
@@ -367,7 +357,7 @@ async fn the_deadline_rolls_back_a_canary_that_never_decides() {
     // Paused time counts toward the deadline (the first check is 1.5 s away: ample time to pause first).
     let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1.5s",
                         "successesToPromote": 1, "deadline": "2s"});
-    let paused = start(&app, to("production", policy)).await;
+    let paused = app.start_canary(to("production", policy)).await;
     app.tool_ok("pause_canary", json!({"canaryId": paused}))
         .await;
     let events = app.canary_events(&paused).await;
@@ -415,14 +405,17 @@ async fn bad_canary_arguments_name_the_field_and_start_nothing() {
             ),
             "sloPolicy",
         ),
-        (to("prod\"} or vector(1) #", kit_policy()), "toGate"),
         (
-            json!({"modelId": "m{gate=~\".*\"}", "fromGate": "stage", "toGate": "production", "sloPolicy": kit_policy()}),
+            to("prod\"} or vector(1) #", kit_policy(json!({}))),
+            "toGate",
+        ),
+        (
+            json!({"modelId": "m{gate=~\".*\"}", "fromGate": "stage", "toGate": "production", "sloPolicy": kit_policy(json!({}))}),
             "modelId",
         ),
-        (to("stage", kit_policy()), "toGate"),
+        (to("stage", kit_policy(json!({}))), "toGate"),
         (
-            json!({"fromGate": "stage", "toGate": "production", "sloPolicy": kit_policy()}),
+            json!({"fromGate": "stage", "toGate": "production", "sloPolicy": kit_policy(json!({}))}),
             "modelId",
         ),
     ];
@@ -462,7 +455,9 @@ async fn pattern_streams_see_every_canary_and_model_and_notes_reach_their_topics
     let app = canary_app(|_| {}).await;
     let mut canaries = app.sse("topic=canary/*", &[]).await;
     let mut models = app.sse("topic=model/*", &[]).await;
-    let id = start(&app, to("production", kit_policy())).await;
+    let id = app
+        .start_canary(to("production", kit_policy(json!({}))))
+        .await;
     let seen = canaries.until_event("promoted").await;
     assert!(seen
         .iter()
@@ -504,14 +499,16 @@ async fn the_canary_ttl_sweeps_ended_canaries_with_their_evidence_but_keeps_acti
         s.retention.sweep_interval_seconds = std::time::Duration::from_secs_f64(0.2);
     })
     .await;
-    let promoted = start(&app, to("production", kit_policy())).await;
+    let promoted = app
+        .start_canary(to("production", kit_policy(json!({}))))
+        .await;
     app.canary_events(&promoted).await;
-    let onwards = |gate: &str| json!({"modelId": "lukhas-v2", "fromGate": "production", "toGate": gate, "sloPolicy": kit_policy()});
-    let rolled_back = start(&app, onwards("slow")).await;
+    let onwards = |gate: &str| json!({"modelId": "lukhas-v2", "fromGate": "production", "toGate": gate, "sloPolicy": kit_policy(json!({}))});
+    let rolled_back = app.start_canary(onwards("slow")).await;
     app.canary_events(&rolled_back).await;
     let mut slow_checks = onwards("dark");
     slow_checks["sloPolicy"]["interval"] = json!("5m");
-    let paused = start(&app, slow_checks).await;
+    let paused = app.start_canary(slow_checks).await;
     app.tool_ok("pause_canary", json!({"canaryId": paused}))
         .await;
     let counts = |id: &str| {

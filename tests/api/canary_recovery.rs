@@ -5,13 +5,9 @@
 use mcp_cockpit::failpoints::Failpoint;
 use serde_json::json;
 
-use crate::helpers::{names, spawn_app_with, Binary, TestApp};
+use crate::helpers::{canary_args, names, spawn_app_with, Binary, TestApp};
 
 const CONFIG: &str = "[canary]\nmin_interval = \"10ms\"\n";
-
-fn start_args(model: &str, policy: serde_json::Value) -> serde_json::Value {
-    json!({"modelId": model, "fromGate": "stage", "toGate": "production", "sloPolicy": policy})
-}
 
 fn id_of(started: &serde_json::Value) -> String {
     started["canaryId"].as_str().expect("canaryId").to_string()
@@ -27,10 +23,16 @@ async fn after_a_restart_an_unreadable_canary_is_ended_and_one_outside_today_s_l
     let idle = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "100ms", "deadline": "1h",
                       "warmupChecks": 10000});
     let lenient = id_of(
-        &app.tool_ok("start_canary", start_args("m1", idle.clone()))
+        &app.tool_ok(
+            "start_canary",
+            canary_args("m1", "production", idle.clone()),
+        )
+        .await,
+    );
+    let broken = id_of(
+        &app.tool_ok("start_canary", canary_args("m2", "production", idle))
             .await,
     );
-    let broken = id_of(&app.tool_ok("start_canary", start_args("m2", idle)).await);
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
     app.sql_rows(&format!(
@@ -66,8 +68,9 @@ async fn after_a_restart_an_unreadable_canary_is_ended_and_one_outside_today_s_l
         let again = app
             .tool_ok(
                 "start_canary",
-                start_args(
+                canary_args(
                     model,
+                    "production",
                     json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"}),
                 ),
             )
@@ -85,8 +88,9 @@ async fn a_canary_actor_that_dies_is_re_created_and_the_canary_finishes() {
     let started = app
         .tool_ok(
             "start_canary",
-            start_args(
+            canary_args(
                 "m",
+                "production",
                 json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "200ms"}),
             ),
         )
@@ -106,7 +110,10 @@ async fn a_deadline_that_fails_to_commit_is_retried_until_the_canary_ends() {
     let app = spawn_app_with(|s| s.failpoint = Some(Failpoint::DeadlineCommit)).await;
     let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1.5s",
                         "successesToPromote": 1, "deadline": "2s"});
-    let id = id_of(&app.tool_ok("start_canary", start_args("m", policy)).await);
+    let id = id_of(
+        &app.tool_ok("start_canary", canary_args("m", "production", policy))
+            .await,
+    );
     // Paused, so no check can end it: only the deadline's own commit (which fails once) can.
     app.tool_ok("pause_canary", json!({"canaryId": id})).await;
     let events = app.canary_events(&id).await;
@@ -117,8 +124,9 @@ async fn a_deadline_that_fails_to_commit_is_retried_until_the_canary_ends() {
 #[actix_web::test]
 async fn a_manually_promoted_dry_run_says_it_would_have_promoted() {
     let app = spawn_app_with(|_| {}).await;
-    let mut args = start_args(
+    let mut args = canary_args(
         "m",
+        "production",
         json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"}),
     );
     args["dryRun"] = json!(true);

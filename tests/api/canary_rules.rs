@@ -5,19 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{names, serve, spawn_app_with, TestApp};
-
-fn start_args(model: &str, policy: Value) -> Value {
-    json!({"modelId": model, "fromGate": "stage", "toGate": "production", "sloPolicy": policy})
-}
-
-fn kit_policy(extra: Value) -> Value {
-    let mut policy = json!({"latency_p95_ms": 800, "error_rate": 0.01});
-    if let (Some(p), Some(e)) = (policy.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    policy
-}
+use crate::helpers::{canary_args, kit_policy, names, serve, spawn_app_with, TestApp};
 
 /// Nothing stored: no canary, no event, no audit row.
 fn assert_nothing_stored(app: &TestApp) {
@@ -43,7 +31,7 @@ async fn numbers_that_are_no_duration_and_policies_outside_the_limits_name_their
             let message = app
                 .tool_error(
                     "start_canary",
-                    start_args("m", kit_policy(Value::Object(extra))),
+                    canary_args("m", "production", kit_policy(Value::Object(extra))),
                 )
                 .await;
             assert!(
@@ -69,7 +57,10 @@ async fn numbers_that_are_no_duration_and_policies_outside_the_limits_name_their
         (json!({"confidence": 1.5}), "confidence", "between 0 and 1"),
     ] {
         let message = app
-            .tool_error("start_canary", start_args("m", kit_policy(policy.clone())))
+            .tool_error(
+                "start_canary",
+                canary_args("m", "production", kit_policy(policy.clone())),
+            )
             .await;
         assert!(
             message.contains(&format!("`sloPolicy.{field}`")) && message.contains(rule),
@@ -86,13 +77,16 @@ async fn a_model_known_elsewhere_and_a_key_reused_for_another_canary_are_refused
     app.tool_ok("promote_model", json!({"modelId": "m1", "gate": "canary"}))
         .await;
     let message = app
-        .tool_error("start_canary", start_args("m1", kit_policy(json!({}))))
+        .tool_error(
+            "start_canary",
+            canary_args("m1", "production", kit_policy(json!({}))),
+        )
         .await;
     assert!(
         message.contains("`fromGate`") && message.contains("at gate `canary`"),
         "{message}"
     );
-    let mut keyed = start_args("m2", kit_policy(json!({"interval": "5m"})));
+    let mut keyed = canary_args("m2", "production", kit_policy(json!({"interval": "5m"})));
     keyed["idempotencyKey"] = json!("deploy-7");
     let first = app.tool_ok("start_canary", keyed.clone()).await;
     let again = app.tool_ok("start_canary", keyed.clone()).await;
@@ -118,13 +112,13 @@ async fn a_model_known_elsewhere_and_a_key_reused_for_another_canary_are_refused
 async fn past_max_active_a_start_is_refused_dry_runs_included() {
     let app = spawn_app_with(|s| s.canary.max_active = 2).await;
     let idle = kit_policy(json!({"interval": "5m"}));
-    app.tool_ok("start_canary", start_args("a", idle.clone()))
+    app.tool_ok("start_canary", canary_args("a", "production", idle.clone()))
         .await;
-    let mut dry = start_args("b", idle.clone());
+    let mut dry = canary_args("b", "production", idle.clone());
     dry["dryRun"] = json!(true);
     app.tool_ok("start_canary", dry).await;
     let full = app
-        .tool_error("start_canary", start_args("c", idle.clone()))
+        .tool_error("start_canary", canary_args("c", "production", idle.clone()))
         .await;
     assert!(
         full.contains("canary.max_active") && full.contains('2'),
@@ -163,10 +157,10 @@ async fn two_models_into_one_gate_are_refused_while_the_queries_do_not_name_the_
     let url = fake_prometheus();
     let app = spawn_app_with(|s| s.slo.prometheus.url = url.clone()).await;
     let idle = kit_policy(json!({"interval": "5m"}));
-    app.tool_ok("start_canary", start_args("a", idle.clone()))
+    app.tool_ok("start_canary", canary_args("a", "production", idle.clone()))
         .await;
     let shared = app
-        .tool_error("start_canary", start_args("b", idle.clone()))
+        .tool_error("start_canary", canary_args("b", "production", idle.clone()))
         .await;
     assert!(
         shared.contains("$__model") && shared.contains("judge each other's traffic"),
@@ -186,9 +180,11 @@ async fn two_models_into_one_gate_are_refused_while_the_queries_do_not_name_the_
     })
     .await;
     named
-        .tool_ok("start_canary", start_args("a", idle.clone()))
+        .tool_ok("start_canary", canary_args("a", "production", idle.clone()))
         .await;
-    named.tool_ok("start_canary", start_args("b", idle)).await;
+    named
+        .tool_ok("start_canary", canary_args("b", "production", idle))
+        .await;
 }
 
 #[actix_web::test]
@@ -203,7 +199,7 @@ async fn a_ratio_query_is_judged_as_a_point_value_and_start_canary_says_so() {
     let started = app
         .tool_ok(
             "start_canary",
-            start_args("m", kit_policy(json!({"interval": "5m"}))),
+            canary_args("m", "production", kit_policy(json!({"interval": "5m"}))),
         )
         .await;
     let warnings = started["warnings"].as_array().expect("warnings");
@@ -228,8 +224,9 @@ async fn frozen_evidence_is_stale_data_and_never_passes() {
         );
     })
     .await;
-    let mut args = start_args(
+    let mut args = canary_args(
         "m",
+        "production",
         kit_policy(json!({"interval": "100ms", "maxNoDecision": 3})),
     );
     args["toGate"] = json!("frozen");
@@ -257,7 +254,9 @@ async fn frozen_evidence_is_stale_data_and_never_passes() {
 async fn a_promotion_that_finds_the_model_moved_holds_instead_of_overwriting() {
     let app = spawn_app_with(|_| {}).await;
     let policy = kit_policy(json!({"interval": "300ms", "warmupChecks": 1}));
-    let id = app.tool_ok("start_canary", start_args("m", policy)).await["canaryId"]
+    let id = app
+        .tool_ok("start_canary", canary_args("m", "production", policy))
+        .await["canaryId"]
         .as_str()
         .expect("id")
         .to_string();
@@ -285,7 +284,9 @@ async fn a_promotion_that_finds_the_model_moved_holds_instead_of_overwriting() {
 async fn why_math_pages_through_the_checks_with_totals_over_all_of_them() {
     let app = spawn_app_with(|_| {}).await;
     let policy = kit_policy(json!({"interval": "20ms", "warmupChecks": 1000}));
-    let id = app.tool_ok("start_canary", start_args("m", policy)).await["canaryId"]
+    let id = app
+        .tool_ok("start_canary", canary_args("m", "production", policy))
+        .await["canaryId"]
         .as_str()
         .expect("id")
         .to_string();
@@ -334,7 +335,7 @@ async fn a_paused_canary_is_not_checked_while_another_runs_on() {
     let app = spawn_app_with(|_| {}).await;
     let busy = kit_policy(json!({"interval": "100ms", "warmupChecks": 1000}));
     let start = |model: &str| {
-        let args = start_args(model, busy.clone());
+        let args = canary_args(model, "production", busy.clone());
         let app = &app;
         async move {
             app.tool_ok("start_canary", args).await["canaryId"]

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{eventually, process_alive, Binary, SseEvent, TestApp};
+use crate::helpers::{
+    canary_args, eventually, kit_policy, process_alive, Binary, SseEvent, TestApp,
+};
 
 /// Canaries check every 300 ms (so all five exist before the first decision); `breach` fails its checks; jobs wait for a file, one of them is requeued.
 const CONFIG: &str = r#"
@@ -29,14 +31,12 @@ requeue_on_restart = true
 
 /// A canary that checks once an hour: it stays running for as long as a test needs.
 async fn idle_canary(app: &TestApp) -> String {
-    let started = app
-        .tool_ok(
-            "start_canary",
-            json!({"modelId": "m", "fromGate": "stage", "toGate": "production",
-                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": "5m"}}),
-        )
-        .await;
-    started["canaryId"].as_str().expect("id").to_string()
+    app.start_canary(canary_args(
+        "m",
+        "production",
+        kit_policy(json!({"interval": "5m"})),
+    ))
+    .await
 }
 
 fn start(root: &std::path::Path, failpoint: Option<&str>) -> (Binary, TestApp) {
@@ -61,14 +61,8 @@ fn wait_for_crash(server: &mut Binary) {
 }
 
 async fn canary(app: &TestApp, model: &str, gate: &str) -> String {
-    let started = app
-        .tool_ok(
-            "start_canary",
-            json!({"modelId": model, "fromGate": "stage", "toGate": gate,
-                   "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "successesToPromote": 4}}),
-        )
-        .await;
-    started["canaryId"].as_str().expect("id").to_string()
+    let policy = kit_policy(json!({"successesToPromote": 4}));
+    app.start_canary(canary_args(model, gate, policy)).await
 }
 
 /// Reads a `*` stream until the server goes away; the events it delivered.
@@ -94,17 +88,16 @@ async fn crash_and_recover(failpoint: Option<&str>) {
     {
         canaries.push(canary(&app, &format!("model-{i}"), gate).await);
     }
-    match failpoint {
-        Some(_) => wait_for_crash(&mut server),
-        None => {
-            // A plain kill -9 once some canary has been checked twice.
-            before.extend(
-                all.until_event_where(|e| e.event == "metric" && e.data["check"] == 2)
-                    .await,
-            );
-            server.child.kill().expect("SIGKILL");
-            server.child.wait().expect("reaped");
-        }
+    if failpoint.is_some() {
+        wait_for_crash(&mut server);
+    } else {
+        // A plain kill -9 once some canary has been checked twice.
+        before.extend(
+            all.until_event_where(|e| e.event == "metric" && e.data["check"] == 2)
+                .await,
+        );
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().expect("reaped");
     }
     before.extend(until_gone(&mut all).await);
     let last_seen = before.iter().map(|e| e.id).max().unwrap_or(0);
@@ -121,7 +114,7 @@ async fn crash_and_recover(failpoint: Option<&str>) {
         .await;
     let mut after: Vec<SseEvent> = Vec::new();
     let mut open: BTreeSet<String> = canaries.iter().cloned().collect();
-    for e in before.iter() {
+    for e in &before {
         if matches!(e.event.as_str(), "promoted" | "rolled_back") {
             open.remove(e.data["canaryId"].as_str().unwrap_or_default());
         }

@@ -1,5 +1,6 @@
 //! `spawn_app()` and a client with one method per endpoint.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -56,6 +57,20 @@ where
     }
 }
 
+/// `start_canary` arguments moving `model` from `stage` into `gate` under `policy`.
+pub fn canary_args(model: &str, gate: &str, policy: Value) -> Value {
+    json!({"modelId": model, "fromGate": "stage", "toGate": gate, "sloPolicy": policy})
+}
+
+/// The kit's policy (p95 800 ms, 1% errors) with `extra`'s fields over it.
+pub fn kit_policy(extra: Value) -> Value {
+    let mut policy = json!({"latency_p95_ms": 800, "error_rate": 0.01});
+    if let (Some(p), Some(e)) = (policy.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    policy
+}
+
 pub struct TestApp {
     pub address: String,
     pub root: PathBuf,
@@ -93,7 +108,7 @@ pub fn shell_task(script: &str) -> EvalTask {
         ],
         configs: None,
         timeout_seconds: std::time::Duration::from_secs_f64(60.0),
-        env: Default::default(),
+        env: std::collections::BTreeMap::default(),
         description: String::new(),
         requeue_on_restart: false,
     }
@@ -242,6 +257,12 @@ impl TestApp {
             .as_str()
             .expect("text")
             .to_string()
+    }
+
+    /// Starts a canary; its id.
+    pub async fn start_canary(&self, arguments: Value) -> String {
+        let started = self.tool_ok("start_canary", arguments).await;
+        started["canaryId"].as_str().expect("canaryId").to_string()
     }
 
     pub async fn run_eval(&self, task_id: &str) -> String {
@@ -490,8 +511,7 @@ pub fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(')')
-            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-            .unwrap_or(false),
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -530,24 +550,21 @@ impl Binary {
         let kept = log.clone();
         let drain = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                kept.lock().expect("log").push_str(&format!("{line}\n"));
+                let _ = writeln!(kept.lock().expect("log"), "{line}");
                 if let Some((_, rest)) = line.split_once("listening on port ") {
                     let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
                     let _ = port_tx.send(port);
                 }
             }
         });
-        let port = match port_rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(port) => port,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = drain.join();
-                panic!(
-                    "the binary did not say it listens within 60 s:\n{}",
-                    log.lock().expect("log")
-                );
-            }
+        let Ok(port) = port_rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = drain.join();
+            panic!(
+                "the binary did not say it listens within 60 s:\n{}",
+                log.lock().expect("log")
+            );
         };
         Binary {
             child,

@@ -314,7 +314,7 @@ async fn arguments_that_could_reach_a_command_line_are_rejected_and_nothing_runs
         ("configId", json!({"taskId": "demo"})),
         (
             "timeoutSeconds",
-            json!({"taskId": "demo", "configId": "x", "timeoutSeconds": 100000}),
+            json!({"taskId": "demo", "configId": "x", "timeoutSeconds": 100_000}),
         ),
         ("taskId", json!({"taskId": "unknown", "configId": "x"})),
     ] {

@@ -159,7 +159,7 @@ async fn health_and_readiness_answer_without_a_key() {
 #[actix_web::test]
 async fn with_a_read_only_database_writes_fail_cleanly_and_readiness_says_so() {
     let app = crate::helpers::spawn_app_with(|s| {
-        s.failpoint = Some(mcp_cockpit::failpoints::Failpoint::DbReadonly)
+        s.failpoint = Some(mcp_cockpit::failpoints::Failpoint::DbReadonly);
     })
     .await;
     for (tool, arguments) in [

@@ -3,6 +3,7 @@
 //! gates are healthy, slow, erroring, silent, trickling, breaching or frozen — switchable while it runs.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually_async, serve, TestApp};
+use crate::helpers::{canary_args, eventually_async, serve, TestApp};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Mode {
@@ -108,18 +109,21 @@ impl Exporter {
                 _ => format!(" {now}"),
             };
             for (le, count) in ["100", "500", "1000", "+Inf"].iter().zip(c.buckets) {
-                out.push_str(&format!(
-                    "model_latency_bucket{{gate=\"{gate}\",le=\"{le}\"}} {count}{stamp}\n"
-                ));
+                let _ = writeln!(
+                    out,
+                    "model_latency_bucket{{gate=\"{gate}\",le=\"{le}\"}} {count}{stamp}"
+                );
             }
-            out.push_str(&format!(
-                "model_errors_total{{gate=\"{gate}\"}} {}{stamp}\n",
+            let _ = writeln!(
+                out,
+                "model_errors_total{{gate=\"{gate}\"}} {}{stamp}",
                 c.errors
-            ));
-            out.push_str(&format!(
-                "model_requests_total{{gate=\"{gate}\"}} {}{stamp}\n",
+            );
+            let _ = writeln!(
+                out,
+                "model_requests_total{{gate=\"{gate}\"}} {}{stamp}",
                 c.requests
-            ));
+            );
         }
         out
     }
@@ -241,7 +245,7 @@ impl Prometheus {
                 (count >= scrapes as f64).then_some(())
             }
         })
-        .await
+        .await;
     }
 
     pub fn url(&self) -> String {
@@ -268,16 +272,11 @@ pub async fn until_verdict(app: &TestApp, gate: &str, verdict: &str) {
             .await;
         (result["verdict"] == verdict).then_some(())
     })
-    .await
+    .await;
 }
 
 /// Starts a canary of `model-<gate>` from `stage` into `gate`; its id.
 pub async fn start_canary(app: &TestApp, gate: &str, policy: Value) -> String {
-    let canary = app
-        .tool_ok(
-            "start_canary",
-            json!({"modelId": format!("model-{gate}"), "fromGate": "stage", "toGate": gate, "sloPolicy": policy}),
-        )
-        .await;
-    canary["canaryId"].as_str().expect("canaryId").to_string()
+    app.start_canary(canary_args(&format!("model-{gate}"), gate, policy))
+        .await
 }

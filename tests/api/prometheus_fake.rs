@@ -75,7 +75,7 @@ async fn answer(req: HttpRequest, body: web::Bytes, fake: web::Data<Fake>) -> Ht
 }
 
 /// Starts a fake Prometheus; returns its base URL and its state.
-async fn fake_prometheus() -> (String, Arc<Fake>) {
+fn fake_prometheus() -> (String, Arc<Fake>) {
     let fake = web::Data::new(Fake::default());
     {
         // Healthy error rate and traffic unless a test says otherwise.
@@ -112,7 +112,7 @@ async fn evaluate(app: &TestApp) -> Value {
 
 #[actix_web::test]
 async fn every_answer_maps_to_a_value_or_the_reason_spec_8_names() {
-    let (url, fake) = fake_prometheus().await;
+    let (url, fake) = fake_prometheus();
     let app = spawn_app_with(|s| {
         use_prometheus(s, &url);
         s.slo.prometheus.max_response_bytes = 2048;
@@ -249,7 +249,7 @@ async fn every_answer_maps_to_a_value_or_the_reason_spec_8_names() {
 #[actix_web::test]
 async fn the_bearer_token_is_sent_as_configured_with_or_without_its_scheme() {
     for bearer in ["Bearer s3cret-token", "s3cret-token"] {
-        let (url, fake) = fake_prometheus().await;
+        let (url, fake) = fake_prometheus();
         let app = spawn_app_with(|s| {
             use_prometheus(s, &url);
             s.slo.prometheus.bearer = bearer.into();
@@ -472,7 +472,7 @@ async fn https_works_with_the_operators_ca_and_fails_closed_without_it() {
 #[actix_web::test]
 async fn the_same_question_at_the_same_time_is_asked_once() {
     use mcp_cockpit::slo::{PrometheusSpec, SloQuery, SloSource};
-    let (url, fake) = fake_prometheus().await;
+    let (url, fake) = fake_prometheus();
     let mut settings = Settings::defaults().expect("defaults");
     use_prometheus(&mut settings, &url);
     let source = PrometheusSpec::prepare(&settings.slo.prometheus)

@@ -10,9 +10,7 @@ use serde_json::json;
 use crate::helpers::{eventually, Binary, TestApp};
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, std::iter::Iterator::count)
 }
 
 /// A raw SSE connection: request sent and the response head read.

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::helpers::{serve, spawn_app_with, TestApp};
+use crate::helpers::{canary_args, kit_policy, serve, spawn_app_with, TestApp};
 
 struct Receiver {
     /// Requests answered 500 before the first 200.
@@ -39,7 +39,7 @@ async fn receive(
 }
 
 /// A webhook receiver failing its first `failures` requests; its URL and the requests it sees.
-async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(Option<String>, Value)>) {
+fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(Option<String>, Value)>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let state = web::Data::new(Receiver {
         failures_left: AtomicUsize::new(failures),
@@ -71,13 +71,12 @@ async fn app_with_hook(url: &str, retries: u32) -> TestApp {
 }
 
 fn canary(gate: &str, interval: &str) -> Value {
-    json!({"modelId": "lukhas-v2", "fromGate": "stage", "toGate": gate,
-           "sloPolicy": {"latency_p95_ms": 800, "error_rate": 0.01, "interval": interval}})
+    canary_args("lukhas-v2", gate, kit_policy(json!({"interval": interval})))
 }
 
 #[actix_web::test]
 async fn a_promotion_is_posted_with_its_event_id_and_retried_until_taken() {
-    let (url, mut seen) = receiver(2).await;
+    let (url, mut seen) = receiver(2);
     let app = app_with_hook(&url, 3).await;
     let started = app
         .tool_ok("start_canary", canary("production", "100ms"))
@@ -104,7 +103,7 @@ async fn a_promotion_is_posted_with_its_event_id_and_retried_until_taken() {
 
 #[actix_web::test]
 async fn a_webhook_that_keeps_failing_is_audited_and_never_changes_the_decision() {
-    let (url, mut seen) = receiver(usize::MAX).await;
+    let (url, mut seen) = receiver(usize::MAX);
     let app = app_with_hook(&url, 1).await;
     let started = app
         .tool_ok("start_canary", canary("production", "5m"))
@@ -148,7 +147,7 @@ async fn a_webhook_that_keeps_failing_is_audited_and_never_changes_the_decision(
 
 #[actix_web::test]
 async fn a_decision_whose_process_died_before_the_post_is_delivered_once_after_the_restart() {
-    let (url, mut seen) = receiver(0).await;
+    let (url, mut seen) = receiver(0);
     let dir = tempfile::tempdir().expect("dir");
     let config = "[canary]\nmin_interval = \"10ms\"\n";
     let hook = [("COCKPIT_WEBHOOK_URL", url.as_str())];

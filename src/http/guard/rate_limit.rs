@@ -59,7 +59,7 @@ impl RateLimiter {
         // GCRA for `cost` cells: the last of them must conform, i.e. arrive within the tolerance.
         let ahead = tat + self.emission.saturating_mul(cost.saturating_sub(1)) - now;
         if ahead > self.tolerance {
-            return Err(ahead - self.tolerance);
+            return Err(ahead.saturating_sub(self.tolerance));
         }
         clients.insert(key.to_string(), tat + self.emission.saturating_mul(cost));
         Ok(())
@@ -67,7 +67,7 @@ impl RateLimiter {
 
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+        self.clients.lock().map_or(0, |c| c.len())
     }
 }
 

@@ -80,17 +80,15 @@ pub async fn stream(
         return HttpResponse::NoContent().finish();
     }
 
-    let live =
-        match Subscription::open(&state.broker, request.filters.clone(), state.sse.queue).await {
-            Ok(live) => live,
-            Err(_) => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the event broker is stopping".into(),
-                )
-            }
-        };
+    let Ok(live) =
+        Subscription::open(&state.broker, request.filters.clone(), state.sse.queue).await
+    else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the event broker is stopping".into(),
+        );
+    };
     let plan = Plan {
         replay: replay_scopes(&request.filters, last, live.live_after),
         open_entities,

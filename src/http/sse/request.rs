@@ -52,7 +52,7 @@ impl SseRequest {
                     }
                 }
                 "lastEventId" if last_event_id.is_none() => {
-                    last_event_id = Some(value.into_owned())
+                    last_event_id = Some(value.into_owned());
                 }
                 _ => {}
             }
