@@ -4,10 +4,8 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{
-    as_of_property, definition, id_property, invalid, list_limit, one_of, parse, Hints, READ_ONLY,
-};
-use super::{Tool, ToolContext, ToolError};
+use super::args::{id_property, invalid, list_limit, one_of, parse, Hints};
+use super::{Call, ToolContext, ToolError};
 use crate::auth::Caller;
 use crate::canary::policy::{self, PolicyPatch};
 use crate::canary::records::{self, Ending};
@@ -24,76 +22,19 @@ use crate::storage::canaries::{self, CanaryFilter, CanaryRow};
 use crate::storage::AsOf;
 use crate::webhooks::Notify;
 
-const START_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
-const ID_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab"}"#;
-const ABORT_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"manual override"}"#;
-const PROMOTE_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab","reason":"verified by hand"}"#;
-const LIST_EXAMPLE: &str = r#"{"status":"running","modelId":"lukhas-v2","limit":20}"#;
+pub(super) const START_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","fromGate":"stage","toGate":"production","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
+pub(super) const ID_EXAMPLE: &str = r#"{"canaryId":"canary_0123456789ab"}"#;
+pub(super) const ABORT_EXAMPLE: &str =
+    r#"{"canaryId":"canary_0123456789ab","reason":"manual override"}"#;
+pub(super) const PROMOTE_EXAMPLE: &str =
+    r#"{"canaryId":"canary_0123456789ab","reason":"verified by hand"}"#;
+pub(super) const LIST_EXAMPLE: &str = r#"{"status":"running","modelId":"lukhas-v2","limit":20}"#;
 
-/// This module's tools, in `tools/list` order.
-pub const TOOLS: &[Tool] = &[
-    Tool {
-        name: "start_canary",
-        aliases: &[],
-        definition: start_canary_definition,
-        example: START_EXAMPLE,
-        parses: |a| parse::<StartArgs>(a, START_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(start_canary(ctx, call.caller, call.arguments)),
-    },
-    Tool {
-        name: "abort_canary",
-        aliases: &[],
-        definition: abort_canary_definition,
-        example: ABORT_EXAMPLE,
-        parses: |a| parse::<ReasonArgs>(a, ABORT_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(act(ctx, call.caller, "abort_canary", call.arguments)),
-    },
-    Tool {
-        name: "canary_status",
-        aliases: &[],
-        definition: canary_status_definition,
-        example: ID_EXAMPLE,
-        parses: |a| parse::<IdArgs>(a, ID_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(canary_status(ctx, call.arguments)),
-    },
-    Tool {
-        name: "list_canaries",
-        aliases: &[],
-        definition: list_canaries_definition,
-        example: LIST_EXAMPLE,
-        parses: |a| parse::<ListArgs>(a, LIST_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(list_canaries(ctx, call.arguments)),
-    },
-    Tool {
-        name: "pause_canary",
-        aliases: &[],
-        definition: pause_canary_definition,
-        example: ID_EXAMPLE,
-        parses: |a| parse::<IdArgs>(a, ID_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(act(ctx, call.caller, "pause_canary", call.arguments)),
-    },
-    Tool {
-        name: "resume_canary",
-        aliases: &[],
-        definition: resume_canary_definition,
-        example: ID_EXAMPLE,
-        parses: |a| parse::<IdArgs>(a, ID_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(act(ctx, call.caller, "resume_canary", call.arguments)),
-    },
-    Tool {
-        name: "promote_canary",
-        aliases: &[],
-        definition: promote_canary_definition,
-        example: PROMOTE_EXAMPLE,
-        parses: |a| parse::<ReasonArgs>(a, PROMOTE_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(act(ctx, call.caller, "promote_canary", call.arguments)),
-    },
-];
 /// How many recent checks `canary_status` shows.
 /// Checks a canary's view shows (`recentChecks`); `why_math` pages through all of them.
 pub const RECENT_CHECKS: i64 = 10;
 
-fn canary_schema() -> Value {
+pub(super) fn canary_schema() -> Value {
     json!({
         "type": "object",
         "properties": {
@@ -113,139 +54,29 @@ fn canary_schema() -> Value {
     })
 }
 
-fn reason_property(default: &str) -> Value {
+pub(super) fn reason_property(default: &str) -> Value {
     json!({"type": "string", "maxLength": 500, "default": default})
 }
 
 /// The input of the tools that take only a canary id.
-fn id_only() -> (Value, &'static [&'static str]) {
+pub(super) fn id_only() -> (Value, &'static [&'static str]) {
     (
         json!({"canaryId": id_property("Id returned by start_canary")}),
         &["canaryId"][..],
     )
 }
 
-const ACTING: Hints = Hints {
+pub(super) const ACTING: Hints = Hints {
     read_only: false,
     destructive: false,
     idempotent: false,
 };
 
-const ENDING: Hints = Hints {
+pub(super) const ENDING: Hints = Hints {
     read_only: false,
     destructive: true,
     idempotent: false,
 };
-
-fn start_canary_definition() -> Value {
-    definition(
-        "start_canary",
-        "Start a canary",
-        "Move a model from one gate to another under SLO guard: every `interval` its SLIs at toGate are \
-         checked against sloPolicy; successesToPromote passing checks in a row promote it (model_gates), \
-         failureLimit failing ones or a critical breach roll it back. Watch GET /sse?topic=canary/<canaryId>. \
-         dryRun records verdicts without changing any gate. A repeated idempotencyKey returns the same canary.",
-        (
-            json!({
-                "modelId": id_property("Model to promote, e.g. lukhas-v2"),
-                "fromGate": id_property("Gate it is at, e.g. stage"),
-                "toGate": id_property("Gate to move it to, e.g. production"),
-                "sloPolicy": {
-                    "type": "object",
-                    "description": "latency_p95_ms (ms) and error_rate (0-1) thresholds, plus optional interval, window, successesToPromote, failureLimit, minRequests, warmupChecks, maxNoDecision, deadline, criticalFactor; durations like \"30s\" or seconds",
-                    "properties": {
-                        "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0},
-                        "error_rate": {"type": "number", "minimum": 0, "maximum": 1}
-                    }
-                },
-                "dryRun": {"type": "boolean", "default": false},
-                "idempotencyKey": id_property("Makes retries safe: the same key returns the same canary")
-            }),
-            &["modelId", "fromGate", "toGate"],
-        ),
-        canary_schema(),
-        ACTING,
-    )
-}
-
-fn abort_canary_definition() -> Value {
-    definition(
-        "abort_canary",
-        "Abort a canary",
-        "Roll a canary back now (reasonCode manual). Its actor stops at once; an ended canary never changes again.",
-        (
-            json!({"canaryId": id_property("Id returned by start_canary"), "reason": reason_property("manual abort")}),
-            &["canaryId"],
-        ),
-        canary_schema(),
-        ENDING,
-    )
-}
-
-fn canary_status_definition() -> Value {
-    definition(
-        "canary_status",
-        "Canary status",
-        "A canary's policy, status, counters, schedule and most recent checks.",
-        id_only(),
-        canary_schema(),
-        READ_ONLY,
-    )
-}
-
-fn list_canaries_definition() -> Value {
-    definition(
-        "list_canaries",
-        "List canaries",
-        "Canaries, newest first, optionally filtered by status and model.",
-        (
-            json!({
-                "status": {"type": "string", "enum": Status::ALL.map(Status::as_str)},
-                "modelId": id_property("Only canaries of this model"),
-                "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
-            }),
-            &[],
-        ),
-        json!({"type": "object", "properties": {"count": {"type": "integer"}, "canaries": {"type": "array", "items": canary_schema()}, "asOf": as_of_property()}, "required": ["count", "canaries", "asOf"]}),
-        READ_ONLY,
-    )
-}
-
-fn pause_canary_definition() -> Value {
-    definition(
-        "pause_canary",
-        "Pause a canary",
-        "Stop checking a running canary until resume_canary. Paused time counts toward its deadline.",
-        id_only(),
-        canary_schema(),
-        ACTING,
-    )
-}
-
-fn resume_canary_definition() -> Value {
-    definition(
-        "resume_canary",
-        "Resume a canary",
-        "Resume a paused or held canary; its pass and failure counters are kept.",
-        id_only(),
-        canary_schema(),
-        ACTING,
-    )
-}
-
-fn promote_canary_definition() -> Value {
-    definition(
-        "promote_canary",
-        "Promote a canary by hand",
-        "Promote now, whatever the checks say (reasonCode manual, audited). The model moves to toGate.",
-        (
-            json!({"canaryId": id_property("Id returned by start_canary"), "reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
-            &["canaryId", "reason"],
-        ),
-        canary_schema(),
-        ENDING,
-    )
-}
 
 /// The canary as tools report it; `metrics`, when given, are its checks (oldest first).
 pub fn canary_view(row: &CanaryRow, metrics: Option<&[canaries::MetricRow]>) -> Value {
@@ -295,7 +126,7 @@ pub fn check_view(m: &canaries::MetricRow) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct StartArgs {
+pub(super) struct StartArgs {
     model_id: Ident,
     from_gate: Ident,
     to_gate: Ident,
@@ -306,11 +137,10 @@ struct StartArgs {
     idempotency_key: Option<Ident>,
 }
 
-pub async fn start_canary(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
+pub async fn start_canary(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let Call {
+        caller, arguments, ..
+    } = call;
     let args: StartArgs = parse(arguments.clone(), START_EXAMPLE)?;
     if args.from_gate == args.to_gate {
         let problem = "must differ from fromGate: a canary moves a model between two gates".into();
@@ -416,24 +246,26 @@ async fn load_canary(ctx: &ToolContext, canary_id: &str) -> Result<Value, ToolEr
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct IdArgs {
+pub(super) struct IdArgs {
     canary_id: Ident,
 }
 
-pub async fn canary_status(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn canary_status(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: IdArgs = parse(arguments, ID_EXAMPLE)?;
     load_canary(ctx, args.canary_id.as_str()).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ListArgs {
+pub(super) struct ListArgs {
     status: Option<String>,
     model_id: Option<Ident>,
     limit: Option<i64>,
 }
 
-pub async fn list_canaries(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn list_canaries(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: ListArgs = parse(arguments, LIST_EXAMPLE)?;
     one_of(
         "status",
@@ -454,7 +286,7 @@ pub async fn list_canaries(ctx: &ToolContext, arguments: Value) -> Result<Value,
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ReasonArgs {
+pub(super) struct ReasonArgs {
     canary_id: Ident,
     reason: Option<String>,
 }
@@ -576,10 +408,12 @@ fn reason_of(
 /// `abort_canary`, `promote_canary`, `pause_canary` and `resume_canary`: parse, then hand to the actor.
 pub async fn act(
     ctx: &ToolContext,
-    caller: &Caller,
+    call: Call<'_>,
     tool: &'static str,
-    arguments: Value,
 ) -> Result<Value, ToolError> {
+    let Call {
+        caller, arguments, ..
+    } = call;
     let (canary_id, action) = match tool {
         "abort_canary" | "promote_canary" => {
             let example = if tool == "abort_canary" {

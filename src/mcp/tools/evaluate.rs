@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{definition, id_property, invalid, parse, READ_ONLY};
-use super::{Tool, ToolContext, ToolError};
+use super::args::{invalid, parse};
+use super::{Call, ToolContext, ToolError};
 use crate::canary::policy::{self, PolicyPatch};
 use crate::canary::rules::{self, Sample};
 use crate::canary::Gather;
@@ -13,51 +13,19 @@ use crate::clock;
 use crate::ids::Ident;
 use crate::slo::SloQuery;
 
-const EXAMPLE: &str = r#"{"gate":"production","modelId":"lukhas-v2","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
-
-/// This module's tool.
-pub const TOOLS: &[Tool] = &[Tool {
-    name: "evaluate_slo",
-    aliases: &[],
-    definition: evaluate_slo_definition,
-    example: EXAMPLE,
-    parses: |a| parse::<EvaluateArgs>(a, EXAMPLE).map(drop),
-    handler: |ctx, call| Box::pin(evaluate_slo(ctx, call.arguments)),
-}];
-
-fn evaluate_slo_definition() -> Value {
-    definition(
-        "evaluate_slo",
-        "Evaluate an SLO once",
-        "Run the SLO queries for a gate now and judge them against sloPolicy, exactly as one canary check would, \
-         without recording or changing anything. For preflight before start_canary, or what-if thresholds.",
-        (
-            json!({
-                "gate": id_property("Gate whose traffic is measured, e.g. production"),
-                "modelId": id_property("Model, for $__model in the queries and its policy defaults"),
-                "sloPolicy": {"type": "object", "description": "As in start_canary"}
-            }),
-            &["gate"],
-        ),
-        json!({"type": "object", "properties": {
-            "verdict": {"type": "string", "enum": ["pass", "fail", "no_decision"]},
-            "reasonCode": {"type": "string"}, "values": {"type": "object"}, "raw": {"type": "object"},
-            "thresholds": {"type": "object"}, "query": {"type": "object"}, "evaluatedAt": {"type": "string"}
-        }, "required": ["verdict", "reasonCode", "values"]}),
-        READ_ONLY,
-    )
-}
+pub(super) const EXAMPLE: &str = r#"{"gate":"production","modelId":"lukhas-v2","sloPolicy":{"latency_p95_ms":800,"error_rate":0.01}}"#;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct EvaluateArgs {
+pub(super) struct EvaluateArgs {
     gate: Ident,
     model_id: Option<Ident>,
     #[serde(default)]
     slo_policy: PolicyPatch,
 }
 
-pub async fn evaluate_slo(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn evaluate_slo(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: EvaluateArgs = parse(arguments, EXAMPLE)?;
     let model = args.model_id.as_ref().map_or("*", Ident::as_str);
     let policy = policy::effective(&ctx.policies, model, args.gate.as_str(), &args.slo_policy)

@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{as_of_property, id_property, invalid, list_limit, one_of, parse};
-use super::{ProgressSink, ProgressUpdate, Tool, ToolContext, ToolError};
-use crate::auth::Caller;
+use super::args::{invalid, list_limit, one_of, parse};
+use super::{Call, ProgressUpdate, ToolContext, ToolError};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
 use crate::ids::{self, Ident};
@@ -18,50 +17,15 @@ use crate::storage::audit::AuditEntry;
 use crate::storage::jobs::{JobFilter, JobRow};
 use crate::storage::AsOf;
 
-const RUN_EVAL_EXAMPLE: &str = r#"{"taskId":"demo","configId":"default"}"#;
-const JOB_ID_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab"}"#;
-const LIST_EXAMPLE: &str = r#"{"status":"running","taskId":"demo","limit":20}"#;
-const CANCEL_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab","reason":"wrong config"}"#;
+pub(super) const RUN_EVAL_EXAMPLE: &str = r#"{"taskId":"demo","configId":"default"}"#;
+pub(super) const JOB_ID_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab"}"#;
+pub(super) const LIST_EXAMPLE: &str = r#"{"status":"running","taskId":"demo","limit":20}"#;
+pub(super) const CANCEL_EXAMPLE: &str = r#"{"jobId":"job_0123456789ab","reason":"wrong config"}"#;
 
-/// This module's tools, in `tools/list` order.
-pub const TOOLS: &[Tool] = &[
-    Tool {
-        name: "run_eval",
-        aliases: &[],
-        definition: run_eval_definition,
-        example: RUN_EVAL_EXAMPLE,
-        parses: |a| parse::<RunEvalArgs>(a, RUN_EVAL_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(run_eval(ctx, call.caller, call.arguments, call.progress)),
-    },
-    Tool {
-        name: "job_status",
-        aliases: &["status"],
-        definition: job_status_definition,
-        example: JOB_ID_EXAMPLE,
-        parses: |a| parse::<JobIdArgs>(a, JOB_ID_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(job_status(ctx, call.arguments)),
-    },
-    Tool {
-        name: "list_jobs",
-        aliases: &[],
-        definition: list_jobs_definition,
-        example: LIST_EXAMPLE,
-        parses: |a| parse::<ListJobsArgs>(a, LIST_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(list_jobs(ctx, call.arguments)),
-    },
-    Tool {
-        name: "cancel_job",
-        aliases: &[],
-        definition: cancel_job_definition,
-        example: CANCEL_EXAMPLE,
-        parses: |a| parse::<CancelArgs>(a, CANCEL_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(cancel_job(ctx, call.caller, call.arguments)),
-    },
-];
 /// Beyond the job's own limit, how long `wait` allows for queueing and recording.
 const WAIT_MARGIN: Duration = Duration::from_secs(30);
 
-fn job_schema() -> Value {
+pub(super) fn job_schema() -> Value {
     json!({
         "type": "object",
         "properties": {
@@ -76,89 +40,6 @@ fn job_schema() -> Value {
             "finishedAt": {"type": ["string", "null"]}, "durationMs": {"type": ["integer", "null"]}
         },
         "required": ["jobId", "taskId", "configId", "status", "topic"]
-    })
-}
-
-fn run_eval_definition() -> Value {
-    json!({
-        "name": "run_eval",
-        "title": "Run an evaluation",
-        "description": "Start an eval task as a job. Returns at once with the jobId and its SSE topic (watch \
-            GET /sse?topic=job/<jobId>), or with wait:true when the job has ended. dryRun validates and \
-            records the job without running anything.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "taskId": id_property("Configured eval task, e.g. demo or probe"),
-                "configId": id_property("Configuration passed to the task, e.g. default"),
-                "wait": {"type": "boolean", "default": false, "description": "Reply when the job has ended"},
-                "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "description": "Run limit, at most the task's own"},
-                "dryRun": {"type": "boolean", "default": false}
-            },
-            "required": ["taskId", "configId"],
-            "additionalProperties": false
-        },
-        "outputSchema": job_schema(),
-        "annotations": {"title": "Run an evaluation", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
-    })
-}
-
-fn job_status_definition() -> Value {
-    json!({
-        "name": "job_status",
-        "title": "Job status",
-        "description": "Status, progress, result or error of one job. Also callable as `status`.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {"jobId": id_property("Id returned by run_eval")},
-            "required": ["jobId"],
-            "additionalProperties": false
-        },
-        "outputSchema": job_schema(),
-        "annotations": {"title": "Job status", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
-    })
-}
-
-fn list_jobs_definition() -> Value {
-    json!({
-        "name": "list_jobs",
-        "title": "List jobs",
-        "description": "Jobs, newest first, optionally filtered by status and task.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "status": {"type": "string", "enum": JobStatus::NAMES},
-                "taskId": id_property("Only jobs of this task"),
-                "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
-            },
-            "additionalProperties": false
-        },
-        "outputSchema": {
-            "type": "object",
-            "properties": {"jobs": {"type": "array", "items": job_schema()}, "count": {"type": "integer"}, "asOf": as_of_property()},
-            "required": ["jobs", "count", "asOf"]
-        },
-        "annotations": {"title": "List jobs", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}
-    })
-}
-
-fn cancel_job_definition() -> Value {
-    json!({
-        "name": "cancel_job",
-        "title": "Cancel a job",
-        "description": "Cancel a queued or running job: its process group gets SIGTERM, then SIGKILL after a \
-            grace period. Replies with the job once it has ended.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "jobId": id_property("Id returned by run_eval"),
-                "reason": {"type": "string", "maxLength": 500, "default": "cancelled by request"}
-            },
-            "required": ["jobId"],
-            "additionalProperties": false
-        },
-        "outputSchema": job_schema(),
-        "annotations": {"title": "Cancel a job", "readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false}
     })
 }
 
@@ -184,7 +65,7 @@ pub fn job_view(row: &JobRow) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RunEvalArgs {
+pub(super) struct RunEvalArgs {
     task_id: Ident,
     config_id: Ident,
     #[serde(default)]
@@ -194,12 +75,12 @@ struct RunEvalArgs {
     dry_run: bool,
 }
 
-pub async fn run_eval(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-    progress: Option<&ProgressSink>,
-) -> Result<Value, ToolError> {
+pub async fn run_eval(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let Call {
+        caller,
+        arguments,
+        progress,
+    } = call;
     let args: RunEvalArgs = parse(arguments.clone(), RUN_EVAL_EXAMPLE)?;
     let Some(task) = ctx.catalog.get(args.task_id.as_str()) else {
         let problem = format!(
@@ -327,24 +208,26 @@ async fn load_job(ctx: &ToolContext, job_id: &str) -> Result<Value, ToolError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct JobIdArgs {
+pub(super) struct JobIdArgs {
     job_id: Ident,
 }
 
-pub async fn job_status(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn job_status(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: JobIdArgs = parse(arguments, JOB_ID_EXAMPLE)?;
     load_job(ctx, args.job_id.as_str()).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ListJobsArgs {
+pub(super) struct ListJobsArgs {
     status: Option<String>,
     task_id: Option<Ident>,
     limit: Option<i64>,
 }
 
-pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn list_jobs(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: ListJobsArgs = parse(arguments, LIST_EXAMPLE)?;
     one_of(
         "status",
@@ -365,16 +248,15 @@ pub async fn list_jobs(ctx: &ToolContext, arguments: Value) -> Result<Value, Too
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CancelArgs {
+pub(super) struct CancelArgs {
     job_id: Ident,
     reason: Option<String>,
 }
 
-pub async fn cancel_job(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
+pub async fn cancel_job(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let Call {
+        caller, arguments, ..
+    } = call;
     let args: CancelArgs = parse(arguments.clone(), CANCEL_EXAMPLE)?;
     let reason = args.reason.unwrap_or_else(|| "cancelled by request".into());
     if reason.chars().count() > 500 {

@@ -4,6 +4,7 @@
 
 mod args;
 mod canaries;
+mod catalogue;
 mod evaluate;
 mod jobs;
 mod models;
@@ -135,7 +136,7 @@ type Handler =
     for<'a> fn(&'a ToolContext, Call<'a>) -> LocalBoxFuture<'a, Result<Value, ToolError>>;
 
 /// One tool: its name, its definition for `tools/list`, the example of valid arguments its errors show,
-/// and its handler. Each module lists its own (`TOOLS`); [`MODULES`] is the whole catalogue.
+/// and its handler. The whole table is `catalogue::TOOLS`.
 pub struct Tool {
     pub name: &'static str,
     /// Other names it answers to, unlisted (`status` for `job_status`, as the original server had).
@@ -147,17 +148,8 @@ pub struct Tool {
     pub handler: Handler,
 }
 
-/// Every module's tools, in the order `tools/list` shows them. A new tool goes in its module's `TOOLS`.
-const MODULES: [&[Tool]; 5] = [
-    jobs::TOOLS,
-    canaries::TOOLS,
-    models::TOOLS,
-    evaluate::TOOLS,
-    notes::TOOLS,
-];
-
 fn all_tools() -> impl Iterator<Item = &'static Tool> {
-    MODULES.iter().flat_map(|tools| tools.iter())
+    catalogue::TOOLS.iter()
 }
 
 fn find(name: &str) -> Option<&'static Tool> {

@@ -4,10 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{as_of_property, definition, id_property, invalid, parse, Hints, READ_ONLY};
+use super::args::{invalid, parse};
 use super::canaries::{canary_view, check_view};
-use super::{Tool, ToolContext, ToolError};
-use crate::auth::Caller;
+use super::{Call, ToolContext, ToolError};
 use crate::canary::records;
 use crate::clock;
 use crate::events::EntityKind;
@@ -17,111 +16,15 @@ use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::ModelGateRow;
 use crate::storage::{AsOf, CanaryChecks};
 
-const PROMOTE_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","gate":"production"}"#;
-const GATES_EXAMPLE: &str = r#"{"modelId":"lukhas-v2"}"#;
-const WHY_EXAMPLE: &str = r#"{"id":"canary_0123456789ab"}"#;
+pub(super) const PROMOTE_EXAMPLE: &str = r#"{"modelId":"lukhas-v2","gate":"production"}"#;
+pub(super) const GATES_EXAMPLE: &str = r#"{"modelId":"lukhas-v2"}"#;
+pub(super) const WHY_EXAMPLE: &str = r#"{"id":"canary_0123456789ab"}"#;
 
-/// This module's tools, in `tools/list` order.
-pub const TOOLS: &[Tool] = &[
-    Tool {
-        name: "promote_model",
-        aliases: &[],
-        definition: promote_model_definition,
-        example: PROMOTE_EXAMPLE,
-        parses: |a| parse::<PromoteArgs>(a, PROMOTE_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(promote_model(ctx, call.caller, call.arguments)),
-    },
-    Tool {
-        name: "model_gates",
-        aliases: &[],
-        definition: model_gates_definition,
-        example: GATES_EXAMPLE,
-        parses: |a| parse::<GatesArgs>(a, GATES_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(model_gates(ctx, call.arguments)),
-    },
-    Tool {
-        name: "why",
-        aliases: &[],
-        definition: why_definition,
-        example: WHY_EXAMPLE,
-        parses: |a| parse::<WhyArgs>(a, WHY_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(why(ctx, call.arguments)),
-    },
-    Tool {
-        name: "why_math",
-        aliases: &[],
-        definition: why_math_definition,
-        example: WHY_MATH_EXAMPLE,
-        parses: |a| parse::<WhyMathArgs>(a, WHY_MATH_EXAMPLE).map(drop),
-        handler: |ctx, call| Box::pin(why_math(ctx, call.arguments)),
-    },
-];
 /// The longest trail `why` returns.
 const TRAIL_LIMIT: i64 = 1000;
 
-fn gate_schema() -> Value {
+pub(super) fn gate_schema() -> Value {
     json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "canaryId": {"type": ["string", "null"]}, "updatedAt": {"type": "string"}}})
-}
-
-fn promote_model_definition() -> Value {
-    definition(
-        "promote_model",
-        "Put a model at a gate",
-        "Assign a model's gate by hand, without a canary (audited; writes gate_changed on model/<modelId>).",
-        (
-            json!({"modelId": id_property("Model, e.g. lukhas-v2"), "gate": id_property("Gate, e.g. production")}),
-            &["modelId", "gate"],
-        ),
-        json!({"type": "object", "properties": {"modelId": {"type": "string"}, "gate": {"type": "string"}, "previousGate": {"type": ["string", "null"]}}, "required": ["modelId", "gate"]}),
-        Hints {
-            read_only: false,
-            destructive: true,
-            idempotent: true,
-        },
-    )
-}
-
-fn model_gates_definition() -> Value {
-    definition(
-        "model_gates",
-        "Model gates",
-        "The gate each model is at (or one model's), and which canary put it there.",
-        (json!({"modelId": id_property("Only this model")}), &[]),
-        json!({"type": "object", "properties": {"models": {"type": "array", "items": gate_schema()}, "asOf": as_of_property()}, "required": ["models", "asOf"]}),
-        READ_ONLY,
-    )
-}
-
-fn why_definition() -> Value {
-    definition(
-        "why",
-        "Why: the narrative trail",
-        "The narrative audit trail of a job, canary or model, oldest first: what happened and why.",
-        (
-            json!({"id": id_property("A jobId, canaryId or modelId")}),
-            &["id"],
-        ),
-        json!({"type": "object", "properties": {"id": {"type": "string"}, "topic": {"type": "string"}, "narrative": {"type": "array", "items": {"type": "string"}}}, "required": ["id", "topic", "narrative"]}),
-        READ_ONLY,
-    )
-}
-
-fn why_math_definition() -> Value {
-    definition(
-        "why_math",
-        "Why: the numbers",
-        "For a canary: its thresholds, every check's observed values, verdict and reason, and the time to decision.",
-        (
-            json!({
-                "id": id_property("A canaryId"),
-                "fromCheck": {"type": "integer", "minimum": 1, "default": 1, "description": "First check to show (1-based); nextFromCheck of the previous page"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_CHECKS_PAGE, "default": CHECKS_PAGE, "description": "Checks per page"}
-            }),
-            &["id"],
-        ),
-        json!({"type": "object", "properties": {"canaryId": {"type": "string"}, "thresholds": {"type": "object"}, "checks": {"type": "array"}, "decision": {"type": "object"}}, "required": ["canaryId", "thresholds", "checks", "decision"]}),
-        READ_ONLY,
-    )
 }
 
 pub fn gate_view(row: &ModelGateRow) -> Value {
@@ -130,16 +33,15 @@ pub fn gate_view(row: &ModelGateRow) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct PromoteArgs {
+pub(super) struct PromoteArgs {
     model_id: Ident,
     gate: Ident,
 }
 
-pub async fn promote_model(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
+pub async fn promote_model(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let Call {
+        caller, arguments, ..
+    } = call;
     let args: PromoteArgs = parse(arguments.clone(), PROMOTE_EXAMPLE)?;
     let audit = AuditEntry {
         actor: caller.actor.clone(),
@@ -158,11 +60,12 @@ pub async fn promote_model(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct GatesArgs {
+pub(super) struct GatesArgs {
     model_id: Option<Ident>,
 }
 
-pub async fn model_gates(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn model_gates(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: GatesArgs = parse(arguments, GATES_EXAMPLE)?;
     let model = args.model_id.map(|m| m.to_string());
     let AsOf { as_of, rows } = ctx.store.model_gates(model).await?;
@@ -171,7 +74,7 @@ pub async fn model_gates(ctx: &ToolContext, arguments: Value) -> Result<Value, T
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WhyArgs {
+pub(super) struct WhyArgs {
     id: Ident,
 }
 
@@ -186,7 +89,8 @@ fn kind_of(id: &str) -> EntityKind {
     }
 }
 
-pub async fn why(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn why(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: WhyArgs = parse(arguments, WHY_EXAMPLE)?;
     let id = args.id.to_string();
     let topic = kind_of(&id).topic(&id);
@@ -202,7 +106,7 @@ pub async fn why(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct WhyMathArgs {
+pub(super) struct WhyMathArgs {
     id: Ident,
     /// The first check to show, 1-based.
     from_check: Option<u32>,
@@ -210,11 +114,13 @@ struct WhyMathArgs {
 }
 
 /// Checks per `why_math` page unless the caller asks for fewer or more (at most [`MAX_CHECKS_PAGE`]).
-const CHECKS_PAGE: u32 = 100;
-const MAX_CHECKS_PAGE: u32 = 1000;
-const WHY_MATH_EXAMPLE: &str = r#"{"id":"canary_0123456789ab","fromCheck":101,"limit":100}"#;
+pub(super) const CHECKS_PAGE: u32 = 100;
+pub(super) const MAX_CHECKS_PAGE: u32 = 1000;
+pub(super) const WHY_MATH_EXAMPLE: &str =
+    r#"{"id":"canary_0123456789ab","fromCheck":101,"limit":100}"#;
 
-pub async fn why_math(ctx: &ToolContext, arguments: Value) -> Result<Value, ToolError> {
+pub async fn why_math(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let arguments = call.arguments;
     let args: WhyMathArgs = parse(arguments, WHY_MATH_EXAMPLE)?;
     let id = args.id.to_string();
     if kind_of(&id) != EntityKind::Canary {

@@ -5,73 +5,32 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::args::{invalid, parse};
-use super::{Tool, ToolContext, ToolError};
-use crate::auth::Caller;
+use super::{Call, ToolContext, ToolError};
 use crate::events::TopicFilter;
 use crate::notes;
 use crate::recorder::record;
 use crate::storage::audit::AuditEntry;
 
-const EXAMPLE: &str =
+pub(super) const EXAMPLE: &str =
     r#"{"topic":"ops/deploys","message":"deploy of v2 started","data":{"version":"v2"}}"#;
 
-/// This module's tool.
-pub const TOOLS: &[Tool] = &[Tool {
-    name: "publish_note",
-    aliases: &[],
-    definition: publish_note_definition,
-    example: EXAMPLE,
-    parses: |a| parse::<NoteArgs>(a, EXAMPLE).map(drop),
-    handler: |ctx, call| Box::pin(publish_note(ctx, call.caller, call.arguments)),
-}];
 /// Longest `message`, in bytes of UTF-8.
 pub const MAX_MESSAGE_BYTES: usize = 1024;
 /// Longest `data`, in bytes of its JSON text.
 pub const MAX_DATA_BYTES: usize = 4096;
 
-fn publish_note_definition() -> Value {
-    json!({
-        "name": "publish_note",
-        "title": "Publish a note",
-        "description": "Publish an operator's note as event `note` on ops/<name> (any name) or on an existing \
-            job, canary or model topic (job/<jobId>, canary/<canaryId>, model/<modelId>). The message becomes the \
-            event's narrative line; data is carried as is. Subscribers of the topic, its pattern and * see it at \
-            once; it stays in the audit trail.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "topic": {"type": "string", "description": "ops/<name>, job/<jobId>, canary/<canaryId> or model/<modelId>", "pattern": "^(ops|job|canary|model)/[A-Za-z0-9_.:-]{1,128}$"},
-                "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_BYTES, "description": "One line for humans, at most 1 KiB"},
-                "data": {"type": "object", "description": "Structured details, a JSON object of at most 4 KiB"}
-            },
-            "required": ["topic", "message"],
-            "additionalProperties": false
-        },
-        "outputSchema": {
-            "type": "object",
-            "properties": {
-                "topic": {"type": "string"}, "event": {"const": "note"},
-                "seq": {"type": "integer", "description": "The event's id: in SSE frames and for Last-Event-ID"}
-            },
-            "required": ["topic", "event", "seq"]
-        },
-        "annotations": {"title": "Publish a note", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}
-    })
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoteArgs {
+pub(super) struct NoteArgs {
     topic: String,
     message: String,
     data: Option<Map<String, Value>>,
 }
 
-pub async fn publish_note(
-    ctx: &ToolContext,
-    caller: &Caller,
-    arguments: Value,
-) -> Result<Value, ToolError> {
+pub async fn publish_note(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
+    let Call {
+        caller, arguments, ..
+    } = call;
     let args: NoteArgs = parse(arguments.clone(), EXAMPLE)?;
     let (kind, id) = match TopicFilter::parse(&args.topic) {
         Ok(TopicFilter::Entity(kind, id)) => (kind, id),
