@@ -402,7 +402,8 @@ async fn run(args: Args) {
     let warmup = args.warmup_minutes as f64;
     let measured: Vec<Sample> = samples
         .into_iter()
-        .filter(|s| s.minute > warmup + 0.01)
+        // A sample closes the minute before it: the one taken at the end of the warm-up is still warm-up.
+        .filter(|s| s.minute > warmup + 0.5)
         .collect();
     let span = 5.min(measured.len() / 2).max(1);
     let (first, last) = (
