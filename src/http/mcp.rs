@@ -156,6 +156,7 @@ pub async fn post(
     };
     match state.mcp.handle_post(&body, &context).await {
         PostReply::Accepted => HttpResponse::Accepted().finish(),
+        PostReply::Refused(body) => HttpResponse::BadRequest().json(body),
         PostReply::RateLimited(wait) => super::guard::mcp_rate_limited(wait),
         PostReply::Stream(messages) => {
             let frames = messages.map(|message| {

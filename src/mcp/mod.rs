@@ -41,6 +41,9 @@ pub enum PostReply {
     },
     /// Messages to send as `text/event-stream`: progress notifications, then the response.
     Stream(futures_util::stream::LocalBoxStream<'static, Value>),
+    /// The body as a whole is refused (it does not parse, or is a batch that cannot be taken): nothing ran.
+    /// The transport answers HTTP 400 with this JSON-RPC error (id `null`).
+    Refused(Value),
     /// A batch costs more than the client's rate limit has left: nothing ran; retry after this long.
     RateLimited(std::time::Duration),
 }
@@ -70,10 +73,7 @@ impl McpServer {
             Ok(value) => value,
             Err(e) => {
                 let error = RpcError::new(jsonrpc::PARSE_ERROR, format!("Parse error: {e}"));
-                return PostReply::Json {
-                    body: jsonrpc::failure(Value::Null, &error),
-                    new_session: None,
-                };
+                return PostReply::Refused(jsonrpc::failure(Value::Null, &error));
             }
         };
         if let Some(stream) = self.streamed(&message, post) {
@@ -104,10 +104,7 @@ impl McpServer {
         };
         if let Some(why) = refusal {
             let error = RpcError::new(jsonrpc::INVALID_REQUEST, format!("Invalid Request: {why}"));
-            return PostReply::Json {
-                body: jsonrpc::failure(Value::Null, &error),
-                new_session: None,
-            };
+            return PostReply::Refused(jsonrpc::failure(Value::Null, &error));
         }
         let extra = u32::try_from(batch.len() - 1).unwrap_or(u32::MAX);
         if let Err(wait) = (post.charge)(extra) {

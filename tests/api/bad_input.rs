@@ -53,6 +53,8 @@ const WITH_KEY: [(&str, &str); 1] = [("X-API-Key", KEY)];
 async fn protocol_errors_have_their_codes_echo_the_id_and_change_nothing() {
     let app = guarded_app().await;
     let before = footprint(&app);
+    // Bodies refused as a whole (nothing parses, or an empty batch) are HTTP 400; requests that parse and
+    // then fail keep 200 with their id.
     let cases: [(&str, Value, i64); 9] = [
         ("{not json", Value::Null, -32700),
         (r#"{"jsonrpc":"2.0","id":7,"method":"#, Value::Null, -32700),
@@ -86,7 +88,13 @@ async fn protocol_errors_have_their_codes_echo_the_id_and_change_nothing() {
     ];
     for (body, id, code) in cases {
         let reply = app.post_mcp_raw(body, &WITH_KEY).await;
-        assert_eq!(reply.status, StatusCode::OK, "{body}");
+        let whole_body = code == -32700 || body == "[]";
+        let status = if whole_body {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(reply.status, status, "{body}");
         assert_eq!(reply.body["jsonrpc"], "2.0", "{body}");
         assert_eq!(reply.body["error"]["code"], code, "{body} → {}", reply.body);
         assert_eq!(reply.body["id"], id, "{body}");
