@@ -71,12 +71,15 @@ pub struct Hints {
     pub read_only: bool,
     pub destructive: bool,
     pub idempotent: bool,
+    /// It reaches outside the cockpit (queries Prometheus).
+    pub open_world: bool,
 }
 
 pub const READ_ONLY: Hints = Hints {
     read_only: true,
     destructive: false,
     idempotent: true,
+    open_world: false,
 };
 
 /// A tool's `tools/list` entry; `input` is the properties of a closed object with `required` fields.
@@ -96,7 +99,7 @@ pub fn definition(
         "outputSchema": output,
         "annotations": {
             "title": title, "readOnlyHint": hints.read_only, "destructiveHint": hints.destructive,
-            "idempotentHint": hints.idempotent, "openWorldHint": false
+            "idempotentHint": hints.idempotent, "openWorldHint": hints.open_world
         }
     })
 }

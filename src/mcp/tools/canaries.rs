@@ -70,12 +70,14 @@ pub(super) const ACTING: Hints = Hints {
     read_only: false,
     destructive: false,
     idempotent: false,
+    open_world: false,
 };
 
 pub(super) const ENDING: Hints = Hints {
     read_only: false,
     destructive: true,
     idempotent: false,
+    open_world: false,
 };
 
 /// The canary as tools report it; `metrics`, when given, are its checks (oldest first).

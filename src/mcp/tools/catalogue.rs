@@ -21,8 +21,8 @@ pub(super) const TOOLS: &[Tool] = &[
             json!({
                 "name": "run_eval",
                 "title": "Run an evaluation",
-                "description": "Start an eval task as a job. Returns at once with the jobId and its SSE topic (watch \
-                    GET /sse?topic=job/<jobId>), or with wait:true when the job has ended. dryRun validates and \
+                "description": "Start an eval task as a job. Returns at once with the jobId (follow it with job_status, \
+                    or subscribe to the resource cockpit://job/<jobId>), or with wait:true when the job has ended. dryRun validates and \
                     records the job without running anything.",
                 "inputSchema": {
                     "type": "object",
@@ -130,7 +130,8 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Start a canary",
                 "Move a model from one gate to another under SLO guard: every `interval` its SLIs at toGate are \
                  checked against sloPolicy; successesToPromote passing checks in a row promote it (model_gates), \
-                 failureLimit failing ones or a critical breach roll it back. Watch GET /sse?topic=canary/<canaryId>. \
+                 failureLimit failing ones or a critical breach roll it back. Follow it with canary_status, or subscribe \
+                 to the resource cockpit://canary/<canaryId>. \
                  dryRun records verdicts without changing any gate. A repeated idempotencyKey returns the same canary.",
                 (
                     json!({
@@ -151,7 +152,10 @@ pub(super) const TOOLS: &[Tool] = &[
                     &["modelId", "fromGate", "toGate"],
                 ),
                 canary_schema(),
-                ACTING,
+                Hints {
+                    open_world: true,
+                    ..ACTING
+                },
             )
         },
         example: canaries::START_EXAMPLE,
@@ -290,6 +294,7 @@ pub(super) const TOOLS: &[Tool] = &[
                     read_only: false,
                     destructive: true,
                     idempotent: true,
+                    open_world: false,
                 },
             )
         },
@@ -380,7 +385,10 @@ pub(super) const TOOLS: &[Tool] = &[
                     "reasonCode": {"type": "string"}, "values": {"type": "object"}, "raw": {"type": "object"},
                     "thresholds": {"type": "object"}, "query": {"type": "object"}, "evaluatedAt": {"type": "string"}
                 }, "required": ["verdict", "reasonCode", "values"]}),
-                READ_ONLY,
+                Hints {
+                    open_world: true,
+                    ..READ_ONLY
+                },
             )
         },
         example: evaluate::EXAMPLE,

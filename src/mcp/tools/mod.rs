@@ -270,6 +270,27 @@ mod tests {
             }
         }
         assert!(find("status").is_some_and(|tool| tool.name == "job_status"));
+    }
+
+    /// An MCP-only agent cannot open `GET /sse`: descriptions send it to tools and resources; the tools that
+    /// query Prometheus say they reach outside.
+    #[test]
+    fn descriptions_point_to_mcp_and_prometheus_tools_are_open_world() {
+        for tool in all_tools() {
+            let definition = (tool.definition)();
+            let description = definition["description"].as_str().unwrap_or_default();
+            assert!(
+                !description.contains("/sse"),
+                "{}: {description}",
+                tool.name
+            );
+            let open_world = matches!(tool.name, "start_canary" | "evaluate_slo");
+            assert_eq!(
+                definition["annotations"]["openWorldHint"], open_world,
+                "{}",
+                tool.name
+            );
+        }
         assert!(find("nope").is_none());
     }
 }
