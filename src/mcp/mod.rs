@@ -258,8 +258,13 @@ impl McpServer {
                 "resources": { "subscribe": true, "listChanged": false }
             },
             "serverInfo": { "name": "mcp-cockpit", "title": "MCP Cockpit", "version": env!("CARGO_PKG_VERSION") },
-            "instructions": "Run model evaluations with run_eval and follow them with job_status, or live over \
-                SSE at /sse?topic=job/<jobId>. Every result is also JSON text in content[0].text."
+            "instructions": "The cockpit runs model evaluations and SLO-guarded canary promotions. run_eval starts \
+                an eval (wait:true replies at its end; job_status follows it); evaluate_slo checks a gate once; \
+                start_canary moves a model to a gate and promotes or rolls it back on its SLOs (canary_status, \
+                why and why_math explain each decision; model_gates says where every model is). Jobs, canaries \
+                and models are also resources (cockpit://job/<jobId>, cockpit://canary/<canaryId>, \
+                cockpit://model/<modelId>) that can be subscribed to. Every result is also JSON text in \
+                content[0].text."
         });
         Ok((result, session))
     }
