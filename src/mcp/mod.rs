@@ -174,6 +174,13 @@ impl McpServer {
                         },
                         "ping" => Ok(json!({})),
                         "tools/list" => Ok(json!({ "tools": tools::definitions() })),
+                        "tools/call" if progress::waits(params.as_ref()) => {
+                            let session = post.session.map(|s| s.id.as_str());
+                            let key = progress::InFlight::key(post.client, session, &id);
+                            self.in_flight
+                                .call_registered(&self.tools, key, params, post.caller)
+                                .await
+                        }
                         "tools/call" => self.tools.call(params, post.caller, None).await,
                         "logging/setLevel" => set_level(post.session, params.as_ref()),
                         "resources/list" => resources::list(&self.tools, params.as_ref()).await,

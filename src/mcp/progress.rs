@@ -1,6 +1,7 @@
 //! A `tools/call` with `_meta.progressToken` that waits (`run_eval` with `wait: true`) is answered as a
-//! stream: increasing `notifications/progress` from the job's real progress, then the result. While it
-//! waits, `notifications/cancelled` naming the request cancels the job.
+//! stream: increasing `notifications/progress` from the job's real progress, then the result. While any
+//! waiting call waits, with a progress token or without, `notifications/cancelled` naming the request
+//! cancels the job.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -82,12 +83,43 @@ impl InFlight {
     }
 }
 
+/// Whether this `tools/call` waits on a job: `run_eval` with `wait: true`.
+pub fn waits(params: Option<&Value>) -> bool {
+    params.is_some_and(|p| p["name"] == "run_eval" && p["arguments"]["wait"] == true)
+}
+
 /// Whether this `tools/call` asks for progress on a call that waits: its progress token.
 pub fn progress_token(params: Option<&Value>) -> Option<Value> {
-    let params = params?;
-    let waits = params["name"] == "run_eval" && params["arguments"]["wait"] == true;
-    let token = params.get("_meta")?.get("progressToken")?;
-    (waits && (token.is_string() || token.is_number())).then(|| token.clone())
+    let token = params
+        .filter(|p| waits(Some(p)))?
+        .get("_meta")?
+        .get("progressToken")?;
+    (token.is_string() || token.is_number()).then(|| token.clone())
+}
+
+impl InFlight {
+    /// A waiting call answered as plain JSON (no progress token): registered under `key` while it waits, so
+    /// `notifications/cancelled` naming it cancels its job as it would a streamed one.
+    pub async fn call_registered(
+        &self,
+        tools: &ToolContext,
+        key: String,
+        params: Option<Value>,
+        caller: &Caller,
+    ) -> Result<Value, RpcError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let register = async {
+            while let Some(update) = rx.recv().await {
+                if let ProgressUpdate::Job(job_id) = update {
+                    self.map().insert(key.clone(), job_id);
+                }
+            }
+        };
+        let call = async move { tools.call(params, caller, Some(&tx)).await };
+        let (outcome, ()) = futures_util::future::join(call, register).await;
+        self.map().remove(&key);
+        outcome
+    }
 }
 
 /// Runs the call in the background and streams its progress notifications, then its response.

@@ -206,3 +206,51 @@ async fn notifications_cancelled_cancels_the_job_the_request_waits_on() {
     );
     assert_eq!(app.job(&job_id).await["error"], "user gave up");
 }
+
+#[actix_web::test]
+async fn notifications_cancelled_cancels_a_waiting_run_eval_without_a_progress_token() {
+    let app = spawn_app_with(|s| {
+        s.evals.tasks.insert("hold".into(), gated_task("never"));
+    })
+    .await;
+    let session = initialize(&app).await;
+    let body = json!({"jsonrpc":"2.0","id":"wait-2","method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"hold","configId":"c","wait":true}}});
+    let mut jobs = app.sse("topic=job/*", &[]).await;
+    let waiting = awc::Client::default()
+        .post(format!("{}/mcp", app.address))
+        .insert_header(("Mcp-Session-Id", session.as_str()))
+        .insert_header(("Accept", "application/json, text/event-stream"))
+        .timeout(std::time::Duration::from_secs(60))
+        .send_body(body.to_string());
+    let waiting = actix_web::rt::spawn(async move {
+        let mut response = waiting.await.expect("POST");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let reply: serde_json::Value = response.json().await.expect("a JSON reply");
+        (content_type, reply)
+    });
+    let started = jobs.until_event("started").await;
+    let job_id = started.last().expect("event").data["jobId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let cancel = app
+        .post_mcp_raw(
+            &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"wait-2","reason":"the client timed out"}}).to_string(),
+            &[("Mcp-Session-Id", session.as_str())],
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED);
+    let (content_type, reply) = waiting.await.expect("task");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(reply["id"], "wait-2");
+    assert_eq!(reply["result"]["structuredContent"]["status"], "cancelled");
+    assert_eq!(app.job(&job_id).await["error"], "the client timed out");
+}
