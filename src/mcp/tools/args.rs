@@ -60,6 +60,48 @@ pub fn as_of_property() -> Value {
     serde_json::json!({"type": "integer", "description": "The newest event seq when the list was read: follow /sse with Last-Event-ID set to it to hear everything after, with no gap"})
 }
 
+/// A duration: `"250ms"`, `"30s"`, `"5m"`, `"1h5m"`, or a number of seconds.
+fn duration_property(description: &str) -> Value {
+    serde_json::json!({
+        "type": ["string", "number"],
+        "pattern": "^ *[0-9]+(\\.[0-9]+)? *(ms|s|m|h|d)?( *[0-9]+(\\.[0-9]+)? *(ms|s|m|h|d))* *$",
+        "minimum": 0,
+        "description": description
+    })
+}
+
+/// `sloPolicy` of `start_canary` and `evaluate_slo`: every field optional, each over the defaults that
+/// `[policies]` in the config and the built-in policy give.
+pub fn slo_policy_schema() -> Value {
+    let count = |description: &str| serde_json::json!({"type": "integer", "minimum": 0, "maximum": 10_000, "description": description});
+    serde_json::json!({
+        "type": "object",
+        "description": "The SLO the canary is judged by. latency_p95_ms and error_rate are needed unless the server's \
+            [policies] config gives them; every other field has a default.",
+        "properties": {
+            "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0, "maximum": 86_400_000, "description": "p95 latency SLO in ms; a check fails above it"},
+            "error_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "Error-rate SLO as a fraction 0-1; a check fails above it"},
+            "interval": duration_property("Time between checks, e.g. \"30s\" (default 10s)"),
+            "window": duration_property("Range each check's queries cover, e.g. \"5m\" (default 5m), never before the canary started"),
+            "successesToPromote": count("Passing checks in a row that promote (default 3)"),
+            "failureLimit": count("Failing checks in a row that roll back (default 2)"),
+            "minRequests": {"type": "number", "minimum": 0, "maximum": 1e12, "description": "Requests a window needs before it can decide (default 0)"},
+            "warmupChecks": count("First checks that only record, never decide (default 0)"),
+            "maxNoDecision": count("Undecided checks in a row after which the canary is held for an operator (default 6)"),
+            "deadline": duration_property("Longest a canary may run before it rolls back, e.g. \"1h\" (at most 30 days)"),
+            "criticalFactor": {"type": "number", "minimum": 1, "maximum": 1000, "description": "A value this many times over its SLO rolls back at once (default 2)"},
+            "confidence": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "Confidence of the error rate's interval (default 0.95)"},
+            "maxStaleness": duration_property("Evidence older than this at the due time decides nothing, e.g. \"1m\""),
+            "windowSeconds": {"type": "number", "exclusiveMinimum": 0, "description": "The original server's name for window, in seconds"},
+            "targets": {"type": "object", "description": "The original server's thresholds: latency_p95_ms and max_error_rate", "properties": {
+                "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0, "description": "As latency_p95_ms"},
+                "max_error_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "As error_rate"}
+            }, "additionalProperties": false}
+        },
+        "additionalProperties": false
+    })
+}
+
 /// The JSON Schema of a client identifier.
 pub fn id_property(description: &str) -> Value {
     serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": description})

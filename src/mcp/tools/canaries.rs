@@ -55,7 +55,7 @@ pub(super) fn canary_schema() -> Value {
 }
 
 pub(super) fn reason_property(default: &str) -> Value {
-    json!({"type": "string", "maxLength": 500, "default": default})
+    json!({"type": "string", "maxLength": 500, "default": default, "description": "Why; recorded with the decision"})
 }
 
 /// The input of the tools that take only a canary id.

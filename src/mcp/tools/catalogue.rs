@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use super::args::{as_of_property, definition, id_property, parse, Hints, READ_ONLY};
+use super::args::{
+    as_of_property, definition, id_property, parse, slo_policy_schema, Hints, READ_ONLY,
+};
 use super::canaries::{self, canary_schema, id_only, reason_property, ACTING, ENDING};
 use super::jobs::{self, job_schema};
 use super::models::{self, gate_schema, CHECKS_PAGE, MAX_CHECKS_PAGE};
@@ -31,7 +33,7 @@ pub(super) const TOOLS: &[Tool] = &[
                         "configId": id_property("Configuration passed to the task, e.g. default"),
                         "wait": {"type": "boolean", "default": false, "description": "Reply when the job has ended"},
                         "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "description": "Run limit, at most the task's own"},
-                        "dryRun": {"type": "boolean", "default": false}
+                        "dryRun": {"type": "boolean", "default": false, "description": "Validate and record the job without running anything"}
                     },
                     "required": ["taskId", "configId"],
                     "additionalProperties": false
@@ -77,9 +79,9 @@ pub(super) const TOOLS: &[Tool] = &[
                 "inputSchema": {
                     "type": "object",
                     "properties": {
-                        "status": {"type": "string", "enum": JobStatus::NAMES},
+                        "status": {"type": "string", "enum": JobStatus::NAMES, "description": "Only jobs in this status"},
                         "taskId": id_property("Only jobs of this task"),
-                        "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50, "description": "At most this many, newest first"}
                     },
                     "additionalProperties": false
                 },
@@ -108,7 +110,7 @@ pub(super) const TOOLS: &[Tool] = &[
                     "type": "object",
                     "properties": {
                         "jobId": id_property("Id returned by run_eval"),
-                        "reason": {"type": "string", "maxLength": 500, "default": "cancelled by request"}
+                        "reason": {"type": "string", "maxLength": 500, "default": "cancelled by request", "description": "Why; recorded as the job's error"}
                     },
                     "required": ["jobId"],
                     "additionalProperties": false
@@ -138,15 +140,8 @@ pub(super) const TOOLS: &[Tool] = &[
                         "modelId": id_property("Model to promote, e.g. lukhas-v2"),
                         "fromGate": id_property("Gate it is at, e.g. stage"),
                         "toGate": id_property("Gate to move it to, e.g. production"),
-                        "sloPolicy": {
-                            "type": "object",
-                            "description": "latency_p95_ms (ms) and error_rate (0-1) thresholds, plus optional interval, window, successesToPromote, failureLimit, minRequests, warmupChecks, maxNoDecision, deadline, criticalFactor; durations like \"30s\" or seconds",
-                            "properties": {
-                                "latency_p95_ms": {"type": "number", "exclusiveMinimum": 0},
-                                "error_rate": {"type": "number", "minimum": 0, "maximum": 1}
-                            }
-                        },
-                        "dryRun": {"type": "boolean", "default": false},
+                        "sloPolicy": slo_policy_schema(),
+                        "dryRun": {"type": "boolean", "default": false, "description": "Record every verdict without moving any gate"},
                         "idempotencyKey": id_property("Makes retries safe: the same key returns the same canary")
                     }),
                     &["modelId", "fromGate", "toGate"],
@@ -209,9 +204,9 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Canaries, newest first, optionally filtered by status and model.",
                 (
                     json!({
-                        "status": {"type": "string", "enum": Status::ALL.map(Status::as_str)},
+                        "status": {"type": "string", "enum": Status::ALL.map(Status::as_str), "description": "Only canaries in this status"},
                         "modelId": id_property("Only canaries of this model"),
-                        "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50, "description": "At most this many, newest first"}
                     }),
                     &[],
                 ),
@@ -266,7 +261,7 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Promote a canary by hand",
                 "Promote now, whatever the checks say (reasonCode manual, audited). The model moves to toGate.",
                 (
-                    json!({"canaryId": id_property("Id returned by start_canary"), "reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
+                    json!({"canaryId": id_property("Id returned by start_canary"), "reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Why it is promoted by hand; recorded with the decision"}}),
                     &["canaryId", "reason"],
                 ),
                 canary_schema(),
@@ -376,7 +371,7 @@ pub(super) const TOOLS: &[Tool] = &[
                     json!({
                         "gate": id_property("Gate whose traffic is measured, e.g. production"),
                         "modelId": id_property("Model, for $__model in the queries and its policy defaults"),
-                        "sloPolicy": {"type": "object", "description": "As in start_canary"}
+                        "sloPolicy": slo_policy_schema()
                     }),
                     &["gate"],
                 ),

@@ -284,6 +284,16 @@ mod tests {
                 "{}: {description}",
                 tool.name
             );
+            let properties = definition["inputSchema"]["properties"]
+                .as_object()
+                .expect("an input schema");
+            for (name, property) in properties {
+                assert!(
+                    property["description"].is_string(),
+                    "{}: `{name}` has no description",
+                    tool.name
+                );
+            }
             let open_world = matches!(tool.name, "start_canary" | "evaluate_slo");
             assert_eq!(
                 definition["annotations"]["openWorldHint"], open_world,
