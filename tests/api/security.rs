@@ -42,6 +42,8 @@ async fn preflights_are_answered_for_allowed_origins_and_refused_for_foreign_one
         "Last-Event-ID",
         "Mcp-Session-Id",
         "MCP-Protocol-Version",
+        "Mcp-Method",
+        "Mcp-Name",
     ] {
         assert!(allowed_headers.contains(needed), "{needed}");
     }

@@ -45,8 +45,11 @@ pub struct Guard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientKey(pub String);
 
+/// What a browser client may send: the transport's headers, the 2026-07-28 revision's `Mcp-Method` and
+/// `Mcp-Name` included, so a page speaking it is not refused at preflight.
 const ALLOW_HEADERS: &str =
-    "X-API-Key, Authorization, Content-Type, Last-Event-ID, Mcp-Session-Id, MCP-Protocol-Version";
+    "X-API-Key, Authorization, Content-Type, Last-Event-ID, Mcp-Session-Id, \
+                             MCP-Protocol-Version, Mcp-Method, Mcp-Name";
 const EXPOSE_HEADERS: &str = "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After";
 
 /// Routes by what the gate asks of them.
