@@ -61,6 +61,22 @@ impl Store {
         super::blocking(&self.pool, work).await
     }
 
+    /// Rows with the log position they were read at, from one connection.
+    async fn as_of<T, F>(&self, rows: F) -> Result<AsOf<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<Vec<T>, StoreError> + Send + 'static,
+    {
+        self.read(move |conn| {
+            let as_of = events::latest_seq(conn)?;
+            Ok(AsOf {
+                as_of,
+                rows: rows(conn)?,
+            })
+        })
+        .await
+    }
+
     /// The newest seq in the event log (0 when empty).
     pub async fn latest_seq(&self) -> Result<i64, StoreError> {
         self.read(events::latest_seq).await
@@ -82,14 +98,7 @@ impl Store {
     }
 
     pub async fn jobs(&self, filter: JobFilter) -> Result<AsOf<JobRow>, StoreError> {
-        self.read(move |conn| {
-            let as_of = events::latest_seq(conn)?;
-            Ok(AsOf {
-                as_of,
-                rows: jobs::list(conn, &filter)?,
-            })
-        })
-        .await
+        self.as_of(move |conn| jobs::list(conn, &filter)).await
     }
 
     pub async fn canary(&self, id: &str) -> Result<Option<CanaryRow>, StoreError> {
@@ -151,14 +160,7 @@ impl Store {
     }
 
     pub async fn canaries(&self, filter: CanaryFilter) -> Result<AsOf<CanaryRow>, StoreError> {
-        self.read(move |conn| {
-            let as_of = events::latest_seq(conn)?;
-            Ok(AsOf {
-                as_of,
-                rows: canaries::list(conn, &filter)?,
-            })
-        })
-        .await
+        self.as_of(move |conn| canaries::list(conn, &filter)).await
     }
 
     pub async fn model_gate(&self, model_id: &str) -> Result<Option<ModelGateRow>, StoreError> {
@@ -171,13 +173,9 @@ impl Store {
         &self,
         model: Option<String>,
     ) -> Result<AsOf<ModelGateRow>, StoreError> {
-        self.read(move |conn| {
-            let as_of = events::latest_seq(conn)?;
-            let rows = match &model {
-                Some(m) => canaries::model_gate(conn, m)?.into_iter().collect(),
-                None => canaries::model_gates(conn)?,
-            };
-            Ok(AsOf { as_of, rows })
+        self.as_of(move |conn| match &model {
+            Some(m) => Ok(canaries::model_gate(conn, m)?.into_iter().collect()),
+            None => canaries::model_gates(conn),
         })
         .await
     }

@@ -187,18 +187,7 @@ async fn notifications_cancelled_cancels_the_job_the_request_waits_on() {
         let response = waiting.await.expect("POST");
         SseReader::new(response).messages(1).await
     });
-    let started = jobs.until_event("started").await;
-    let job_id = started.last().expect("event").data["jobId"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let cancel = app
-        .post_mcp_raw(
-            &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"wait-1","reason":"user gave up"}}).to_string(),
-            &[("Mcp-Session-Id", session.as_str())],
-        )
-        .await;
-    assert_eq!(cancel.status, StatusCode::ACCEPTED);
+    let job_id = cancel_once_started(&app, &mut jobs, &session, "wait-1", "user gave up").await;
     let reply = waiting.await.expect("task");
     assert_eq!(
         reply[0].1["result"]["structuredContent"]["status"],
@@ -233,18 +222,8 @@ async fn notifications_cancelled_cancels_a_waiting_run_eval_without_a_progress_t
         let reply: serde_json::Value = response.json().await.expect("a JSON reply");
         (content_type, reply)
     });
-    let started = jobs.until_event("started").await;
-    let job_id = started.last().expect("event").data["jobId"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let cancel = app
-        .post_mcp_raw(
-            &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"wait-2","reason":"the client timed out"}}).to_string(),
-            &[("Mcp-Session-Id", session.as_str())],
-        )
-        .await;
-    assert_eq!(cancel.status, StatusCode::ACCEPTED);
+    let job_id =
+        cancel_once_started(&app, &mut jobs, &session, "wait-2", "the client timed out").await;
     let (content_type, reply) = waiting.await.expect("task");
     assert!(
         content_type.starts_with("application/json"),
@@ -253,4 +232,28 @@ async fn notifications_cancelled_cancels_a_waiting_run_eval_without_a_progress_t
     assert_eq!(reply["id"], "wait-2");
     assert_eq!(reply["result"]["structuredContent"]["status"], "cancelled");
     assert_eq!(app.job(&job_id).await["error"], "the client timed out");
+}
+
+/// Waits for the job to start, then sends `notifications/cancelled` for `request_id` in the session; the
+/// job's id.
+async fn cancel_once_started(
+    app: &TestApp,
+    jobs: &mut SseReader,
+    session: &str,
+    request_id: &str,
+    reason: &str,
+) -> String {
+    let started = jobs.until_event("started").await;
+    let job_id = started.last().expect("event").data["jobId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let cancel = app
+        .post_mcp_raw(
+            &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":request_id,"reason":reason}}).to_string(),
+            &[("Mcp-Session-Id", session)],
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED);
+    job_id
 }
