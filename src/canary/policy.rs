@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use crate::config::policy::{
-    parse_duration, show_duration, PolicyPatch, PolicyTable, Targets, MAX_DEADLINE,
+    parse_duration, show_duration, PolicyPatch, PolicyTable, MAX_DEADLINE,
 };
 
 /// A policy ready to judge with: every field set and valid.

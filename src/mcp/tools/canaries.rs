@@ -225,8 +225,7 @@ pub async fn start_canary(ctx: &ToolContext, call: Call<'_>) -> Result<Value, To
 }
 
 async fn find_canary(ctx: &ToolContext, canary_id: &str) -> Result<Option<CanaryRow>, ToolError> {
-    let id = canary_id.to_string();
-    Ok(ctx.store.canary(&id).await?)
+    Ok(ctx.store.canary(canary_id).await?)
 }
 
 fn no_such_canary(canary_id: &str) -> ToolError {
@@ -331,8 +330,7 @@ async fn operate(
 
 /// A manual promotion never silently overwrites a model that was moved since its canary started.
 async fn refuse_if_moved(ctx: &ToolContext, canary_id: &str) -> Result<(), ToolError> {
-    let id = canary_id.to_string();
-    let found = ctx.store.canary_and_gate(&id).await?;
+    let found = ctx.store.canary_and_gate(canary_id).await?;
     match found {
         Some((row, Some(at))) if at != row.from_gate && !row.dry_run => {
             Err(ToolError::Refused(format!(

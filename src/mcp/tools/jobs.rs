@@ -193,8 +193,7 @@ async fn watch_job(ctx: &ToolContext, job_id: &str) -> Result<Subscription, Tool
 }
 
 async fn find_job(ctx: &ToolContext, job_id: &str) -> Result<Option<JobRow>, ToolError> {
-    let id = job_id.to_string();
-    Ok(ctx.store.job(&id).await?)
+    Ok(ctx.store.job(job_id).await?)
 }
 
 async fn load_job(ctx: &ToolContext, job_id: &str) -> Result<Value, ToolError> {

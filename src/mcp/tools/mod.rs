@@ -272,6 +272,35 @@ mod tests {
         assert!(find("status").is_some_and(|tool| tool.name == "job_status"));
     }
 
+    /// Every field the `sloPolicy` schema offers is one the policy type takes (it refuses unknown ones).
+    #[test]
+    fn the_slo_policy_schema_names_only_fields_the_policy_takes() {
+        let schema = args::slo_policy_schema();
+        let properties = schema["properties"].as_object().expect("properties");
+        for (name, property) in properties {
+            let value = match property["type"].as_str() {
+                Some("object") => json!({}),
+                Some("integer") => json!(1),
+                Some(_) => json!(0.5),
+                None => json!("30s"),
+            };
+            let patch = serde_json::from_value::<crate::config::policy::PolicyPatch>(
+                json!({ name: value }),
+            );
+            assert!(patch.is_ok(), "{name}: {patch:?}");
+        }
+        assert!(
+            properties.contains_key("latency_p95_ms") && properties.contains_key("maxStaleness")
+        );
+        // The duration forms the schema's pattern describes are the ones the server reads.
+        for text in ["250ms", "30s", "5m", "1h5m", "1.5", "1d"] {
+            assert!(
+                crate::config::policy::parse_duration(text).is_ok(),
+                "{text}"
+            );
+        }
+    }
+
     /// An MCP-only agent cannot open `GET /sse`: descriptions send it to tools and resources; the tools that
     /// query Prometheus say they reach outside.
     #[test]
