@@ -89,7 +89,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate => exit(
-            storage::open(&settings.database_path(), 1, false)
+            storage::open(&settings.database_path(), 1)
                 .map(|_| {
                     println!(
                         "database {} is up to date",
@@ -99,7 +99,7 @@ pub fn main() -> ExitCode {
                 .map_err(|e| e.to_string()),
         ),
         Command::Backup { file } => exit(
-            storage::open(&settings.database_path(), 1, false)
+            storage::open(&settings.database_path(), 1)
                 .and_then(|(pool, _)| storage::backup(&mut *pool.get()?, &file))
                 .map(|()| {
                     println!(
@@ -128,6 +128,10 @@ fn raise_open_file_limit() {
 }
 
 fn serve(settings: Settings) -> Result<(), String> {
+    #[cfg(feature = "failpoints")]
+    if let Some(point) = settings.failpoint() {
+        crate::failpoints::arm(point);
+    }
     raise_open_file_limit();
     log_panics();
     actix_web::rt::System::new().block_on(async move {

@@ -1,5 +1,8 @@
 //! Test-only crash points (SPEC §10), armed by `COCKPIT_FAILPOINT` in builds with the `failpoints` cargo
-//! feature (which only the test command enables), so crash tests hit exact points with no timing luck:
+//! feature (which only the test command enables), so crash tests hit exact points with no timing luck.
+//! One process-wide switch, set once by the binary's entry point (never by `Application::build`, so tests
+//! that serve in-process can't arm it for their neighbours); without the feature every check is `false`
+//! and compiles away. Where each point strikes:
 //!
 //! | name | where |
 //! |---|---|
@@ -14,6 +17,11 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "failpoints")]
+use std::sync::OnceLock;
+
+#[cfg(feature = "failpoints")]
+static ARMED: OnceLock<Failpoint> = OnceLock::new();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failpoint {
@@ -63,13 +71,38 @@ impl fmt::Display for Failpoint {
     }
 }
 
-/// Whether `armed` is `point` and this is the first time it is reached in this process: for failpoints
+/// Arms `point` for the rest of this process (the first call wins). Called by the binary only.
+#[cfg(feature = "failpoints")]
+pub fn arm(point: Failpoint) {
+    let _ = ARMED.set(point);
+}
+
+/// Whether `point` is the armed failpoint.
+#[cfg(feature = "failpoints")]
+pub fn armed(point: Failpoint) -> bool {
+    ARMED.get() == Some(&point)
+}
+
+/// Whether `point` is the armed failpoint: never, in a build without the `failpoints` feature.
+#[cfg(not(feature = "failpoints"))]
+pub fn armed(_point: Failpoint) -> bool {
+    false
+}
+
+/// Whether `point` is armed and this is the first time it is reached in this process: for failpoints
 /// that strike once, so the test can watch the recovery.
-pub fn strikes_once(armed: Option<Failpoint>, point: Failpoint) -> bool {
+pub fn strikes_once(point: Failpoint) -> bool {
     static STRUCK: [AtomicBool; Failpoint::ALL.len()] =
         [const { AtomicBool::new(false) }; Failpoint::ALL.len()];
     let index = Failpoint::ALL.iter().position(|p| *p == point).unwrap_or(0);
-    armed == Some(point) && !STRUCK[index].swap(true, Ordering::SeqCst)
+    armed(point) && !STRUCK[index].swap(true, Ordering::SeqCst)
+}
+
+/// Ends the process at `point` if it is the armed failpoint.
+pub fn crash_if_armed(point: Failpoint) {
+    if armed(point) {
+        crash(point);
+    }
 }
 
 /// Ends the process on the spot, as a crash would: no destructor runs, nothing is flushed.

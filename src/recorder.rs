@@ -90,14 +90,11 @@ impl EventSink for Addr<Broker> {
 
 impl Recorder {
     /// Starts the writer on a thread of its own.
-    pub fn start(pool: DbPool, sink: impl EventSink, failpoint: Option<Failpoint>) -> Recorder {
-        let crash =
-            failpoint.filter(|f| matches!(f, Failpoint::BeforeCommit | Failpoint::AfterCommit));
+    pub fn start(pool: DbPool, sink: impl EventSink) -> Recorder {
         let (queue, changes) = mpsc::channel();
         let writer = Writer {
             pool,
             sink: Box::new(sink),
-            crash,
         };
         let spawned = std::thread::Builder::new()
             .name("recorder".into())
@@ -113,8 +110,6 @@ impl Recorder {
 struct Writer {
     pool: DbPool,
     sink: Box<dyn EventSink>,
-    /// `before_commit` or `after_commit` (tests only): crash around the first transaction that ends a canary.
-    crash: Option<Failpoint>,
 }
 
 impl Writer {
@@ -141,8 +136,8 @@ impl Writer {
                         frames: Vec::new(),
                     };
                     answers.extend(group.into_iter().map(|change| change(&mut tx)));
-                    if self.crash == Some(Failpoint::BeforeCommit) && ends_a_canary(&tx.frames) {
-                        failpoints::crash(Failpoint::BeforeCommit);
+                    if ends_a_canary(&tx.frames) {
+                        failpoints::crash_if_armed(Failpoint::BeforeCommit);
                     }
                     Ok::<_, StoreError>(tx.frames)
                 })
@@ -153,8 +148,8 @@ impl Writer {
                     .commit_group_size
                     .with_label_values::<&str>(&[])
                     .observe(size as f64);
-                if self.crash == Some(Failpoint::AfterCommit) && ends_a_canary(&frames) {
-                    failpoints::crash(Failpoint::AfterCommit);
+                if ends_a_canary(&frames) {
+                    failpoints::crash_if_armed(Failpoint::AfterCommit);
                 }
                 for answer in answers {
                     answer(None);
@@ -247,7 +242,7 @@ mod tests {
     #[actix_web::test]
     async fn a_group_commits_together_and_a_failing_change_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (pool, _) = storage::open(&dir.path().join("cockpit.db"), 2, false).expect("open");
+        let (pool, _) = storage::open(&dir.path().join("cockpit.db"), 2).expect("open");
         let broker = Broker::new(0).start();
         let mut live = Subscription::open(&broker, vec![TopicFilter::All], 16)
             .await
@@ -255,7 +250,6 @@ mod tests {
         let writer = Writer {
             pool: pool.clone(),
             sink: Box::new(broker),
-            crash: None,
         };
 
         let (first, first_seq) = erase(|tx| tx.emit(note("first")));

@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::broker::Broker;
 use crate::canary::{CanaryRegistry, PrometheusPoller};
 use crate::config::{ConfigError, Settings};
-use crate::failpoints::Failpoint;
+use crate::failpoints::{self, Failpoint};
 use crate::http::{
     self, AppState, Guard, RateLimiter, SitePolicy, SseConfig, StreamLimits, TrustedProxies,
 };
@@ -58,8 +58,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
         let database = settings.database_path();
-        let failpoint = settings.failpoint();
-        let read_only = failpoint == Some(Failpoint::DbReadonly);
+        let read_only = failpoints::armed(Failpoint::DbReadonly);
         // Everything that can refuse the start does so before the first actor or thread exists, so a
         // refusal is its one error line and nothing is left half-started.
         let lock = storage::ServerLock::acquire(&database)?;
@@ -75,7 +74,7 @@ impl Application {
                 source,
             })?
             .port();
-        let (pool, secret) = storage::open(&database, settings.storage.pool_size, read_only)?;
+        let (pool, secret) = storage::open(&database, settings.storage.pool_size)?;
         let catalog = Arc::new(TaskCatalog::from_settings(&settings)?);
         let source = slo::from_settings(&settings.slo.stub, &settings.slo.prometheus)?;
         let auth = Auth::new(&settings.auth.api_keys, &secret);
@@ -93,14 +92,9 @@ impl Application {
         let store = storage::Store::new(pool.clone());
         let logged = store.latest_seq().await?;
         let broker = Broker::new(logged).start();
-        let recorder = Recorder::start(pool.clone(), broker.clone(), failpoint);
-        let registry = Registry::new(
-            settings.jobs.clone(),
-            catalog.clone(),
-            recorder.clone(),
-            failpoint == Some(Failpoint::JobPanic),
-        )
-        .start();
+        let recorder = Recorder::start(pool.clone(), broker.clone());
+        let registry =
+            Registry::new(settings.jobs.clone(), catalog.clone(), recorder.clone()).start();
 
         // Checking runs on a thread of its own, never beside SSE fan-out or the HTTP workers.
         let poller_thread = actix::Arbiter::new();
@@ -115,7 +109,7 @@ impl Application {
         let canaries = {
             let (recorder, poller, webhooks) = (recorder.clone(), poller.clone(), webhooks.clone());
             CanaryRegistry::start_in_arbiter(&canary_thread.handle(), move |_| {
-                CanaryRegistry::new(recorder, poller, webhooks, failpoint)
+                CanaryRegistry::new(recorder, poller, webhooks)
             })
         };
         // Serve only once every canary left active has resumed (or, unreadable, has been ended).
@@ -175,7 +169,6 @@ impl Application {
             catalog,
             kill_grace: settings.jobs.kill_grace_seconds,
             subscriber_queue: settings.sse.subscriber_queue,
-            failpoint,
         };
         let state = web::Data::new(AppState {
             store: store.clone(),

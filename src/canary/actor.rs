@@ -25,8 +25,6 @@ pub struct CanaryActor {
     recorder: Recorder,
     poller: Addr<PrometheusPoller>,
     webhooks: Option<Addr<Webhooks>>,
-    /// The armed failpoint (tests only): `mid_check`, `canary_panic`, `deadline_commit_fails`.
-    failpoint: Option<Failpoint>,
     /// Tells the registry when this actor is gone, and whether it meant to go.
     departure: Departure,
 }
@@ -67,14 +65,8 @@ impl CanaryActor {
             recorder,
             poller,
             webhooks,
-            failpoint: None,
             departure,
         }
-    }
-
-    pub fn with_failpoint(mut self, failpoint: Option<Failpoint>) -> Self {
-        self.failpoint = failpoint;
-        self
     }
 
     fn schedule(&self, ctx: &Context<Self>, due: Timestamp) {
@@ -212,10 +204,10 @@ impl Handler<Observed> for CanaryActor {
         if !matches!(status, Status::Running | Status::Held) {
             return AtomicResponse::new(Box::pin(fut::ready(None)));
         }
-        if self.failpoint == Some(Failpoint::MidCheck) && self.state.counters.checks >= 1 {
-            failpoints::crash(Failpoint::MidCheck);
+        if self.state.counters.checks >= 1 {
+            failpoints::crash_if_armed(Failpoint::MidCheck);
         }
-        if failpoints::strikes_once(self.failpoint, Failpoint::CanaryPanic) {
+        if failpoints::strikes_once(Failpoint::CanaryPanic) {
             panic!(
                 "failpoint canary_panic: the actor of {} panics",
                 self.state.id
@@ -351,7 +343,7 @@ impl Handler<DeadlineReached> for CanaryActor {
             promote: false,
             notify: false, // set by `end`
         };
-        let fail_once = failpoints::strikes_once(self.failpoint, Failpoint::DeadlineCommit);
+        let fail_once = failpoints::strikes_once(Failpoint::DeadlineCommit);
         let write: ResponseActFuture<Self, Result<bool, StoreError>> = if fail_once {
             let failed = Err(StoreError::NotCommitted(
                 "failpoint deadline_commit_fails".into(),

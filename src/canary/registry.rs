@@ -11,7 +11,6 @@ use super::poller::PrometheusPoller;
 use super::records;
 pub use super::records::Started;
 use super::CanaryState;
-use crate::failpoints::Failpoint;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::CanaryRow;
@@ -26,8 +25,6 @@ pub struct CanaryRegistry {
     /// How often each canary's actor has been re-created after dying: a canary whose actor keeps dying is
     /// left without one (an operator can still abort or promote it) instead of looping.
     restarts: HashMap<String, u32>,
-    /// The armed failpoint (tests only), handed to every canary actor.
-    failpoint: Option<Failpoint>,
 }
 
 /// Re-creations of one canary's actor before the registry gives up on it.
@@ -38,7 +35,6 @@ impl CanaryRegistry {
         recorder: Recorder,
         poller: Addr<PrometheusPoller>,
         webhooks: Option<Addr<Webhooks>>,
-        failpoint: Option<Failpoint>,
     ) -> Self {
         Self {
             recorder,
@@ -46,7 +42,6 @@ impl CanaryRegistry {
             webhooks,
             canaries: HashMap::new(),
             restarts: HashMap::new(),
-            failpoint,
         }
     }
 
@@ -58,8 +53,7 @@ impl CanaryRegistry {
             self.poller.clone(),
             ctx.address(),
             self.webhooks.clone(),
-        )
-        .with_failpoint(self.failpoint);
+        );
         self.canaries.insert(id, actor.start());
         self.count();
     }

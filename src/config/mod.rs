@@ -63,7 +63,8 @@ pub struct Settings {
     /// `COCKPIT_LOG_FORMAT`: `text` (default) or `json`. Env only: logging starts before anything else.
     #[serde(skip)]
     pub log_format: LogFormat,
-    /// `COCKPIT_FAILPOINT` (builds with the `failpoints` feature only): the test crash point to arm.
+    /// `COCKPIT_FAILPOINT` (builds with the `failpoints` feature only): the test crash point the binary arms
+    /// at start (in-process servers never do).
     #[serde(skip)]
     pub failpoint: Option<Failpoint>,
 }

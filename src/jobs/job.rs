@@ -22,6 +22,7 @@ use super::report::{self, Report};
 use super::JobSpec;
 use crate::clock::compact_duration;
 use crate::config::EvalTask;
+use crate::failpoints::{self, Failpoint};
 use crate::recorder::{record, Recorder};
 
 /// After the main process exits, how long its output may still drain before we stop reading.
@@ -87,7 +88,6 @@ pub(super) struct JobActor {
     stop: Option<StopReason>,
     guard: ExitGuard,
     started: Instant,
-    panic_failpoint: bool,
     redactor: Redactor,
 }
 
@@ -99,7 +99,6 @@ pub(super) struct JobSetup {
     pub recorder: Recorder,
     pub grace: Duration,
     pub registry: Recipient<JobGone>,
-    pub panic_failpoint: bool,
     pub redactor: Redactor,
 }
 
@@ -121,7 +120,6 @@ impl JobActor {
             stop: None,
             guard,
             started: Instant::now(),
-            panic_failpoint: setup.panic_failpoint,
             redactor: setup.redactor,
         }
     }
@@ -245,7 +243,6 @@ impl Actor for JobActor {
                     spawned,
                     self.spec.clone(),
                     (self.recorder.clone(), self.redactor.clone()),
-                    self.panic_failpoint,
                 );
                 ctx.spawn(
                     run.into_actor(self)
@@ -277,7 +274,6 @@ async fn supervise(
     spawned: Spawned,
     spec: JobSpec,
     (recorder, redactor): (Recorder, Redactor),
-    panic_failpoint: bool,
 ) -> Outcome {
     let Spawned {
         mut child,
@@ -300,12 +296,7 @@ async fn supervise(
         return Outcome::Failed("the process has no output pipes".into());
     };
     let mut readers = Box::pin(futures_util::future::join(
-        read_reports(
-            stdout,
-            &spec.job_id,
-            (&recorder, &redactor),
-            panic_failpoint,
-        ),
+        read_reports(stdout, &spec.job_id, (&recorder, &redactor)),
         read_stderr(stderr, &redactor),
     ));
     enum First {
@@ -347,7 +338,6 @@ async fn read_reports(
     stdout: ChildStdout,
     job_id: &str,
     (recorder, redactor): (&Recorder, &Redactor),
-    panic_failpoint: bool,
 ) -> Option<Value> {
     let mut reader = BufReader::new(stdout);
     let mut result = None;
@@ -356,7 +346,7 @@ async fn read_reports(
     // printing the same line in a loop would otherwise fill the event log).
     let mut recorded: Option<(f64, Option<String>)> = None;
     while let Ok(Some(line)) = process::read_line(&mut reader).await {
-        if panic_failpoint {
+        if failpoints::armed(Failpoint::JobPanic) {
             panic!("failpoint job_panic: job actor of {job_id} panics on its first output line");
         }
         match report::parse_line(&line) {

@@ -28,7 +28,6 @@ pub struct Registry {
     /// Queued jobs whose `queued` record has not committed yet: none starts before it has.
     uncommitted: HashSet<String>,
     running: HashMap<String, Addr<JobActor>>,
-    panic_failpoint: bool,
     /// Set at shutdown: nothing new starts.
     stopping: bool,
     /// Told when the last running job has ended during a shutdown.
@@ -36,12 +35,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(
-        limits: JobSettings,
-        catalog: Arc<TaskCatalog>,
-        recorder: Recorder,
-        panic_failpoint: bool,
-    ) -> Self {
+    pub fn new(limits: JobSettings, catalog: Arc<TaskCatalog>, recorder: Recorder) -> Self {
         Self {
             limits,
             catalog,
@@ -49,7 +43,6 @@ impl Registry {
             queue: VecDeque::new(),
             uncommitted: HashSet::new(),
             running: HashMap::new(),
-            panic_failpoint,
             stopping: false,
             drained: Vec::new(),
         }
@@ -104,7 +97,6 @@ impl Registry {
                 recorder: self.recorder.clone(),
                 grace: self.limits.kill_grace_seconds,
                 registry: ctx.address().recipient(),
-                panic_failpoint: self.panic_failpoint,
                 redactor: self.catalog.redactor.clone(),
             });
             self.running.insert(job_id, actor.start());

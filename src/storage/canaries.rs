@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn active_canaries_are_found_by_index_not_by_scanning_the_history() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1, false).expect("open");
+        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1).expect("open");
         let mut conn = pool.get().expect("conn");
         for query in [
             "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM canaries WHERE status IN (?, ?, ?)",
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn the_sweep_keeps_canaries_with_a_webhook_still_to_deliver() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1, false).expect("open");
+        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1).expect("open");
         let mut conn = pool.get().expect("conn");
         let old = "2000-01-01 00:00:00";
         for id in ["cn_sent", "cn_waiting"] {

@@ -25,6 +25,7 @@ use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::events::EntityKind;
+use crate::failpoints::{self, Failpoint};
 
 /// The one place the backend's connection type is named.
 pub type Conn = SqliteConnection;
@@ -74,10 +75,7 @@ pub enum StoreError {
 /// Busy timeout first (so the WAL switch itself waits for a lock), then WAL with NORMAL sync: commits
 /// survive a process crash (kill -9), not a power loss (SPEC §9).
 #[derive(Debug)]
-struct Pragmas {
-    /// The `db_readonly` failpoint (tests only): every pooled connection refuses writes.
-    read_only: bool,
-}
+struct Pragmas;
 
 /// `wal_autocheckpoint = 0`: checkpoints run beside the writer, not inside a commit ([`checkpoint`]).
 /// `journal_size_limit`: a WAL that a checkpoint has emptied is cut back to this size instead of keeping
@@ -90,7 +88,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(PRAGMAS)
             .map_err(diesel::r2d2::Error::QueryError)?;
-        if self.read_only {
+        // The `db_readonly` failpoint (tests only): every pooled connection refuses writes.
+        if failpoints::armed(Failpoint::DbReadonly) {
             conn.batch_execute("PRAGMA query_only = ON;")
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -110,8 +109,8 @@ fn create_parent(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Opens (creating if needed) the database file, runs pending migrations, and returns the pool with the
-/// installation secret (made on first start). `read_only` is the `db_readonly` failpoint; false outside tests.
-pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, String), StoreError> {
+/// installation secret (made on first start).
+pub fn open(path: &Path, pool_size: u32) -> Result<(DbPool, String), StoreError> {
     create_parent(path)?;
     let cannot_open =
         |e: &dyn std::fmt::Display| StoreError::Open(format!("{}: {e}", path.display()));
@@ -131,7 +130,7 @@ pub fn open(path: &Path, pool_size: u32, read_only: bool) -> Result<(DbPool, Str
         // A SQLite file connection cannot go stale; r2d2's default `SELECT 1` per checkout was parsed anew
         // each time and cost more than the point reads it guarded.
         .test_on_check_out(false)
-        .connection_customizer(Box::new(Pragmas { read_only }))
+        .connection_customizer(Box::new(Pragmas))
         .build(manager)
         .map_err(|e| cannot_open(&e))?;
     Ok((pool, secret))
@@ -251,7 +250,7 @@ mod tests {
     #[test]
     fn commits_leave_the_wal_to_the_checkpointer_which_copies_it_all_back() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (pool, _) = open(&dir.path().join("cockpit.db"), 1, false).expect("open");
+        let (pool, _) = open(&dir.path().join("cockpit.db"), 1).expect("open");
         let mut conn = pool.get().expect("a connection");
         for n in 0..3000 {
             diesel::sql_query("INSERT INTO meta (key, value) VALUES (?, 'x')")
@@ -276,7 +275,7 @@ mod tests {
     fn a_wal_that_a_reader_kept_growing_is_cut_to_nothing_by_a_truncate_checkpoint() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join("cockpit.db");
-        let (pool, _) = open(&db, 2, false).expect("open");
+        let (pool, _) = open(&db, 2).expect("open");
         let mut reader = pool.get().expect("a reader");
         let mut writer = pool.get().expect("a writer");
         // A read transaction holds its snapshot, so no checkpoint may restart the WAL under it.
@@ -313,7 +312,7 @@ mod tests {
     fn sqlite_is_built_with_the_planner_stability_guarantee() {
         // .cargo/config.toml sets it; without it every `.first()` statement is re-prepared on each run.
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (pool, _) = open(&dir.path().join("cockpit.db"), 1, false).expect("open");
+        let (pool, _) = open(&dir.path().join("cockpit.db"), 1).expect("open");
         let mut conn = pool.get().expect("a connection");
         let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
             .load::<CompileOption>(&mut conn)

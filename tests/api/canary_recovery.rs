@@ -2,10 +2,9 @@
 //! whose row cannot be read is ended `unrecoverable` at start and frees its gate; a canary actor that dies is
 //! re-created from its row; a deadline that fails to commit is retried.
 
-use mcp_cockpit::failpoints::Failpoint;
 use serde_json::json;
 
-use crate::helpers::{canary_args, names, spawn_app_with, Binary, TestApp};
+use crate::helpers::{canary_args, names, spawn_app_with, Binary};
 
 const CONFIG: &str = "[canary]\nmin_interval = \"10ms\"\n";
 
@@ -17,9 +16,7 @@ fn id_of(started: &serde_json::Value) -> String {
 async fn after_a_restart_an_unreadable_canary_is_ended_and_one_outside_today_s_limits_can_be_aborted(
 ) {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join(".mcp-state.db");
-    let mut server = Binary::start(dir.path(), CONFIG, &[]);
-    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let (mut server, app) = Binary::start_app(dir.path(), CONFIG, &[]);
     let idle = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "100ms", "deadline": "1h",
                       "warmupChecks": 10000});
     let lenient = id_of(
@@ -40,8 +37,7 @@ async fn after_a_restart_an_unreadable_canary_is_ended_and_one_outside_today_s_l
     ));
 
     // Restarted with the default limits: a 100 ms interval is below today's canary.min_interval of 1 s.
-    let mut server = Binary::start(dir.path(), "", &[]);
-    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let (mut server, app) = Binary::start_app(dir.path(), "", &[]);
     let ended = app
         .tool_ok("canary_status", json!({"canaryId": broken}))
         .await;
@@ -84,7 +80,9 @@ async fn after_a_restart_an_unreadable_canary_is_ended_and_one_outside_today_s_l
 
 #[actix_web::test]
 async fn a_canary_actor_that_dies_is_re_created_and_the_canary_finishes() {
-    let app = spawn_app_with(|s| s.failpoint = Some(Failpoint::CanaryPanic)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_server, app) =
+        Binary::start_app(dir.path(), CONFIG, &[("COCKPIT_FAILPOINT", "canary_panic")]);
     let started = app
         .tool_ok(
             "start_canary",
@@ -107,7 +105,12 @@ async fn a_canary_actor_that_dies_is_re_created_and_the_canary_finishes() {
 
 #[actix_web::test]
 async fn a_deadline_that_fails_to_commit_is_retried_until_the_canary_ends() {
-    let app = spawn_app_with(|s| s.failpoint = Some(Failpoint::DeadlineCommit)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_server, app) = Binary::start_app(
+        dir.path(),
+        CONFIG,
+        &[("COCKPIT_FAILPOINT", "deadline_commit_fails")],
+    );
     let policy = json!({"latency_p95_ms": 800, "error_rate": 0.01, "interval": "1.5s",
                         "successesToPromote": 1, "deadline": "2s"});
     let id = id_of(

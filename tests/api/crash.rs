@@ -44,9 +44,7 @@ fn start(root: &std::path::Path, failpoint: Option<&str>) -> (Binary, TestApp) {
         .map(|f| ("COCKPIT_FAILPOINT", f))
         .into_iter()
         .collect();
-    let server = Binary::start(root, CONFIG, &env);
-    let app = TestApp::attach(&server.address, root, &root.join(".mcp-state.db"));
-    (server, app)
+    Binary::start_app(root, CONFIG, &env)
 }
 
 /// Waits (bounded) for the binary to die by itself at its failpoint.

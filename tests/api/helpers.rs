@@ -574,6 +574,17 @@ impl Binary {
         }
     }
 
+    /// Starts the binary on the database `.mcp-state.db` in `root` and attaches a client to it.
+    pub fn start_app(
+        root: &std::path::Path,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> (Binary, TestApp) {
+        let server = Binary::start(root, config, env);
+        let app = TestApp::attach(&server.address, root, &root.join(".mcp-state.db"));
+        (server, app)
+    }
+
     /// Waits for the process to exit (kill or signal it first) and returns its whole log, the last lines
     /// included: the drain thread has read the pipe to its end.
     pub fn exit_log(&mut self) -> String {

@@ -264,13 +264,16 @@ async fn the_kits_recent_job_activity_query_returns_the_job() {
 
 #[actix_web::test]
 async fn a_panicking_job_actor_is_recorded_failed_its_processes_end_and_the_service_answers_on() {
-    let app = spawn_app_with(|s| {
-        s.failpoint = Some(mcp_cockpit::failpoints::Failpoint::JobPanic);
-        s.evals
-            .tasks
-            .insert("hangs".into(), shell_task(SPAWNS_A_GRANDCHILD));
-    })
-    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = format!(
+        "[evals.hangs]\ncommand = [\"sh\", \"-c\", {}, \"sh\", \"{{jobId}}\"]\n",
+        serde_json::to_string(SPAWNS_A_GRANDCHILD).expect("a TOML string")
+    );
+    let (_server, app) = crate::helpers::Binary::start_app(
+        dir.path(),
+        &config,
+        &[("COCKPIT_FAILPOINT", "job_panic")],
+    );
     let job_id = app.run_eval("hangs").await;
     let events = app.job_events(&job_id).await;
 

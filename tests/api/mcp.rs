@@ -158,10 +158,9 @@ async fn health_and_readiness_answer_without_a_key() {
 
 #[actix_web::test]
 async fn with_a_read_only_database_writes_fail_cleanly_and_readiness_says_so() {
-    let app = crate::helpers::spawn_app_with(|s| {
-        s.failpoint = Some(mcp_cockpit::failpoints::Failpoint::DbReadonly);
-    })
-    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_server, app) =
+        crate::helpers::Binary::start_app(dir.path(), "", &[("COCKPIT_FAILPOINT", "db_readonly")]);
     for (tool, arguments) in [
         (
             "run_eval",

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{Binary, TestApp};
+use crate::helpers::Binary;
 
 fn call(id: i64, name: &str, arguments: Value) -> Value {
     json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":arguments}})
@@ -14,12 +14,8 @@ fn call(id: i64, name: &str, arguments: Value) -> Value {
 #[actix_web::test]
 async fn a_panicking_handler_answers_internal_error_and_takes_nothing_else_with_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = Binary::start(dir.path(), "", &[("COCKPIT_FAILPOINT", "tool_panic")]);
-    let app = TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    let (mut server, app) =
+        Binary::start_app(dir.path(), "", &[("COCKPIT_FAILPOINT", "tool_panic")]);
 
     let alone = app
         .rpc(call(1, "model_gates", json!({"modelId": "m"})))

@@ -26,7 +26,7 @@ use crate::auth::Caller;
 use crate::broker::Broker;
 use crate::canary::policy::{Limits, PolicyTable};
 use crate::canary::{CanaryRegistry, PrometheusPoller, StartRules};
-use crate::failpoints::Failpoint;
+use crate::failpoints::{self, Failpoint};
 use crate::jobs::{JobError, Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::{Store, StoreError};
@@ -56,8 +56,6 @@ pub struct ToolContext {
     /// SIGTERM → SIGKILL grace of jobs, to bound how long `cancel_job` waits.
     pub kill_grace: Duration,
     pub subscriber_queue: usize,
-    /// The armed test failpoint (`tool_panic`), if any.
-    pub failpoint: Option<Failpoint>,
 }
 
 /// What a waiting `run_eval` tells a caller that asked for progress.
@@ -223,7 +221,7 @@ impl ToolContext {
         arguments: Value,
         progress: Option<&ProgressSink>,
     ) -> Option<Result<Value, ToolError>> {
-        if name == "model_gates" && self.failpoint == Some(Failpoint::ToolPanic) {
+        if name == "model_gates" && failpoints::armed(Failpoint::ToolPanic) {
             panic!("failpoint tool_panic: model_gates panics in its handler");
         }
         let tool = find(name)?;
