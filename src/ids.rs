@@ -9,13 +9,75 @@ const ID_ALPHABET: [char; 36] = [
     'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
 ];
 
-pub fn new_job_id() -> String {
-    format!("job_{}", nanoid::nanoid!(12, &ID_ALPHABET))
+/// Declares an id type we issue: a prefix and 12 characters of [`ID_ALPHABET`]. Only `issue` makes one
+/// from nothing; `named` takes one back from the database or a client that names it.
+macro_rules! issued_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new id, unique with overwhelming likelihood (12 characters of a 36-letter alphabet).
+            pub fn issue() -> Self {
+                Self(format!(concat!($prefix, "{}"), nanoid::nanoid!(12, &ID_ALPHABET)))
+            }
+
+            /// An id read back from storage, a row or a client (already a validated identifier).
+            pub fn named(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// Reads as the string it is, wherever a `&str` is taken (SQL parameters, topics, log lines).
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
 }
 
-pub fn new_canary_id() -> String {
-    format!("canary_{}", nanoid::nanoid!(12, &ID_ALPHABET))
-}
+issued_id!(
+    /// A job's id, `job_` and 12 characters: the key of its row, its topic and its actor.
+    JobId,
+    "job_"
+);
+issued_id!(
+    /// A canary's id, `canary_` and 12 characters: the key of its row, its topic and its actor.
+    CanaryId,
+    "canary_"
+);
 
 /// The rule every client identifier must meet, as said in error messages.
 pub const IDENT_RULE: &str = "1-128 characters from A-Z a-z 0-9 _ . : -";
@@ -59,7 +121,7 @@ mod tests {
 
     #[test]
     fn issued_job_ids_have_the_documented_shape() {
-        let id = new_job_id();
+        let id = JobId::issue().to_string();
         assert_eq!(id.len(), 16);
         assert!(id.starts_with("job_"));
         assert!(id[4..]

@@ -14,6 +14,7 @@ use super::rules::{self, Check, ReasonCode, Step};
 use super::{after, CanaryState, Status};
 use crate::clock::{self, Timestamp};
 use crate::failpoints::{self, Failpoint};
+use crate::ids::CanaryId;
 use crate::recorder::{record, Recorder};
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
@@ -32,7 +33,7 @@ pub struct CanaryActor {
 /// Dropped with the actor, however it ends — a panic in a handler included, where `stopped` never runs — and
 /// then tells the registry, which re-creates the actor of a canary that is still active.
 struct Departure {
-    canary_id: String,
+    canary_id: CanaryId,
     registry: Addr<CanaryRegistry>,
     /// Set by `stopped` when the canary has ended: the actor is meant to go, rather than dying.
     expected: bool,
@@ -41,7 +42,7 @@ struct Departure {
 impl Drop for Departure {
     fn drop(&mut self) {
         self.registry.do_send(Gone {
-            canary_id: std::mem::take(&mut self.canary_id),
+            canary_id: self.canary_id.clone(),
             expected: self.expected,
         });
     }

@@ -19,6 +19,7 @@ pub use records::{StartRules, Started};
 pub use registry::{CanaryRegistry, Lookup, Recovered, StartCanary};
 
 use crate::clock::{self, Timestamp};
+use crate::ids::CanaryId;
 use crate::storage::canaries::CanaryRow;
 use crate::storage::StoreError;
 use policy::Policy;
@@ -73,7 +74,7 @@ impl fmt::Display for Status {
 /// Everything a canary actor knows about its canary; the database row is its durable copy.
 #[derive(Debug, Clone)]
 pub struct CanaryState {
-    pub id: String,
+    pub id: CanaryId,
     pub model_id: String,
     pub from_gate: String,
     pub to_gate: String,
@@ -109,7 +110,7 @@ impl CanaryState {
             serde_json::from_str(&row.slo_policy).map_err(|_| bad("slo_policy is not JSON"))?;
         let count = |n: i32| u32::try_from(n).unwrap_or(0);
         Ok(Self {
-            id: row.id.clone(),
+            id: CanaryId::named(row.id.clone()),
             model_id: row.model_id.clone(),
             from_gate: row.from_gate.clone(),
             to_gate: row.to_gate.clone(),

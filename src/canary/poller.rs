@@ -12,6 +12,7 @@ use actix::prelude::*;
 
 use super::actor::{CanaryActor, Observed};
 use crate::clock::{self, Timestamp};
+use crate::ids::CanaryId;
 use crate::slo::{Gathered, Reachability, SloQuery, SloSource};
 
 struct Target {
@@ -36,10 +37,10 @@ const MAX_IN_FLIGHT: usize = 256;
 /// O(canaries); the heap costs O(log canaries) per check.
 pub struct PrometheusPoller {
     source: Rc<dyn SloSource>,
-    targets: HashMap<String, Target>,
+    targets: HashMap<CanaryId, Target>,
     /// (due time, generation, canary): earliest first. Entries whose generation is no longer the target's are
     /// stale (rescheduled, paused, ended) and skipped when they come up.
-    due: BinaryHeap<Reverse<(Timestamp, u64, String)>>,
+    due: BinaryHeap<Reverse<(Timestamp, u64, CanaryId)>>,
     /// The one timer, and the due time it is armed for.
     timer: Option<(Timestamp, SpawnHandle)>,
     in_flight: usize,
@@ -95,7 +96,7 @@ impl PrometheusPoller {
 
     fn queue(
         &mut self,
-        canary_id: String,
+        canary_id: CanaryId,
         generation: u64,
         due: Timestamp,
         ctx: &mut Context<Self>,
@@ -152,7 +153,7 @@ impl PrometheusPoller {
 
     fn check(
         &mut self,
-        canary_id: String,
+        canary_id: CanaryId,
         generation: u64,
         due: Timestamp,
         ctx: &mut Context<Self>,
@@ -212,7 +213,7 @@ impl Actor for PrometheusPoller {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Schedule {
-    pub canary_id: String,
+    pub canary_id: CanaryId,
     pub canary: Addr<CanaryActor>,
     pub model_id: String,
     pub gate: String,
@@ -248,7 +249,7 @@ impl Handler<Schedule> for PrometheusPoller {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Unschedule {
-    pub canary_id: String,
+    pub canary_id: CanaryId,
 }
 
 impl Handler<Unschedule> for PrometheusPoller {

@@ -206,7 +206,7 @@ pub fn checked(
     canaries::insert_metric(
         tx.conn,
         &MetricRow {
-            canary_id: state.id.clone(),
+            canary_id: state.id.to_string(),
             gate: state.to_gate.clone(),
             latency_p95_ms: observed.latency_p95_ms.value(),
             error_rate: observed.error_rate.value(),

@@ -11,6 +11,7 @@ use super::poller::PrometheusPoller;
 use super::records;
 pub use super::records::Started;
 use super::CanaryState;
+use crate::ids::CanaryId;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::CanaryRow;
@@ -21,10 +22,10 @@ pub struct CanaryRegistry {
     recorder: Recorder,
     poller: Addr<PrometheusPoller>,
     webhooks: Option<Addr<Webhooks>>,
-    canaries: HashMap<String, Addr<CanaryActor>>,
+    canaries: HashMap<CanaryId, Addr<CanaryActor>>,
     /// How often each canary's actor has been re-created after dying: a canary whose actor keeps dying is
     /// left without one (an operator can still abort or promote it) instead of looping.
-    restarts: HashMap<String, u32>,
+    restarts: HashMap<CanaryId, u32>,
 }
 
 /// Re-creations of one canary's actor before the registry gives up on it.
@@ -144,7 +145,7 @@ impl Handler<Recovered> for CanaryRegistry {
 #[derive(Message)]
 #[rtype(result = "Option<Addr<CanaryActor>>")]
 pub struct Lookup {
-    pub canary_id: String,
+    pub canary_id: CanaryId,
 }
 
 impl Handler<Lookup> for CanaryRegistry {
@@ -159,7 +160,7 @@ impl Handler<Lookup> for CanaryRegistry {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Gone {
-    pub canary_id: String,
+    pub canary_id: CanaryId,
     pub expected: bool,
 }
 

@@ -23,6 +23,7 @@ use super::JobSpec;
 use crate::clock::compact_duration;
 use crate::config::EvalTask;
 use crate::failpoints::{self, Failpoint};
+use crate::ids::JobId;
 use crate::recorder::{record, Recorder};
 
 /// After the main process exits, how long its output may still drain before we stop reading.
@@ -33,14 +34,14 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct JobGone {
-    pub job_id: String,
+    pub job_id: JobId,
     pub recorded: bool,
     /// The job's process group (already sent SIGKILL when `recorded` is false).
     pub pgid: Option<i32>,
 }
 
 pub(super) struct ExitGuard {
-    job_id: String,
+    job_id: JobId,
     pgid: Option<i32>,
     recorded: bool,
     registry: Recipient<JobGone>,
@@ -52,7 +53,7 @@ impl Drop for ExitGuard {
             process::signal_group(pgid, Signal::SIGKILL);
         }
         self.registry.do_send(JobGone {
-            job_id: std::mem::take(&mut self.job_id),
+            job_id: self.job_id.clone(),
             recorded: self.recorded,
             pgid: self.pgid,
         });

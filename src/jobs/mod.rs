@@ -17,12 +17,13 @@ pub use process::become_subreaper;
 pub use registry::{CancelJob, Cancelled, Registry, Shutdown, SubmitJob};
 pub use tasks::TaskCatalog;
 
+use crate::ids::JobId;
 use crate::storage::StoreError;
 
 /// What the registry needs to run a job.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    pub job_id: String,
+    pub job_id: JobId,
     pub task_id: String,
     pub config_id: String,
     pub timeout: Duration,

@@ -9,6 +9,7 @@ use super::process;
 use super::records::{self, Ending};
 use super::{JobSpec, JobStatus, TaskCatalog};
 use crate::clock;
+use crate::ids::JobId;
 use crate::recorder::{record, Recorder};
 use crate::storage::StoreError;
 
@@ -21,7 +22,7 @@ pub(super) async fn recover(
     for row in rows {
         let spec = JobSpec {
             timeout: Duration::from_secs_f64(row.timeout_seconds.max(0.001)),
-            job_id: row.job_id.clone(),
+            job_id: JobId::named(row.job_id.clone()),
             task_id: row.task_id.clone(),
             config_id: row.config_id.clone(),
             queued_at: Instant::now(),

@@ -17,6 +17,7 @@ use super::records::{self, Ending};
 use super::tasks::Placeholders;
 use super::{recovery, JobError, JobSpec, JobStatus, TaskCatalog};
 use crate::config::JobSettings;
+use crate::ids::JobId;
 use crate::recorder::{record, Recorder};
 use crate::storage::audit::AuditEntry;
 
@@ -26,8 +27,8 @@ pub struct Registry {
     recorder: Recorder,
     queue: VecDeque<JobSpec>,
     /// Queued jobs whose `queued` record has not committed yet: none starts before it has.
-    uncommitted: HashSet<String>,
-    running: HashMap<String, Addr<JobActor>>,
+    uncommitted: HashSet<JobId>,
+    running: HashMap<JobId, Addr<JobActor>>,
     /// Set at shutdown: nothing new starts.
     stopping: bool,
     /// Told when the last running job has ended during a shutdown.
@@ -207,7 +208,7 @@ pub enum Cancelled {
 #[derive(Message)]
 #[rtype(result = "Result<Cancelled, JobError>")]
 pub struct CancelJob {
-    pub job_id: String,
+    pub job_id: JobId,
     pub reason: String,
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::jsonrpc::{self, RpcError};
 use super::tools::{ProgressUpdate, ToolContext};
 use crate::auth::Caller;
+use crate::ids::JobId;
 use crate::jobs::{records, CancelJob};
 use crate::recorder::record;
 use crate::storage::audit::AuditEntry;
@@ -20,7 +21,7 @@ use crate::storage::audit::AuditEntry;
 /// Waiting calls by who made them — `<client>/<session>/<request id>` — with the job each waits on, so a
 /// client can only ever cancel its own calls.
 #[derive(Default, Clone)]
-pub struct InFlight(Arc<Mutex<HashMap<String, String>>>);
+pub struct InFlight(Arc<Mutex<HashMap<String, JobId>>>);
 
 impl InFlight {
     /// `client` is who the request is charged to (a key's fingerprint, or the address in keyless mode).
@@ -28,7 +29,7 @@ impl InFlight {
         format!("{client}/{}/{request_id}", session.unwrap_or("-"))
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobId>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -15,7 +15,7 @@ use crate::canary::{
 };
 use crate::clock;
 use crate::events::EntityKind;
-use crate::ids::{self, Ident};
+use crate::ids::{CanaryId, Ident};
 use crate::recorder::record;
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryFilter, CanaryRow};
@@ -158,7 +158,7 @@ pub async fn start_canary(ctx: &ToolContext, call: Call<'_>) -> Result<Value, To
     .map_err(|e| invalid(&format!("sloPolicy.{}", e.field), e.problem, START_EXAMPLE))?;
     let created = clock::now();
     let state = CanaryState {
-        id: ids::new_canary_id(),
+        id: CanaryId::issue(),
         model_id: args.model_id.to_string(),
         from_gate: args.from_gate.to_string(),
         to_gate: args.to_gate.to_string(),
@@ -304,7 +304,7 @@ async fn operate(
     let actor = ctx
         .canaries
         .send(Lookup {
-            canary_id: canary_id.to_string(),
+            canary_id: CanaryId::named(canary_id),
         })
         .await?;
     let audit = AuditEntry {

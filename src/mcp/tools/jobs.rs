@@ -9,7 +9,7 @@ use super::args::{invalid, list_limit, one_of, parse};
 use super::{Call, ProgressUpdate, ToolContext, ToolError};
 use crate::broker::Subscription;
 use crate::events::{EntityKind, TopicFilter};
-use crate::ids::{self, Ident};
+use crate::ids::{Ident, JobId};
 use crate::jobs::records;
 use crate::jobs::{CancelJob, Cancelled, JobError, JobSpec, JobStatus, SubmitJob, TaskCatalog};
 use crate::recorder::record;
@@ -125,7 +125,7 @@ pub async fn run_eval(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolEr
         }
     };
     let spec = JobSpec {
-        job_id: ids::new_job_id(),
+        job_id: JobId::issue(),
         task_id: args.task_id.to_string(),
         config_id: config_id.to_string(),
         timeout,
@@ -297,7 +297,7 @@ pub async fn cancel_job(ctx: &ToolContext, call: Call<'_>) -> Result<Value, Tool
     let outcome = ctx
         .registry
         .send(CancelJob {
-            job_id: job_id.clone(),
+            job_id: JobId::named(job_id.clone()),
             reason,
         })
         .await;

@@ -27,6 +27,7 @@ use crate::broker::Broker;
 use crate::canary::policy::{Limits, PolicyTable};
 use crate::canary::{CanaryRegistry, PrometheusPoller, StartRules};
 use crate::failpoints::{self, Failpoint};
+use crate::ids::JobId;
 use crate::jobs::{JobError, Registry, TaskCatalog};
 use crate::recorder::Recorder;
 use crate::storage::{Store, StoreError};
@@ -62,7 +63,7 @@ pub struct ToolContext {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgressUpdate {
     /// The job it waits on (so `notifications/cancelled` can cancel it).
-    Job(String),
+    Job(JobId),
     Step {
         progress: f64,
         message: Option<String>,
