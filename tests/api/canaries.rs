@@ -108,7 +108,7 @@ async fn a_healthy_canary_is_promoted_and_the_model_moves_to_the_gate() {
         .contains("promoted lukhas-v2 stage → production"));
 
     // The kit's "Canary success rate" query, verbatim.
-    let success = app.sql_rows(
+    let success = app.kit_sql(
         "SELECT status, COUNT(*) as count, ROUND(COUNT(*) * 100.0 / SUM(COUNT(*)) OVER(), 1) as percentage \
          FROM canaries WHERE created_at > datetime('now', '-24 hours') GROUP BY status;",
     );

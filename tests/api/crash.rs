@@ -181,7 +181,10 @@ async fn crash_and_recover(failpoint: Option<&str>) {
         statuses[&requeued_job], "running",
         "requeue_on_restart runs it again"
     );
-    assert_eq!(app.sql_rows("PRAGMA integrity_check"), [["ok"]]);
+    assert_eq!(
+        app.sql_rows("SELECT * FROM pragma_integrity_check"),
+        [["ok"]]
+    );
 
     // Let the requeued job finish before the directory goes, so no test process is left behind.
     std::fs::write(dir.path().join("open"), "").expect("let the requeued job finish");
@@ -260,7 +263,10 @@ async fn sigterm_ends_streams_with_a_retry_hint_stops_jobs_and_exits_0() {
         [["running"]],
         "canaries are left to resume at the next start"
     );
-    assert_eq!(app.sql_rows("PRAGMA integrity_check"), [["ok"]]);
+    assert_eq!(
+        app.sql_rows("SELECT * FROM pragma_integrity_check"),
+        [["ok"]]
+    );
     let log = server.exit_log();
     assert!(log.contains("SIGTERM received"), "{log}");
     drop(job_stream);

@@ -78,6 +78,8 @@ pub struct TestApp {
     client: awc::Client,
     /// Sent as `X-API-Key` by the JSON-RPC helpers ([`TestApp::rpc`] and the tool calls built on it).
     key: Option<String>,
+    /// The app's own pool on its database, opened by the first [`TestApp::sql_rows`].
+    db: std::sync::OnceLock<mcp_cockpit::storage::DbPool>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -149,6 +151,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         db_path,
         client: client(),
         key: None,
+        db: std::sync::OnceLock::new(),
         _dir: Some(dir),
     }
 }
@@ -174,6 +177,7 @@ impl TestApp {
             db_path: db_path.into(),
             client: client(),
             key: None,
+            db: std::sync::OnceLock::new(),
             _dir: None,
         }
     }
@@ -332,8 +336,66 @@ impl TestApp {
             .await
     }
 
-    /// Runs SQL against the service's database file (the kit's audit queries).
+    /// Runs a test's own check through the app's own pool (`storage::open`: its pragmas and busy timeout);
+    /// rows as the `sqlite3` CLI prints them: text as is, numbers in their shortest form, NULL as "". A
+    /// statement other than a SELECT (several, `;`-separated, may be given) runs and returns no rows.
     pub fn sql_rows(&self, query: &str) -> Vec<Vec<String>> {
+        use diesel::RunQueryDsl;
+        let run = |conn: &mut _, sql: &str| {
+            diesel::sql_query(sql)
+                .execute(conn)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        };
+        let pool = self.db.get_or_init(|| {
+            mcp_cockpit::storage::open(&self.db_path, 1)
+                .expect("the app's database opens")
+                .0
+        });
+        let mut conn = pool.get().expect("a pooled connection");
+        let statement = query.trim().trim_end_matches(';');
+        if !statement.to_ascii_uppercase().starts_with("SELECT") {
+            diesel::connection::SimpleConnection::batch_execute(&mut *conn, statement)
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            return Vec::new();
+        }
+        // A temporary view names the query's columns, so each row can come back as one JSON array.
+        run(
+            &mut conn,
+            &format!("CREATE TEMP VIEW checked AS {statement}"),
+        );
+        let names: Vec<Cell> =
+            diesel::sql_query("SELECT name AS cell FROM pragma_table_info('checked') ORDER BY cid")
+                .load(&mut conn)
+                .expect("the view's columns");
+        let columns: Vec<String> = names
+            .iter()
+            .map(|n| format!("\"{}\"", n.cell.replace('"', "\"\"")))
+            .collect();
+        let rows: Vec<Cell> = diesel::sql_query(format!(
+            "SELECT json_array({}) AS cell FROM checked",
+            columns.join(", ")
+        ))
+        .load(&mut conn)
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        run(&mut conn, "DROP VIEW checked");
+        rows.iter()
+            .map(|row| {
+                let values: Vec<Value> = serde_json::from_str(&row.cell).expect("a JSON row");
+                values
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(text) => text,
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Runs one of the kit's own queries verbatim with the `sqlite3` CLI, as the kit does; rows as it prints
+    /// them, columns split on `|`.
+    pub fn kit_sql(&self, query: &str) -> Vec<Vec<String>> {
         let output = std::process::Command::new("sqlite3")
             .args(["-cmd", ".timeout 5000"])
             .arg(&self.db_path)
@@ -350,6 +412,13 @@ impl TestApp {
             .map(|l| l.split('|').map(String::from).collect())
             .collect()
     }
+}
+
+/// One text column of a query run by [`TestApp::sql_rows`].
+#[derive(diesel::QueryableByName)]
+struct Cell {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    cell: String,
 }
 
 #[derive(Debug, Clone)]

@@ -243,7 +243,7 @@ async fn wait_returns_the_finished_job_and_list_jobs_filters_it() {
 async fn the_kits_recent_job_activity_query_returns_the_job() {
     let app = spawn_app().await;
     let job = app.run_eval_and_wait("probe", "default").await;
-    let rows = app.sql_rows(
+    let rows = app.kit_sql(
         "SELECT created_at, job_id, status, result FROM jobs WHERE created_at > datetime('now', '-1 hour') ORDER BY created_at DESC;",
     );
     assert_eq!(rows.len(), 1);

@@ -177,7 +177,10 @@ async fn backup_copies_the_database_while_the_service_runs() {
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
     let copy = crate::helpers::TestApp::attach(&server.address, dir.path(), &target);
-    assert_eq!(copy.sql_rows("PRAGMA integrity_check"), [["ok"]]);
+    assert_eq!(
+        copy.sql_rows("SELECT * FROM pragma_integrity_check"),
+        [["ok"]]
+    );
     let job_id = job["jobId"].as_str().expect("id");
     assert_eq!(
         copy.sql_rows(&format!(
