@@ -7,13 +7,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use futures_util::StreamExt;
 
-use super::mcp_stream::{session_stream, Position, Setup};
+use super::mcp_stream::{session_stream, Position, Projection, Setup};
 use super::{AppState, ClientKey};
 use crate::auth::Caller;
 use crate::broker::Subscription;
 use crate::events::TopicFilter;
 use crate::mcp::jsonrpc;
-use crate::mcp::{self as protocol, PostContext, PostReply, Session};
+use crate::mcp::{self as protocol, modern, PostContext, PostReply, Session};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -88,19 +88,15 @@ impl Refusal {
     }
 }
 
-/// 400 for an `MCP-Protocol-Version` we do not speak.
-fn check_version(req: &HttpRequest) -> Result<Option<&str>, Refusal> {
+/// 400 with the versions we speak for an `MCP-Protocol-Version` we do not.
+fn check_version(req: &HttpRequest) -> Result<Option<&str>, Box<HttpResponse>> {
     let version = header_str(req, VERSION_HEADER);
-    match version.filter(|v| !protocol::is_supported(v)) {
+    match version.filter(|v| !protocol::is_supported(v) && *v != modern::VERSION) {
         None => Ok(version),
-        Some(v) => Err(Refusal(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Bad Request: unsupported MCP-Protocol-Version `{}`; supported: {}",
-                v.chars().take(40).collect::<String>(),
-                protocol::SUPPORTED_VERSIONS.join(", ")
-            ),
-        )),
+        Some(v) => Err(Box::new(HttpResponse::BadRequest().json(jsonrpc::failure(
+            serde_json::Value::Null,
+            &modern::unsupported(v),
+        )))),
     }
 }
 
@@ -136,16 +132,24 @@ pub async fn post(
 ) -> HttpResponse {
     let version = match check_version(&req) {
         Ok(version) => version,
-        Err(refusal) => return refusal.response(),
+        Err(refused) => return *refused,
     };
-    let session = match named_session(&req, &state, &client) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.response(),
+    // The modern revision has no sessions: a session header beside it is ignored.
+    let session = match version {
+        Some(modern::VERSION) => None,
+        _ => match named_session(&req, &state, &client) {
+            Ok(session) => session,
+            Err(refusal) => return refusal.response(),
+        },
     };
     let charge = |cost: u32| state.guard.charge(&client, cost);
     let context = PostContext {
         session: session.as_ref(),
-        has_version_header: version.is_some(),
+        headers: modern::Headers {
+            protocol_version: version,
+            method: header_str(&req, "mcp-method"),
+            name: header_str(&req, "mcp-name"),
+        },
         caller: &caller,
         client: &client.0,
         charge: &charge,
@@ -157,6 +161,19 @@ pub async fn post(
     match state.mcp.handle_post(&body, &context).await {
         PostReply::Accepted => HttpResponse::Accepted().finish(),
         PostReply::Refused(body) => HttpResponse::BadRequest().json(body),
+        PostReply::MethodNotFound(body) => HttpResponse::NotFound().json(body),
+        PostReply::Listen {
+            id,
+            uris,
+            acknowledged,
+        } => {
+            let projection = Projection::Listen {
+                id,
+                uris: uris.into_iter().collect(),
+                acknowledged,
+            };
+            listen(&state, &client, projection).await
+        }
         PostReply::RateLimited(wait) => super::guard::mcp_rate_limited(wait),
         PostReply::Stream(messages) => {
             let frames = messages.map(|message| {
@@ -172,6 +189,35 @@ pub async fn post(
             response.json(body)
         }
     }
+}
+
+/// A `subscriptions/listen` stream: counted against the client's stream limit like any other stream.
+async fn listen(state: &AppState, client: &ClientKey, projection: Projection) -> HttpResponse {
+    let permit = match state.guard.stream_permit(client, true) {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
+    let Ok(live) = Subscription::open(&state.broker, vec![TopicFilter::All], state.sse.queue).await
+    else {
+        return broker_stopping();
+    };
+    let stream = session_stream(Setup {
+        projection,
+        live,
+        store: state.store.clone(),
+        resume: None,
+        retry_ms: state.sse.retry_ms,
+        keep_alive: state.sse.keep_alive,
+    });
+    super::held_event_stream(stream, permit)
+}
+
+fn broker_stopping() -> HttpResponse {
+    rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        jsonrpc::INTERNAL_ERROR,
+        "the event broker is stopping".into(),
+    )
 }
 
 /// Only the client that created a session may end it.
@@ -214,8 +260,23 @@ pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>
         );
         return refusal;
     }
-    if let Err(refusal) = check_version(&req) {
-        return refusal.response();
+    match check_version(&req) {
+        Err(refused) => return *refused,
+        Ok(Some(modern::VERSION)) => {
+            let mut refusal = rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                jsonrpc::INVALID_REQUEST,
+                format!(
+                    "Method Not Allowed: protocol {} has no GET stream; POST subscriptions/listen instead",
+                    modern::VERSION
+                ),
+            );
+            refusal
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return refusal;
+        }
+        Ok(_) => {}
     }
     let session = match named_session(&req, &state, &client) {
         Ok(Some(session)) => session,
@@ -238,14 +299,10 @@ pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>
         .or(Some(Position::after(session.since)));
     let Ok(live) = Subscription::open(&state.broker, vec![TopicFilter::All], state.sse.queue).await
     else {
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            jsonrpc::INTERNAL_ERROR,
-            "the event broker is stopping".into(),
-        );
+        return broker_stopping();
     };
     let stream = session_stream(Setup {
-        session: session.state,
+        projection: Projection::Session(session.state),
         live,
         store: state.store.clone(),
         resume,

@@ -1,8 +1,10 @@
 //! `GET /mcp`: a session's server-to-client stream (log messages, resource updates). It is a projection of
 //! the event log through the session's level and subscriptions, so its event ids (`<seq>-<n>`) resume
 //! exactly: `Last-Event-ID` replays from the log what the session's stream would have carried since.
+//! `subscriptions/listen` (2026-07-28) is the same projection through a fixed set of resources, with no
+//! ids (that revision does not resume streams), each message tagged with the listen request's id.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use serde_json::Value;
 use tokio::time::{interval_at, Instant, Interval};
 
 use crate::broker::{self, Frame, Subscription};
+use crate::mcp::modern::META_SUBSCRIPTION;
 use crate::mcp::notify::{self, Happening};
 use crate::mcp::session::SessionState;
 use crate::storage::events::{EventRow, Scope};
@@ -46,8 +49,40 @@ impl Position {
     }
 }
 
+/// Which messages a stream carries, and how it marks them.
+pub enum Projection {
+    /// A session's GET stream: its log level and subscriptions, with resumable ids.
+    Session(Arc<SessionState>),
+    /// A `subscriptions/listen` stream: updates of these resources, tagged with the request's id.
+    Listen {
+        id: Value,
+        uris: BTreeSet<String>,
+        acknowledged: Value,
+    },
+}
+
+impl Projection {
+    fn messages(&self, happening: &Happening<'_>) -> Vec<Value> {
+        match self {
+            Projection::Session(session) => notify::notifications(session, happening),
+            Projection::Listen { id, uris, .. } => {
+                notify::resource_updated(happening.topic, |uri| uris.contains(uri))
+                    .map(|update| tagged(update, id))
+                    .into_iter()
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A listen stream's message, carrying the id of the request that opened it.
+fn tagged(mut message: Value, id: &Value) -> Value {
+    message["params"]["_meta"] = serde_json::json!({ (META_SUBSCRIPTION): id });
+    message
+}
+
 pub struct Setup {
-    pub session: Arc<SessionState>,
+    pub projection: Projection,
     pub live: Subscription,
     pub store: Store,
     /// From `Last-Event-ID`: replay what came after it.
@@ -57,7 +92,7 @@ pub struct Setup {
 }
 
 struct SessionStream {
-    session: Arc<SessionState>,
+    projection: Projection,
     live: Subscription,
     store: Store,
     prelude: Option<Bytes>,
@@ -84,13 +119,26 @@ pub fn session_stream(setup: Setup) -> impl Stream<Item = Result<Bytes, Infallib
         index: i64::MAX,
     };
     let after = setup.resume.unwrap_or(start);
-    // 2025-11-25 priming event: an id to resume from, and no data to act on.
-    let prelude = format!(
-        "retry: {}\n\nid: {}-{}\ndata: \n\n",
-        setup.retry_ms, after.seq, after.index
-    );
+    let prelude = match &setup.projection {
+        // 2025-11-25 priming event: an id to resume from, and no data to act on.
+        Projection::Session(_) => format!(
+            "retry: {}\n\nid: {}-{}\ndata: \n\n",
+            setup.retry_ms, after.seq, after.index
+        ),
+        // The acknowledgment comes first and says what the stream will carry.
+        Projection::Listen {
+            id, acknowledged, ..
+        } => {
+            let ack = serde_json::json!({
+                "jsonrpc": "2.0",
+                "method": "notifications/subscriptions/acknowledged",
+                "params": acknowledged,
+            });
+            format!("data: {}\n\n", tagged(ack, id))
+        }
+    };
     let state = SessionStream {
-        session: setup.session,
+        projection: setup.projection,
         live: setup.live,
         store: setup.store,
         prelude: Some(Bytes::from(prelude)),
@@ -119,10 +167,8 @@ impl SessionStream {
             event,
             narrative: &narrative,
         };
-        for (index, message) in notify::notifications(&self.session, &happening)
-            .into_iter()
-            .enumerate()
-        {
+        let listening = matches!(self.projection, Projection::Listen { .. });
+        for (index, message) in self.projection.messages(&happening).into_iter().enumerate() {
             let position = Position {
                 seq,
                 index: index as i64,
@@ -131,9 +177,11 @@ impl SessionStream {
                 continue;
             }
             self.after = position;
-            self.pending.push_back(Bytes::from(format!(
-                "id: {seq}-{index}\ndata: {message}\n\n"
-            )));
+            self.pending.push_back(Bytes::from(if listening {
+                format!("data: {message}\n\n")
+            } else {
+                format!("id: {seq}-{index}\ndata: {message}\n\n")
+            }));
         }
         // Nothing more from this event, whatever it produced.
         self.after = self.after.max(Position {

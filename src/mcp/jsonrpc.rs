@@ -19,6 +19,8 @@ pub const RATE_LIMITED: i64 = -32029;
 pub struct RpcError {
     pub code: i64,
     pub message: String,
+    /// What a client can act on besides the message (e.g. the versions we support).
+    pub data: Option<Value>,
 }
 
 impl RpcError {
@@ -26,7 +28,14 @@ impl RpcError {
         Self {
             code,
             message: message.into(),
+            data: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
     }
 }
 
@@ -205,7 +214,11 @@ pub fn success(id: Value, result: Value) -> Value {
 }
 
 pub fn failure(id: Value, error: &RpcError) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": error.code, "message": error.message}})
+    let mut body = json!({"code": error.code, "message": error.message});
+    if let Some(data) = &error.data {
+        body["data"] = data.clone();
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": body})
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod jsonrpc;
 pub mod logging;
+pub mod modern;
 pub mod notify;
 mod progress;
 pub use progress::InFlight;
@@ -10,6 +11,7 @@ pub mod resources;
 pub mod session;
 pub mod tools;
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -41,9 +43,19 @@ pub enum PostReply {
     },
     /// Messages to send as `text/event-stream`: progress notifications, then the response.
     Stream(futures_util::stream::LocalBoxStream<'static, Value>),
-    /// The body as a whole is refused (it does not parse, or is a batch that cannot be taken): nothing ran.
-    /// The transport answers HTTP 400 with this JSON-RPC error (id `null`).
+    /// The body as a whole is refused (it does not parse, is a batch that cannot be taken, or is a modern
+    /// request whose `_meta` or headers are wrong): nothing ran. The transport answers HTTP 400 with this
+    /// JSON-RPC error.
     Refused(Value),
+    /// A modern request for a method we do not have: HTTP 404 with this JSON-RPC error.
+    MethodNotFound(Value),
+    /// `subscriptions/listen`: a stream for the transport to open, acknowledged by `acknowledged` and then
+    /// carrying updates of these resources, each tagged with the request's id.
+    Listen {
+        id: Value,
+        uris: Vec<String>,
+        acknowledged: Value,
+    },
     /// A batch costs more than the client's rate limit has left: nothing ran; retry after this long.
     RateLimited(std::time::Duration),
 }
@@ -51,7 +63,8 @@ pub enum PostReply {
 /// What the transport knows about a POST.
 pub struct PostContext<'a> {
     pub session: Option<&'a Session>,
-    pub has_version_header: bool,
+    /// The headers a modern request mirrors its version, method and name in.
+    pub headers: modern::Headers<'a>,
     pub caller: &'a Caller,
     /// Who the request is charged to (a key's fingerprint, or the address in keyless mode): it owns the
     /// sessions it creates and the calls it waits on.
@@ -76,6 +89,9 @@ impl McpServer {
                 return PostReply::Refused(jsonrpc::failure(Value::Null, &error));
             }
         };
+        if !message.is_array() && modern::is_modern(&message, &post.headers) {
+            return self.handle_modern(message, post).await;
+        }
         if let Some(stream) = self.streamed(&message, post) {
             return PostReply::Stream(stream);
         }
@@ -88,7 +104,7 @@ impl McpServer {
         };
         let batch_allowed = match post.session {
             Some(session) => session.protocol_version == BATCH_VERSION,
-            None => !post.has_version_header,
+            None => post.headers.protocol_version.is_none(),
         };
         let refusal = if batch.is_empty() {
             Some("an empty batch".to_string())
@@ -173,27 +189,12 @@ impl McpServer {
                             Err(e) => Err(e),
                         },
                         "ping" => Ok(json!({})),
-                        "tools/list" => Ok(json!({ "tools": tools::definitions() })),
-                        "tools/call" if progress::waits(params.as_ref()) => {
-                            let session = post.session.map(|s| s.id.as_str());
-                            let key = progress::InFlight::key(post.client, session, &id);
-                            self.in_flight
-                                .call_registered(&self.tools, key, params, post.caller)
-                                .await
-                        }
-                        "tools/call" => self.tools.call(params, post.caller, None).await,
                         "logging/setLevel" => set_level(post.session, params.as_ref()),
-                        "resources/list" => resources::list(&self.tools, params.as_ref()).await,
-                        "resources/templates/list" => Ok(resources::templates()),
-                        "resources/read" => resources::read(&self.tools, params.as_ref()).await,
                         "resources/subscribe" | "resources/unsubscribe" => {
                             self.subscription(post.session, &method, params.as_ref())
                                 .await
                         }
-                        other => Err(RpcError::new(
-                            jsonrpc::METHOD_NOT_FOUND,
-                            format!("Method not found: {other}"),
-                        )),
+                        _ => self.either_era(&id, &method, params, post).await,
                     }
                 });
                 let outcome = handled
@@ -233,6 +234,102 @@ impl McpServer {
         ))
     }
 
+    /// The methods both eras share.
+    async fn either_era(
+        &self,
+        id: &Value,
+        method: &str,
+        params: Option<Value>,
+        post: &PostContext<'_>,
+    ) -> Result<Value, RpcError> {
+        match method {
+            "tools/list" => Ok(json!({ "tools": tools::definitions() })),
+            "tools/call" if progress::waits(params.as_ref()) => {
+                let session = post.session.map(|s| s.id.as_str());
+                let key = progress::InFlight::key(post.client, session, id);
+                self.in_flight
+                    .call_registered(&self.tools, key, params, post.caller)
+                    .await
+            }
+            "tools/call" => self.tools.call(params, post.caller, None).await,
+            "resources/list" => resources::list(&self.tools, params.as_ref()).await,
+            "resources/templates/list" => Ok(resources::templates()),
+            "resources/read" => resources::read(&self.tools, params.as_ref()).await,
+            other => Err(RpcError::new(
+                jsonrpc::METHOD_NOT_FOUND,
+                format!("Method not found: {other}"),
+            )),
+        }
+    }
+
+    /// One modern (2026-07-28) message: admitted by its `_meta` and headers, then run with no session.
+    async fn handle_modern(&self, message: Value, post: &PostContext<'_>) -> PostReply {
+        let (id, method, params) = match jsonrpc::classify(message.clone()) {
+            Incoming::Request { id, method, params } => (id, method, params),
+            Incoming::Invalid { id, error } => {
+                return PostReply::Refused(jsonrpc::failure(id, &error))
+            }
+            // The revision defines no notification a client sends over HTTP: taken and ignored.
+            Incoming::Notification { .. } | Incoming::Response => return PostReply::Accepted,
+        };
+        if let Err(error) = modern::admit(&message, &method, &post.headers) {
+            return PostReply::Refused(jsonrpc::failure(id, &error));
+        }
+        let post = PostContext {
+            session: None,
+            ..*post
+        };
+        if let Some(stream) = self.streamed(&message, &post) {
+            let finished = stream.map(|mut message| {
+                if let Some(result) = message.get_mut("result") {
+                    *result = modern::complete("tools/call", result.take());
+                }
+                message
+            });
+            return PostReply::Stream(Box::pin(finished));
+        }
+        if method == "subscriptions/listen" {
+            return match resources::listen(&self.tools, params.as_ref()).await {
+                Ok((uris, acknowledged)) => PostReply::Listen {
+                    id,
+                    uris,
+                    acknowledged,
+                },
+                Err(error) => PostReply::Json {
+                    body: jsonrpc::failure(id, &error),
+                    new_session: None,
+                },
+            };
+        }
+        let handled = jsonrpc::panic_boundary(async {
+            if method == "server/discover" {
+                return Ok(modern::discover(capabilities(false), INSTRUCTIONS));
+            }
+            self.either_era(&id, &method, params, &post).await
+        })
+        .await
+        .unwrap_or_else(|()| Err(jsonrpc::internal_error()));
+        match handled {
+            Ok(result) => PostReply::Json {
+                body: jsonrpc::success(id, modern::complete(&method, result)),
+                new_session: None,
+            },
+            Err(error) if error.code == jsonrpc::METHOD_NOT_FOUND => {
+                PostReply::MethodNotFound(jsonrpc::failure(id, &error))
+            }
+            Err(mut error) => {
+                // This revision says "invalid params" for a resource that does not exist.
+                if error.code == resources::RESOURCE_NOT_FOUND {
+                    error.code = jsonrpc::INVALID_PARAMS;
+                }
+                PostReply::Json {
+                    body: jsonrpc::failure(id, &error),
+                    new_session: None,
+                }
+            }
+        }
+    }
+
     async fn initialize(
         &self,
         params: Option<&Value>,
@@ -259,23 +356,34 @@ impl McpServer {
         })?;
         let result = json!({
             "protocolVersion": version,
-            "capabilities": {
-                "tools": { "listChanged": false },
-                "logging": {},
-                "resources": { "subscribe": true, "listChanged": false }
-            },
-            "serverInfo": { "name": "mcp-cockpit", "title": "MCP Cockpit", "version": env!("CARGO_PKG_VERSION") },
-            "instructions": "The cockpit runs model evaluations and SLO-guarded canary promotions. run_eval starts \
-                an eval (wait:true replies at its end; job_status follows it); evaluate_slo checks a gate once; \
-                start_canary moves a model to a gate and promotes or rolls it back on its SLOs (canary_status, \
-                why and why_math explain each decision; model_gates says where every model is). Jobs, canaries \
-                and models are also resources (cockpit://job/<jobId>, cockpit://canary/<canaryId>, \
-                cockpit://model/<modelId>) that can be subscribed to. Every result is also JSON text in \
-                content[0].text."
+            "capabilities": capabilities(true),
+            "serverInfo": modern::server_info(),
+            "instructions": INSTRUCTIONS,
         });
         Ok((result, session))
     }
 }
+
+/// What the server offers; `logging` (deprecated in 2026-07-28, which sets levels per request) only to the
+/// handshake era, whose sessions have a level.
+fn capabilities(legacy: bool) -> Value {
+    let mut offered = json!({
+        "tools": { "listChanged": false },
+        "resources": { "subscribe": true, "listChanged": false }
+    });
+    if legacy {
+        offered["logging"] = json!({});
+    }
+    offered
+}
+
+const INSTRUCTIONS: &str = "The cockpit runs model evaluations and SLO-guarded canary promotions. run_eval starts \
+    an eval (wait:true replies at its end; job_status follows it); evaluate_slo checks a gate once; \
+    start_canary moves a model to a gate and promotes or rolls it back on its SLOs (canary_status, \
+    why and why_math explain each decision; model_gates says where every model is). Jobs, canaries \
+    and models are also resources (cockpit://job/<jobId>, cockpit://canary/<canaryId>, \
+    cockpit://model/<modelId>) that can be subscribed to. Every result is also JSON text in \
+    content[0].text.";
 
 /// Session-scoped methods need a session to remember their effect in.
 fn session_of<'a>(session: Option<&'a Session>, method: &str) -> Result<&'a Session, RpcError> {

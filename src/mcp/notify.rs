@@ -1,6 +1,6 @@
 //! What a session's server-to-client stream carries for one cockpit event: a `notifications/message` when
 //! the event is at or above the session's log level, and `notifications/resources/updated` when the session
-//! subscribed to the entity's resource.
+//! subscribed to the entity's resource. A `subscriptions/listen` stream carries the updates alone.
 
 use serde_json::{json, Value};
 
@@ -26,15 +26,20 @@ pub fn notifications(session: &SessionState, happening: &Happening<'_>) -> Vec<V
             &(happening.narrative)(),
         ));
     }
-    if let Some(uri) = resources::uri_of_topic(happening.topic).filter(|u| session.is_subscribed(u))
-    {
-        out.push(json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/resources/updated",
-            "params": {"uri": uri}
-        }));
-    }
+    out.extend(resource_updated(happening.topic, |uri| {
+        session.is_subscribed(uri)
+    }));
     out
+}
+
+/// `notifications/resources/updated` for the resource an event's topic belongs to, if it is `wanted`.
+pub fn resource_updated(topic: &str, wanted: impl Fn(&str) -> bool) -> Option<Value> {
+    let uri = resources::uri_of_topic(topic).filter(|u| wanted(u))?;
+    Some(json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/resources/updated",
+        "params": {"uri": uri}
+    }))
 }
 
 #[cfg(test)]

@@ -169,6 +169,57 @@ pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
     }
 }
 
+/// `subscriptions/listen {notifications}`: the resources whose updates the stream will carry (each must
+/// exist; at most [`super::session::MAX_SUBSCRIPTIONS`]), and the acknowledgment naming what is honoured.
+/// The tool, prompt and resource lists never change while the server runs, so their filters are not
+/// acknowledged.
+pub async fn listen(
+    ctx: &ToolContext,
+    params: Option<&Value>,
+) -> Result<(Vec<String>, Value), RpcError> {
+    let example =
+        r#"{"notifications": {"resourceSubscriptions": ["cockpit://job/job_abc123def456"]}}"#;
+    let wanted = params
+        .and_then(|p| p.get("notifications"))
+        .and_then(|n| n.get("resourceSubscriptions"));
+    let uris = match wanted {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(uris)) => uris.clone(),
+        Some(_) => {
+            return Err(invalid_params(format!(
+                "Invalid params: `notifications.resourceSubscriptions` must be an array of resource URIs, e.g. {example}"
+            )))
+        }
+    };
+    if uris.len() > super::session::MAX_SUBSCRIPTIONS {
+        return Err(invalid_params(format!(
+            "Invalid params: a subscription may name at most {} resources (got {}); open another for the rest",
+            super::session::MAX_SUBSCRIPTIONS,
+            uris.len()
+        )));
+    }
+    let mut honoured = Vec::with_capacity(uris.len());
+    for uri in &uris {
+        let Some((uri, (kind, id))) = uri.as_str().and_then(|u| Some((u, parse_uri(u)?))) else {
+            return Err(invalid_params(format!(
+                "Invalid params: `notifications.resourceSubscriptions` holds {uri}, not a cockpit resource \
+                 (cockpit://job/<jobId>, cockpit://canary/<canaryId>, cockpit://model/<modelId>); e.g. {example}"
+            )));
+        };
+        let uri = uri.to_string();
+        if !exists(ctx, kind, &id).await? {
+            return Err(invalid_params(format!(
+                "Invalid params: resource not found: {uri}; resources/list shows what exists"
+            )));
+        }
+        if !honoured.contains(&uri) {
+            honoured.push(uri);
+        }
+    }
+    let acknowledged = json!({"notifications": {"resourceSubscriptions": honoured}});
+    Ok((honoured, acknowledged))
+}
+
 /// Whether the entity a resource names exists.
 pub async fn exists(ctx: &ToolContext, kind: EntityKind, id: &Ident) -> Result<bool, RpcError> {
     let key = id.to_string();
