@@ -18,6 +18,7 @@ mod helpers;
 mod jobs;
 mod layers;
 mod mcp;
+mod mcp_modern;
 mod mcp_stream;
 mod nginx;
 mod notes;
