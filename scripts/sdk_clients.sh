@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
-# The official MCP SDK clients (Python `mcp` in a venv, TypeScript `@modelcontextprotocol/sdk` in a local
-# node_modules) against a real mcp-cockpit binary with an API key. Installs them when missing (idempotent).
+# The official MCP SDK clients against a real mcp-cockpit binary with an API key, both generations: the
+# handshake era (Python `mcp` 1.x and `@modelcontextprotocol/sdk` 1.x in tests/sdk) and the stateless
+# 2026-07-28 revision (Python `mcp` 2.x and `@modelcontextprotocol/client` 2.x in tests/sdk2, which must
+# negotiate it with no initialize). Installs them into local folders when missing (idempotent).
 # Usage: sdk_clients.sh <binary>
 set -euo pipefail
 BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 SDK="$(cd "$(dirname "$0")/../tests/sdk" && pwd)"
+SDK2="$(cd "$(dirname "$0")/../tests/sdk2" && pwd)"
 
-if [ ! -x "$SDK/.venv/bin/python" ]; then python3 -m venv "$SDK/.venv"; fi
-if ! "$SDK/.venv/bin/python" -c "import mcp" 2>/dev/null; then
-  echo "== installing the Python MCP SDK into tests/sdk/.venv"
-  "$SDK/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$SDK/requirements.txt"
-fi
-if [ ! -d "$SDK/node_modules/@modelcontextprotocol/sdk" ]; then
-  echo "== installing the TypeScript MCP SDK into tests/sdk/node_modules"
-  (cd "$SDK" && npm install --no-audit --no-fund --silent)
-fi
+# install <dir> <node package> <mcp major version>: a venv with requirements.txt and a node_modules with
+# package.json, when missing.
+install() {
+  if [ ! -x "$1/.venv/bin/python" ]; then python3 -m venv "$1/.venv"; fi
+  if ! "$1/.venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp').split('.')[0] != '$3')" \
+      2>/dev/null; then
+    echo "== installing the Python MCP SDK into $1/.venv"
+    "$1/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$1/requirements.txt"
+  fi
+  if [ ! -d "$1/node_modules/$2" ]; then
+    echo "== installing $2 into $1/node_modules"
+    (cd "$1" && npm install --no-audit --no-fund --silent)
+  fi
+}
+install "$SDK" @modelcontextprotocol/sdk 1
+install "$SDK2" @modelcontextprotocol/client 2
 
 WORK="$(mktemp -d)"
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -37,5 +47,9 @@ echo "-- Python SDK ($("$SDK/.venv/bin/python" -c 'import importlib.metadata as 
 timeout 180 "$SDK/.venv/bin/python" "$SDK/client.py" "$BASE" "$KEY" || fail "the Python SDK client"
 echo "-- TypeScript SDK ($(node -p "require('$SDK/node_modules/@modelcontextprotocol/sdk/package.json').version"))"
 timeout 180 node "$SDK/client.mjs" "$BASE" "$KEY" || fail "the TypeScript SDK client"
+echo "-- Python SDK ($("$SDK2/.venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))'), 2026-07-28)"
+timeout 180 "$SDK2/.venv/bin/python" "$SDK2/client.py" "$BASE" "$KEY" || fail "the Python SDK 2 client"
+echo "-- TypeScript SDK ($(node -p "require('$SDK2/node_modules/@modelcontextprotocol/client/package.json').version"), 2026-07-28)"
+timeout 180 node "$SDK2/client.mjs" "$BASE" "$KEY" || fail "the TypeScript SDK 2 client"
 ! grep -q "$KEY" "$WORK/server.log" || fail "the API key appears in the server log"
-echo "sdk clients: Python and TypeScript passed"
+echo "sdk clients: Python and TypeScript, both generations, passed"
