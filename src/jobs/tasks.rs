@@ -55,6 +55,11 @@ impl TaskCatalog {
         })
     }
 
+    /// Every task id, sorted.
+    pub fn task_ids(&self) -> impl Iterator<Item = &String> {
+        self.tasks.keys()
+    }
+
     pub fn get(&self, task_id: &str) -> Option<&EvalTask> {
         self.tasks.get(task_id)
     }

@@ -1,11 +1,13 @@
 //! The MCP protocol over Streamable HTTP, independent of the HTTP framework: version negotiation,
 //! sessions, method dispatch, batches, and tools. The HTTP route only maps a [`PostReply`] to a response.
 
+mod completion;
 pub mod jsonrpc;
 pub mod logging;
 pub mod modern;
 pub mod notify;
 mod progress;
+pub mod prompts;
 pub use progress::InFlight;
 pub mod resources;
 pub mod session;
@@ -255,6 +257,9 @@ impl McpServer {
             "resources/list" => resources::list(&self.tools, params.as_ref()).await,
             "resources/templates/list" => Ok(resources::templates()),
             "resources/read" => resources::read(&self.tools, params.as_ref()).await,
+            "prompts/list" => Ok(prompts::list()),
+            "prompts/get" => prompts::get(params.as_ref()),
+            "completion/complete" => completion::complete(&self.tools, params.as_ref()).await,
             other => Err(RpcError::new(
                 jsonrpc::METHOD_NOT_FOUND,
                 format!("Method not found: {other}"),
@@ -369,7 +374,9 @@ impl McpServer {
 fn capabilities(legacy: bool) -> Value {
     let mut offered = json!({
         "tools": { "listChanged": false },
-        "resources": { "subscribe": true, "listChanged": false }
+        "resources": { "subscribe": true, "listChanged": false },
+        "prompts": { "listChanged": false },
+        "completions": {}
     });
     if legacy {
         offered["logging"] = json!({});

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod canaries;
 pub mod checkpoint;
+pub mod completion;
 pub mod events;
 pub mod jobs;
 mod lock;

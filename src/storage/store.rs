@@ -8,7 +8,7 @@
 use super::canaries::{self, CanaryFilter, CanaryRow, MetricRow, ModelGateRow};
 use super::events::{self, EventRow, Scope};
 use super::jobs::{self, JobFilter, JobRow};
-use super::{checkpoint, outbox, Conn, DbPool, StoreError};
+use super::{checkpoint, completion, outbox, Conn, DbPool, StoreError};
 use crate::events::EntityKind;
 
 #[derive(Clone)]
@@ -199,6 +199,18 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<EventRow>, StoreError> {
         self.read(move |conn| events::page(conn, &scopes, cursor, limit))
+            .await
+    }
+
+    /// Up to `limit` values of `field` that begin with `prefix`, and how many there are.
+    pub async fn completions(
+        &self,
+        field: completion::Field,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<completion::Matches, StoreError> {
+        let prefix = prefix.to_string();
+        self.read(move |conn| completion::matching(conn, field, &prefix, limit))
             .await
     }
 

@@ -19,6 +19,7 @@ mod jobs;
 mod layers;
 mod mcp;
 mod mcp_modern;
+mod mcp_prompts;
 mod mcp_stream;
 mod nginx;
 mod notes;
