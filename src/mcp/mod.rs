@@ -232,7 +232,7 @@ impl McpServer {
             self.in_flight.clone(),
             key,
             (id, params, token),
-            post.caller.clone(),
+            (post.caller.clone(), post.session.map(|s| s.state.clone())),
         ))
     }
 
@@ -249,11 +249,18 @@ impl McpServer {
             "tools/call" if progress::waits(params.as_ref()) => {
                 let session = post.session.map(|s| s.id.as_str());
                 let key = progress::InFlight::key(post.client, session, id);
+                let session = post.session.map(|s| &*s.state);
                 self.in_flight
-                    .call_registered(&self.tools, key, params, post.caller)
+                    .call_registered(&self.tools, key, params, (post.caller, session))
                     .await
             }
-            "tools/call" => self.tools.call(params, post.caller, None).await,
+            "tools/call" => {
+                let listeners = tools::Listeners {
+                    progress: None,
+                    session: post.session.map(|s| &*s.state),
+                };
+                self.tools.call(params, post.caller, listeners).await
+            }
             "resources/list" => resources::list(&self.tools, params.as_ref()).await,
             "resources/templates/list" => Ok(resources::templates()),
             "resources/read" => resources::read(&self.tools, params.as_ref()).await,

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::jsonrpc::{self, RpcError};
-use super::tools::{ProgressUpdate, ToolContext};
+use super::session::SessionState;
+use super::tools::{Listeners, ProgressUpdate, ToolContext};
 use crate::auth::Caller;
 use crate::ids::JobId;
 use crate::jobs::{records, CancelJob};
@@ -106,7 +107,7 @@ impl InFlight {
         tools: &ToolContext,
         key: String,
         params: Option<Value>,
-        caller: &Caller,
+        (caller, session): (&Caller, Option<&SessionState>),
     ) -> Result<Value, RpcError> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let register = async {
@@ -116,7 +117,14 @@ impl InFlight {
                 }
             }
         };
-        let call = async move { tools.call(params, caller, Some(&tx)).await };
+        // The call owns the sender, so the registration loop ends with it.
+        let call = async move {
+            let listeners = Listeners {
+                progress: Some(&tx),
+                session,
+            };
+            tools.call(params, caller, listeners).await
+        };
         let (outcome, ()) = futures_util::future::join(call, register).await;
         self.map().remove(&key);
         outcome
@@ -129,14 +137,18 @@ pub fn stream_call(
     in_flight: InFlight,
     key: String,
     (id, params, token): (Value, Option<Value>, Value),
-    caller: Caller,
+    (caller, session): (Caller, Option<Arc<SessionState>>),
 ) -> LocalBoxStream<'static, Value> {
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel::<Result<Value, RpcError>>();
     let forget = in_flight.clone();
     let forget_key = key.clone();
     actix_web::rt::spawn(async move {
-        let outcome = tools.call(params, &caller, Some(&tx)).await;
+        let listeners = Listeners {
+            progress: Some(&tx),
+            session: session.as_deref(),
+        };
+        let outcome = tools.call(params, &caller, listeners).await;
         drop(tx);
         forget.map().remove(&forget_key);
         let _ = done_tx.send(outcome);

@@ -3,7 +3,7 @@
 //! session remembers what its server-to-client stream should carry: the log level and the subscribed
 //! resources.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -16,6 +16,8 @@ const MAX_SESSIONS: usize = 10_000;
 pub const MAX_SESSIONS_PER_CLIENT: usize = 256;
 /// Resources one session may subscribe to.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
+/// Jobs and canaries a session remembers starting (its oldest forgotten first): their events are its own.
+pub const MAX_OWNED: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -26,11 +28,14 @@ pub struct Session {
     pub state: Arc<SessionState>,
 }
 
-/// What `logging/setLevel` and `resources/subscribe` changed.
+/// What `logging/setLevel` and `resources/subscribe` changed, and the jobs and canaries the session's own
+/// calls started: what its stream carries.
 #[derive(Debug, Default)]
 pub struct SessionState {
     log_level: Mutex<LogLevel>,
     subscriptions: Mutex<BTreeSet<String>>,
+    /// Topics (`job/<id>`, `canary/<id>`) of what this session started, oldest first.
+    owned: Mutex<VecDeque<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -64,6 +69,20 @@ impl SessionState {
 
     pub fn is_subscribed(&self, uri: &str) -> bool {
         lock(&self.subscriptions).contains(uri)
+    }
+
+    /// Remembers that this session started what `topic` is about (before it exists, so none of its events
+    /// can pass unheard).
+    pub fn own(&self, topic: String) {
+        let mut owned = lock(&self.owned);
+        if owned.len() >= MAX_OWNED {
+            owned.pop_front();
+        }
+        owned.push_back(topic);
+    }
+
+    pub fn owns(&self, topic: &str) -> bool {
+        lock(&self.owned).iter().any(|t| t == topic)
     }
 }
 

@@ -257,3 +257,55 @@ async fn cancel_once_started(
     assert_eq!(cancel.status, StatusCode::ACCEPTED);
     job_id
 }
+
+#[actix_web::test]
+async fn a_session_stream_carries_its_own_jobs_and_ops_notes_never_another_session_s_job() {
+    let app = spawn_app_with(|s| {
+        s.evals.tasks.insert("hold".into(), gated_task("release"));
+    })
+    .await;
+    let (mine, theirs) = (initialize(&app).await, initialize(&app).await);
+    let debug =
+        json!({"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"debug"}});
+    in_session(&app, &mine, debug).await;
+    let stream = awc::Client::default()
+        .get(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "text/event-stream"))
+        .insert_header(("Mcp-Session-Id", mine.clone()))
+        .send()
+        .await
+        .expect("GET");
+    let run = |id: u32| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"hold","configId":"c"}}});
+    let job_of = |reply: Value| {
+        reply["result"]["structuredContent"]["jobId"]
+            .as_str()
+            .expect("jobId")
+            .to_string()
+    };
+    // Another session's job first, then one without a session: neither is this session's business.
+    let their_job = job_of(in_session(&app, &theirs, run(3)).await);
+    let anonymous = job_of(app.rpc(run(4)).await.body);
+    let my_job = job_of(in_session(&app, &mine, run(5)).await);
+    app.tool_ok(
+        "publish_note",
+        json!({"topic": "ops/deploys", "message": "for everyone"}),
+    )
+    .await;
+    let mut reader = SseReader::new(stream);
+    let mut topics = Vec::new();
+    while topics.last().map(String::as_str) != Some("ops/deploys") {
+        let (_, message) = reader.messages(1).await.remove(0);
+        topics.push(
+            message["params"]["data"]["topic"]
+                .as_str()
+                .expect("topic")
+                .to_string(),
+        );
+    }
+    let mine = format!("job/{my_job}");
+    assert!(
+        topics[..topics.len() - 1].iter().all(|t| *t == mine) && topics.len() > 1,
+        "its own job's events, then the ops note; nothing of {their_job} or {anonymous}: {topics:?}"
+    );
+    app.open_gate("release");
+}

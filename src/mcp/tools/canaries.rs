@@ -141,7 +141,10 @@ pub(super) struct StartArgs {
 
 pub async fn start_canary(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolError> {
     let Call {
-        caller, arguments, ..
+        caller,
+        arguments,
+        session,
+        ..
     } = call;
     let args: StartArgs = parse(arguments.clone(), START_EXAMPLE)?;
     if args.from_gate == args.to_gate {
@@ -171,6 +174,9 @@ pub async fn start_canary(ctx: &ToolContext, call: Call<'_>) -> Result<Value, To
         created,
     };
     let canary_id = state.id.clone();
+    if let Some(session) = session {
+        session.own(format!("canary/{canary_id}"));
+    }
     let started = ctx
         .canaries
         .send(StartCanary {
@@ -186,7 +192,12 @@ pub async fn start_canary(ctx: &ToolContext, call: Call<'_>) -> Result<Value, To
         .await??;
     let mut view = match started {
         Started::Created => load_canary(ctx, &canary_id).await?,
-        Started::Existing(row) => canary_view(&row, None),
+        Started::Existing(row) => {
+            if let Some(session) = session {
+                session.own(format!("canary/{}", row.id));
+            }
+            canary_view(&row, None)
+        }
         Started::KeyReused(row) => {
             let problem = format!(
                 "was used for canary `{}` ({} {} → {}) with other arguments; an idempotencyKey names one \

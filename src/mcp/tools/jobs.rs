@@ -80,6 +80,7 @@ pub async fn run_eval(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolEr
         caller,
         arguments,
         progress,
+        session,
     } = call;
     let args: RunEvalArgs = parse(arguments.clone(), RUN_EVAL_EXAMPLE)?;
     let Some(task) = ctx.catalog.get(args.task_id.as_str()) else {
@@ -132,6 +133,9 @@ pub async fn run_eval(ctx: &ToolContext, call: Call<'_>) -> Result<Value, ToolEr
         queued_at: Instant::now(),
     };
     let job_id = spec.job_id.clone();
+    if let Some(session) = session {
+        session.own(format!("job/{job_id}"));
+    }
     // Subscribe before the job exists, so waiting can never miss its end.
     let watch = if args.wait && !args.dry_run {
         Some(watch_job(ctx, &job_id).await?)

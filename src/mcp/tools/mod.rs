@@ -22,6 +22,7 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 use super::jsonrpc::{self, RpcError};
+use super::session::SessionState;
 use crate::auth::Caller;
 use crate::broker::Broker;
 use crate::canary::policy::{Limits, PolicyTable};
@@ -129,6 +130,17 @@ pub struct Call<'a> {
     pub arguments: Value,
     /// Hears the job of a waiting `run_eval` and its progress, when the request carried a progress token.
     pub progress: Option<&'a ProgressSink>,
+    /// The session whose call this is: what the call starts becomes its business.
+    pub session: Option<&'a SessionState>,
+}
+
+/// Who hears of a call besides its reply.
+#[derive(Clone, Copy, Default)]
+pub struct Listeners<'a> {
+    /// Hears the job of a waiting `run_eval` and its progress, when the request carried a progress token.
+    pub progress: Option<&'a ProgressSink>,
+    /// The session the call was made in, if any.
+    pub session: Option<&'a SessionState>,
 }
 
 type Handler =
@@ -167,7 +179,7 @@ impl ToolContext {
         &self,
         params: Option<Value>,
         caller: &Caller,
-        progress: Option<&ProgressSink>,
+        listeners: Listeners<'_>,
     ) -> Result<Value, RpcError> {
         let Some(Value::Object(mut params)) = params else {
             return Err(RpcError::new(
@@ -182,7 +194,8 @@ impl ToolContext {
             ));
         };
         let arguments = params.remove("arguments").unwrap_or_else(|| json!({}));
-        let dispatched = jsonrpc::panic_boundary(self.dispatch(&name, caller, arguments, progress));
+        let dispatched =
+            jsonrpc::panic_boundary(self.dispatch(&name, caller, arguments, listeners));
         let outcome = match dispatched.await {
             Ok(Some(outcome)) => outcome,
             Ok(None) => {
@@ -220,7 +233,7 @@ impl ToolContext {
         name: &str,
         caller: &Caller,
         arguments: Value,
-        progress: Option<&ProgressSink>,
+        listeners: Listeners<'_>,
     ) -> Option<Result<Value, ToolError>> {
         if name == "model_gates" && failpoints::armed(Failpoint::ToolPanic) {
             panic!("failpoint tool_panic: model_gates panics in its handler");
@@ -229,7 +242,8 @@ impl ToolContext {
         let call = Call {
             caller,
             arguments,
-            progress,
+            progress: listeners.progress,
+            session: listeners.session,
         };
         Some((tool.handler)(self, call).await)
     }
