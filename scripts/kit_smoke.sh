@@ -3,6 +3,7 @@
 # free loopback port with a fresh database, and checks what they print. Usage: kit_smoke.sh <binary>
 set -euo pipefail
 BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+HERE="$(cd "$(dirname "$0")" && pwd)"
 WORK="$(mktemp -d)"
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -18,18 +19,9 @@ interval = "200ms"
 [slo.stub.gates.canary-breach]
 latency_p95_ms = 1000.0
 TOML
-# PORT=0: the kernel picks a free port and the server logs it, so no port is guessed.
-LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="ci-test-key,key" PORT=0 RUST_LOG=info \
-  "$BIN" --config cockpit.toml > server.log 2>&1 &
-PID=$!
-PORT=""
-for _ in $(seq 300); do
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' server.log | head -1)
-  [ -n "$PORT" ] && break
-  kill -0 "$PID" 2>/dev/null || { cat server.log; exit 1; }
-  sleep 0.1
-done
-[ -n "$PORT" ] || { echo "kit smoke FAILED: the server never logged its port"; cat server.log; exit 1; }
+source "$HERE/serve.sh"
+LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="ci-test-key,key" RUST_LOG=info \
+  serve "$BIN" server.log --config cockpit.toml || { echo "kit smoke FAILED: the server did not start"; exit 1; }
 H="http://localhost:$PORT"
 K="ci-test-key"
 fail() { echo "kit smoke FAILED: $*"; echo "--- server log"; tail -20 server.log; exit 1; }

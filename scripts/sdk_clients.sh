@@ -30,16 +30,9 @@ WORK="$(mktemp -d)"
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 KEY="sdk-test-key-$RANDOM"
-LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="$KEY" PORT=0 RUST_LOG=info "$BIN" > "$WORK/server.log" 2>&1 &
-PID=$!
-PORT=""
-for _ in $(seq 300); do
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
-  [ -n "$PORT" ] && break
-  kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$PORT" ] || { echo "sdk clients FAILED: the server never logged its port"; exit 1; }
+source "$(dirname "$0")/serve.sh"
+LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="$KEY" RUST_LOG=info serve "$BIN" "$WORK/server.log" \
+  || { echo "sdk clients FAILED: the server did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 
 fail() { echo "sdk clients FAILED: $*"; echo "--- server log"; tail -30 "$WORK/server.log"; exit 1; }

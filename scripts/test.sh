@@ -44,6 +44,9 @@ bash scripts/kit_smoke.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
 echo "== MCP SDK clients: the official Python and TypeScript clients against the real binary"
 bash scripts/sdk_clients.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
 
+echo "== MCP conformance: the official suite's scenarios for the features the cockpit has"
+bash scripts/conformance.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
+
 echo "== Web: sseClient.js under node --test, and the pages in headless Chromium"
 if [ ! -d tests/web/node_modules/playwright-core ] || [ ! -d tests/web/node_modules/axe-core ]; then
   (cd tests/web && npm install --no-audit --no-fund --silent)
