@@ -11,6 +11,7 @@ pub mod prompts;
 pub use progress::InFlight;
 pub mod resources;
 pub mod session;
+mod tasks;
 pub mod tools;
 
 use futures_util::StreamExt;
@@ -196,7 +197,10 @@ impl McpServer {
                             self.subscription(post.session, &method, params.as_ref())
                                 .await
                         }
-                        _ => self.either_era(&id, &method, params, post).await,
+                        _ => {
+                            self.either_era(&id, &method, params, (post, tasks::Era::Legacy))
+                                .await
+                        }
                     }
                 });
                 let outcome = handled
@@ -217,7 +221,9 @@ impl McpServer {
         message: &Value,
         post: &PostContext<'_>,
     ) -> Option<futures_util::stream::LocalBoxStream<'static, Value>> {
-        if message["method"] != "tools/call" || message["jsonrpc"] != "2.0" {
+        // A call made as a task answers at once instead.
+        let task = message["params"].get("task").is_some_and(|t| !t.is_null());
+        if message["method"] != "tools/call" || message["jsonrpc"] != "2.0" || task {
             return None;
         }
         let id = message
@@ -236,16 +242,27 @@ impl McpServer {
         ))
     }
 
-    /// The methods both eras share.
+    /// The methods both eras share (some in the shape of one era only).
     async fn either_era(
         &self,
         id: &Value,
         method: &str,
         params: Option<Value>,
-        post: &PostContext<'_>,
+        (post, era): (&PostContext<'_>, tasks::Era),
     ) -> Result<Value, RpcError> {
+        let legacy = era == tasks::Era::Legacy;
+        let listeners = tools::Listeners {
+            progress: None,
+            session: post.session.map(|s| &*s.state),
+        };
         match method {
+            "tools/list" if legacy => {
+                Ok(json!({ "tools": tasks::with_task_support(tools::definitions()) }))
+            }
             "tools/list" => Ok(json!({ "tools": tools::definitions() })),
+            "tools/call" if tasks::wanted(params.as_ref(), era)? => {
+                tasks::create(&self.tools, params, (post.caller, listeners), era).await
+            }
             "tools/call" if progress::waits(params.as_ref()) => {
                 let session = post.session.map(|s| s.id.as_str());
                 let key = progress::InFlight::key(post.client, session, id);
@@ -254,13 +271,12 @@ impl McpServer {
                     .call_registered(&self.tools, key, params, (post.caller, session))
                     .await
             }
-            "tools/call" => {
-                let listeners = tools::Listeners {
-                    progress: None,
-                    session: post.session.map(|s| &*s.state),
-                };
-                self.tools.call(params, post.caller, listeners).await
-            }
+            "tools/call" => self.tools.call(params, post.caller, listeners).await,
+            "tasks/get" => tasks::get(&self.tools, params.as_ref(), era).await,
+            "tasks/cancel" => tasks::cancel(&self.tools, post.caller, params.as_ref(), era).await,
+            "tasks/result" if legacy => tasks::result(&self.tools, params.as_ref()).await,
+            "tasks/list" if legacy => tasks::list(&self.tools, params.as_ref()).await,
+            "tasks/update" if !legacy => tasks::update(&self.tools, params.as_ref()).await,
             "resources/list" => resources::list(&self.tools, params.as_ref()).await,
             "resources/templates/list" => Ok(resources::templates()),
             "resources/read" => resources::read(&self.tools, params.as_ref()).await,
@@ -291,7 +307,8 @@ impl McpServer {
             session: None,
             ..*post
         };
-        if let Some(stream) = self.streamed(&message, &post) {
+        let as_task = tasks::wanted(params.as_ref(), tasks::Era::Modern).unwrap_or(false);
+        if let Some(stream) = (!as_task).then(|| self.streamed(&message, &post)).flatten() {
             let finished = stream.map(|mut message| {
                 if let Some(result) = message.get_mut("result") {
                     *result = modern::complete("tools/call", result.take());
@@ -317,7 +334,8 @@ impl McpServer {
             if method == "server/discover" {
                 return Ok(modern::discover(capabilities(false), INSTRUCTIONS));
             }
-            self.either_era(&id, &method, params, &post).await
+            self.either_era(&id, &method, params, (&post, tasks::Era::Modern))
+                .await
         })
         .await
         .unwrap_or_else(|()| Err(jsonrpc::internal_error()));
@@ -378,6 +396,8 @@ impl McpServer {
 
 /// What the server offers; `logging` (deprecated in 2026-07-28, which sets levels per request) only to the
 /// handshake era, whose sessions have a level.
+/// Tasks are the 2025-11-25 `tasks` capability there, and the `io.modelcontextprotocol/tasks` extension in
+/// 2026-07-28.
 fn capabilities(legacy: bool) -> Value {
     let mut offered = json!({
         "tools": { "listChanged": false },
@@ -387,6 +407,9 @@ fn capabilities(legacy: bool) -> Value {
     });
     if legacy {
         offered["logging"] = json!({});
+        offered["tasks"] = json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
+    } else {
+        offered["extensions"] = json!({ (tasks::EXTENSION): {} });
     }
     offered
 }

@@ -23,10 +23,13 @@ const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 pub const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// Methods whose request mirrors `params.name` or `params.uri` in the `Mcp-Name` header.
-const NAMED: [(&str, &str); 3] = [
+const NAMED: [(&str, &str); 6] = [
     ("tools/call", "name"),
     ("resources/read", "uri"),
     ("prompts/get", "name"),
+    ("tasks/get", "taskId"),
+    ("tasks/update", "taskId"),
+    ("tasks/cancel", "taskId"),
 ];
 
 /// What a modern request mirrors in its HTTP headers.
@@ -186,7 +189,10 @@ pub fn complete(method: &str, mut result: Value) -> Value {
     let Some(fields) = result.as_object_mut() else {
         return result;
     };
-    fields.insert("resultType".into(), json!("complete"));
+    // A task (`resultType: "task"`) keeps its own.
+    fields
+        .entry("resultType")
+        .or_insert_with(|| json!("complete"));
     let meta = fields.entry("_meta").or_insert_with(|| json!({}));
     if let Some(meta) = meta.as_object_mut() {
         meta.insert(META_SERVER_INFO.into(), server_info());

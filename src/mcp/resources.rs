@@ -55,9 +55,12 @@ fn invalid_params(message: String) -> RpcError {
     RpcError::new(jsonrpc::INVALID_PARAMS, message)
 }
 
-/// A `resources/list` cursor: the last entity of the previous page, `<kind>:<id>` (keyset paging, so a page
+/// A `resources/list` (or `tasks/list`) cursor: the last entity of the previous page, `<kind>:<id>` (keyset paging, so a page
 /// costs the same wherever it starts and no arithmetic on a client's number can overflow).
-fn parse_cursor(params: Option<&Value>) -> Result<Option<(EntityKind, String)>, RpcError> {
+pub(super) fn parse_cursor(
+    params: Option<&Value>,
+    kinds: &[EntityKind],
+) -> Result<Option<(EntityKind, String)>, RpcError> {
     let cursor = match params.and_then(|p| p.get("cursor")) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(c)) => c,
@@ -75,7 +78,7 @@ fn parse_cursor(params: Option<&Value>) -> Result<Option<(EntityKind, String)>, 
     };
     let (kind, id) = cursor.split_once(':').ok_or_else(unknown)?;
     let kind = EntityKind::from_prefix(kind)
-        .filter(|k| KINDS.contains(k))
+        .filter(|k| kinds.contains(k))
         .ok_or_else(unknown)?;
     let id = Ident::parse(id).map_err(|_| unknown())?;
     Ok(Some((kind, id.to_string())))
@@ -83,7 +86,7 @@ fn parse_cursor(params: Option<&Value>) -> Result<Option<(EntityKind, String)>, 
 
 /// `resources/list`: jobs, then canaries, then models, each by id, [`PAGE`] at a time.
 pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
-    let after = parse_cursor(params)?;
+    let after = parse_cursor(params, &KINDS)?;
     // One more than a page, to know whether another follows.
     let page: Vec<(EntityKind, String, String)> = ctx
         .store

@@ -21,6 +21,7 @@ mod mcp;
 mod mcp_modern;
 mod mcp_prompts;
 mod mcp_stream;
+mod mcp_tasks;
 mod nginx;
 mod notes;
 mod operations;

@@ -159,6 +159,15 @@ pub struct Tool {
     pub handler: Handler,
 }
 
+/// A tool's answer as `tools/call` returns it: the JSON as text for every client, and structured.
+pub fn tool_result(result: &Value) -> Value {
+    json!({
+        "content": [{ "type": "text", "text": result.to_string() }],
+        "structuredContent": result,
+        "isError": false,
+    })
+}
+
 fn all_tools() -> impl Iterator<Item = &'static Tool> {
     catalogue::TOOLS.iter()
 }
@@ -208,11 +217,7 @@ impl ToolContext {
             Err(()) => return Err(jsonrpc::internal_error()),
         };
         match outcome {
-            Ok(result) => Ok(json!({
-                "content": [{ "type": "text", "text": result.to_string() }],
-                "structuredContent": result,
-                "isError": false,
-            })),
+            Ok(result) => Ok(tool_result(&result)),
             Err(ToolError::InvalidArgument {
                 field,
                 problem,
