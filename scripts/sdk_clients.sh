@@ -30,8 +30,16 @@ WORK="$(mktemp -d)"
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 KEY="sdk-test-key-$RANDOM"
+# `ninety` is an eval that runs 90 s, longer than the TypeScript SDK's default request timeout (60 s): the
+# 2026-07-28 client runs it as a task.
+cat > "$WORK/cockpit.toml" <<'TOML'
+[evals.ninety]
+description = "An eval that takes 90 seconds"
+command = ["sh", "-c", '''for i in 1 2 3 4 5 6 7 8 9; do sleep 10; echo "{\"progress\": 0.$i}"; done; echo '{"result": {"ok": true}}'''']
+timeout_seconds = 150
+TOML
 source "$(dirname "$0")/serve.sh"
-LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="$KEY" RUST_LOG=info serve "$BIN" "$WORK/server.log" \
+LUKHAS_REPO_ROOT="$WORK" LUKHAS_MCP_API_KEYS="$KEY" RUST_LOG=info serve "$BIN" "$WORK/server.log" --config "$WORK/cockpit.toml" \
   || { echo "sdk clients FAILED: the server did not start"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 

@@ -216,7 +216,8 @@ fn shape(task: &Task, era: Era) -> Value {
             shaped["ttlMs"] = Value::Null;
             shaped["pollIntervalMs"] = json!(poll);
             if let (Status::Completed, Some(result)) = (task.status, &task.result) {
-                shaped["result"] = result.clone();
+                // The call's own result, as this revision shapes one.
+                shaped["result"] = super::modern::complete("tools/call", result.clone());
             }
         }
     }

@@ -242,6 +242,10 @@ async fn in_2026_07_28_a_waiting_run_eval_becomes_a_task_only_for_a_client_that_
         finished["result"]["result"]["structuredContent"]["status"],
         "completed"
     );
+    assert_eq!(
+        finished["result"]["result"]["resultType"], "complete",
+        "the inlined result is shaped as this revision's"
+    );
 
     // Without the extension the same call waits and answers with the result itself.
     let plain = modern(
