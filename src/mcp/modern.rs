@@ -177,9 +177,24 @@ fn decode(value: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// Who we are, in every modern result's `_meta`.
+/// The cockpit's icon (the dashboard's), inline so a client needs no second request or key to show it.
+const ICON: &str = include_str!("../../dashboard/favicon.svg");
+
+/// Who we are: in `initialize` and in every modern result's `_meta`.
 pub fn server_info() -> Value {
-    json!({"name": "mcp-cockpit", "title": "MCP Cockpit", "version": env!("CARGO_PKG_VERSION")})
+    static ICON_URI: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let icon = ICON_URI.get_or_init(|| {
+        format!(
+            "data:image/svg+xml;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(ICON)
+        )
+    });
+    json!({
+        "name": "mcp-cockpit",
+        "title": "MCP Cockpit",
+        "version": env!("CARGO_PKG_VERSION"),
+        "icons": [{"src": icon, "mimeType": "image/svg+xml", "sizes": ["any"]}]
+    })
 }
 
 /// A modern result: `resultType`, our identity, and the cache hints of the methods that carry them (lists
@@ -326,6 +341,10 @@ mod tests {
         assert_eq!(listed["resultType"], "complete");
         assert_eq!(listed["cacheScope"], "public");
         assert_eq!(listed["_meta"][META_SERVER_INFO]["name"], "mcp-cockpit");
+        let icon = listed["_meta"][META_SERVER_INFO]["icons"][0]["src"]
+            .as_str()
+            .expect("icon");
+        assert!(icon.starts_with("data:image/svg+xml;base64,"), "{icon}");
         let read = complete("resources/read", json!({"contents": []}));
         assert_eq!(
             (read["ttlMs"].as_u64(), read["cacheScope"].as_str()),

@@ -73,10 +73,11 @@ pub(super) const ACTING: Hints = Hints {
     open_world: false,
 };
 
+/// Ending a canary: once it has ended, asking again changes nothing.
 pub(super) const ENDING: Hints = Hints {
     read_only: false,
     destructive: true,
-    idempotent: false,
+    idempotent: true,
     open_world: false,
 };
 

@@ -116,7 +116,7 @@ pub(super) const TOOLS: &[Tool] = &[
                     "additionalProperties": false
                 },
                 "outputSchema": job_schema(),
-                "annotations": {"title": "Cancel a job", "readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false}
+                "annotations": {"title": "Cancel a job", "readOnlyHint": false, "destructiveHint": true, "idempotentHint": true, "openWorldHint": false}
             })
         },
         example: jobs::CANCEL_EXAMPLE,
@@ -228,7 +228,11 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Stop checking a running canary until resume_canary. Paused time counts toward its deadline.",
                 id_only(),
                 canary_schema(),
-                ACTING,
+                Hints {
+                    // Asking again changes nothing more.
+                    idempotent: true,
+                    ..ACTING
+                },
             )
         },
         example: canaries::ID_EXAMPLE,
@@ -245,7 +249,11 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Resume a paused or held canary; its pass and failure counters are kept.",
                 id_only(),
                 canary_schema(),
-                ACTING,
+                Hints {
+                    // Asking again changes nothing more.
+                    idempotent: true,
+                    ..ACTING
+                },
             )
         },
         example: canaries::ID_EXAMPLE,
