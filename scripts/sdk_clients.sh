@@ -9,12 +9,12 @@ BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 SDK="$(cd "$(dirname "$0")/../tests/sdk" && pwd)"
 SDK2="$(cd "$(dirname "$0")/../tests/sdk2" && pwd)"
 
-# install <dir> <node package> <mcp major version>: a venv with requirements.txt and a node_modules with
-# package.json, when missing.
+# install <dir> <node package> <mcp major version> [python module]: a venv with requirements.txt and a
+# node_modules with package.json, when missing.
 install() {
   if [ ! -x "$1/.venv/bin/python" ]; then python3 -m venv "$1/.venv"; fi
   if ! "$1/.venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp').split('.')[0] != '$3')" \
-      2>/dev/null; then
+      2>/dev/null || ! "$1/.venv/bin/python" -c "import ${4:-mcp}" 2>/dev/null; then
     echo "== installing the Python MCP SDK into $1/.venv"
     "$1/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$1/requirements.txt"
   fi
@@ -24,7 +24,7 @@ install() {
   fi
 }
 install "$SDK" @modelcontextprotocol/sdk 1
-install "$SDK2" @modelcontextprotocol/client 2
+install "$SDK2" @modelcontextprotocol/client 2 fastmcp
 
 WORK="$(mktemp -d)"
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -50,7 +50,9 @@ echo "-- TypeScript SDK ($(node -p "require('$SDK/node_modules/@modelcontextprot
 timeout 180 node "$SDK/client.mjs" "$BASE" "$KEY" || fail "the TypeScript SDK client"
 echo "-- Python SDK ($("$SDK2/.venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))'), 2026-07-28)"
 timeout 180 "$SDK2/.venv/bin/python" "$SDK2/client.py" "$BASE" "$KEY" || fail "the Python SDK 2 client"
+echo "-- fastmcp ($("$SDK2/.venv/bin/python" -c 'import importlib.metadata as m; print(m.version("fastmcp"))'))"
+timeout 180 "$SDK2/.venv/bin/python" "$SDK2/fastmcp_client.py" "$BASE" "$KEY" || fail "the fastmcp client"
 echo "-- TypeScript SDK ($(node -p "require('$SDK2/node_modules/@modelcontextprotocol/client/package.json').version"), 2026-07-28)"
 timeout 180 node "$SDK2/client.mjs" "$BASE" "$KEY" || fail "the TypeScript SDK 2 client"
 ! grep -q "$KEY" "$WORK/server.log" || fail "the API key appears in the server log"
-echo "sdk clients: Python and TypeScript, both generations, passed"
+echo "sdk clients: Python and TypeScript, both generations, and fastmcp passed"
