@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// Lower-case letters and digits only, so an id never looks like a command-line option or needs quoting.
-const ID_ALPHABET: [char; 36] = [
+pub const ID_ALPHABET: [char; 36] = [
     '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
     'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
 ];

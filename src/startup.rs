@@ -179,6 +179,8 @@ impl Application {
                 tools,
                 sessions: SessionStore::default(),
                 in_flight: crate::mcp::InFlight::default(),
+                streams: crate::mcp::call_streams::CallStreams::default(),
+                keep_alive,
             },
             sse: SseConfig {
                 keep_alive,

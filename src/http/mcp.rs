@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use futures_util::stream::LocalBoxStream;
 use futures_util::StreamExt;
 
 use super::mcp_stream::{session_stream, Position, Projection, Setup};
@@ -12,6 +13,7 @@ use super::{AppState, ClientKey};
 use crate::auth::Caller;
 use crate::broker::Subscription;
 use crate::events::TopicFilter;
+use crate::mcp::call_streams::{self, Outgoing};
 use crate::mcp::jsonrpc;
 use crate::mcp::{self as protocol, modern, PostContext, PostReply, Session};
 
@@ -175,12 +177,7 @@ pub async fn post(
             listen(&state, &client, projection).await
         }
         PostReply::RateLimited(wait) => super::guard::mcp_rate_limited(wait),
-        PostReply::Stream(messages) => {
-            let frames = messages.map(|message| {
-                Ok::<_, std::convert::Infallible>(web::Bytes::from(format!("data: {message}\n\n")))
-            });
-            super::event_stream(frames)
-        }
+        PostReply::Stream(messages) => call_stream(messages, state.sse.retry_ms),
         PostReply::Json { body, new_session } => {
             let mut response = HttpResponse::Ok();
             if let Some(id) = new_session {
@@ -218,6 +215,48 @@ fn broker_stopping() -> HttpResponse {
         jsonrpc::INTERNAL_ERROR,
         "the event broker is stopping".into(),
     )
+}
+
+/// A streamed call as `text/event-stream`: the priming event carries the reconnect hint.
+fn call_stream(messages: LocalBoxStream<'static, Outgoing>, retry_ms: u64) -> HttpResponse {
+    let frames = messages.map(move |outgoing| {
+        let text = match outgoing {
+            Outgoing::Event {
+                id: Some(id),
+                message: None,
+            } => format!("retry: {retry_ms}\n\nid: {id}\ndata: \n\n"),
+            Outgoing::Event { id, message } => {
+                let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
+                let data = message.map(|m| m.to_string()).unwrap_or_default();
+                format!("{id}data: {data}\n\n")
+            }
+            Outgoing::KeepAlive => ": keep-alive\n\n".to_string(),
+        };
+        Ok::<_, std::convert::Infallible>(web::Bytes::from(text))
+    });
+    super::event_stream(frames)
+}
+
+/// `GET /mcp` with the `Last-Event-ID` of a streamed call's event: the rest of that call's stream, to its
+/// response. 404 once it has been forgotten (or was never this client's).
+fn resume_call(
+    state: &AppState,
+    client: &ClientKey,
+    (stream, after): (String, usize),
+) -> HttpResponse {
+    match state
+        .mcp
+        .streams
+        .follow(&stream, &client.0, after, (true, state.sse.keep_alive))
+    {
+        Some(rest) => call_stream(rest, state.sse.retry_ms),
+        None => rpc_error(
+            StatusCode::NOT_FOUND,
+            jsonrpc::INVALID_REQUEST,
+            "Not Found: that call's stream has ended and been forgotten; read the result with the job's tools"
+                .into(),
+        ),
+    }
 }
 
 /// Only the client that created a session may end it.
@@ -277,6 +316,9 @@ pub async fn get(req: HttpRequest, client: ClientKey, state: web::Data<AppState>
             return refusal;
         }
         Ok(_) => {}
+    }
+    if let Some(call) = header_str(&req, "last-event-id").and_then(call_streams::parse_event_id) {
+        return resume_call(&state, &client, call);
     }
     let session = match named_session(&req, &state, &client) {
         Ok(Some(session)) => session,

@@ -1,6 +1,7 @@
 //! The MCP protocol over Streamable HTTP, independent of the HTTP framework: version negotiation,
 //! sessions, method dispatch, batches, and tools. The HTTP route only maps a [`PostReply`] to a response.
 
+pub mod call_streams;
 mod completion;
 pub mod jsonrpc;
 pub mod logging;
@@ -44,8 +45,9 @@ pub enum PostReply {
         body: Value,
         new_session: Option<String>,
     },
-    /// Messages to send as `text/event-stream`: progress notifications, then the response.
-    Stream(futures_util::stream::LocalBoxStream<'static, Value>),
+    /// Messages to send as `text/event-stream`: progress notifications, then the response (in the handshake
+    /// era after a priming event, every event with an id to resume from, keep-alives between).
+    Stream(futures_util::stream::LocalBoxStream<'static, call_streams::Outgoing>),
     /// The body as a whole is refused (it does not parse, is a batch that cannot be taken, or is a modern
     /// request whose `_meta` or headers are wrong): nothing ran. The transport answers HTTP 400 with this
     /// JSON-RPC error.
@@ -81,6 +83,10 @@ pub struct McpServer {
     pub tools: ToolContext,
     pub sessions: SessionStore,
     pub in_flight: progress::InFlight,
+    /// Streamed calls, resumable for a while.
+    pub streams: call_streams::CallStreams,
+    /// How long a stream stays quiet before a keep-alive comment.
+    pub keep_alive: std::time::Duration,
 }
 
 impl McpServer {
@@ -95,7 +101,7 @@ impl McpServer {
         if !message.is_array() && modern::is_modern(&message, &post.headers) {
             return self.handle_modern(message, post).await;
         }
-        if let Some(stream) = self.streamed(&message, post) {
+        if let Some(stream) = self.streamed(&message, post, true) {
             return PostReply::Stream(stream);
         }
         let Value::Array(batch) = message else {
@@ -216,11 +222,14 @@ impl McpServer {
     }
 
     /// A single waiting `tools/call` with a progress token is answered as a stream.
+    /// `resumable` (the handshake era): a priming event first and an id on every event, so a client that
+    /// loses the stream can resume it; 2026-07-28 streams have neither.
     fn streamed(
         &self,
         message: &Value,
         post: &PostContext<'_>,
-    ) -> Option<futures_util::stream::LocalBoxStream<'static, Value>> {
+        resumable: bool,
+    ) -> Option<futures_util::stream::LocalBoxStream<'static, call_streams::Outgoing>> {
         // A call made as a task answers at once instead.
         let task = message["params"].get("task").is_some_and(|t| !t.is_null());
         if message["method"] != "tools/call" || message["jsonrpc"] != "2.0" || task {
@@ -233,12 +242,31 @@ impl McpServer {
         let params = message.get("params").cloned();
         let token = progress::progress_token(params.as_ref())?;
         let key = progress::InFlight::key(post.client, post.session.map(|s| s.id.as_str()), &id);
-        Some(progress::stream_call(
+        let writer = self.streams.open(post.client);
+        let stream_id = writer.id.clone();
+        progress::stream_call(
             self.tools.clone(),
             self.in_flight.clone(),
             key,
             (id, params, token),
-            (post.caller.clone(), post.session.map(|s| s.state.clone())),
+            (
+                post.caller.clone(),
+                post.session.map(|s| s.state.clone()),
+                writer,
+            ),
+        );
+        let follow =
+            self.streams
+                .follow(&stream_id, post.client, 0, (resumable, self.keep_alive))?;
+        if !resumable {
+            return Some(follow);
+        }
+        let priming = call_streams::Outgoing::Event {
+            id: Some(format!("{stream_id}-0")),
+            message: None,
+        };
+        Some(Box::pin(
+            futures_util::stream::iter([priming]).chain(follow),
         ))
     }
 
@@ -308,12 +336,21 @@ impl McpServer {
             ..*post
         };
         let as_task = tasks::wanted(params.as_ref(), tasks::Era::Modern).unwrap_or(false);
-        if let Some(stream) = (!as_task).then(|| self.streamed(&message, &post)).flatten() {
-            let finished = stream.map(|mut message| {
-                if let Some(result) = message.get_mut("result") {
-                    *result = modern::complete("tools/call", result.take());
+        if let Some(stream) = (!as_task)
+            .then(|| self.streamed(&message, &post, false))
+            .flatten()
+        {
+            let finished = stream.map(|mut outgoing| {
+                if let call_streams::Outgoing::Event {
+                    message: Some(message),
+                    ..
+                } = &mut outgoing
+                {
+                    if let Some(result) = message.get_mut("result") {
+                        *result = modern::complete("tools/call", result.take());
+                    }
                 }
-                message
+                outgoing
             });
             return PostReply::Stream(Box::pin(finished));
         }

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures_util::stream::LocalBoxStream;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::call_streams::Writer;
 use super::jsonrpc::{self, RpcError};
 use super::session::SessionState;
 use super::tools::{Listeners, ProgressUpdate, ToolContext};
@@ -131,74 +131,53 @@ impl InFlight {
     }
 }
 
-/// Runs the call in the background and streams its progress notifications, then its response.
+/// Runs the call in the background, writing its progress notifications, then its response, to `writer`
+/// (which a stream follows, and a client that lost the stream can follow again).
 pub fn stream_call(
     tools: ToolContext,
     in_flight: InFlight,
     key: String,
     (id, params, token): (Value, Option<Value>, Value),
-    (caller, session): (Caller, Option<Arc<SessionState>>),
-) -> LocalBoxStream<'static, Value> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (done_tx, done_rx) = oneshot::channel::<Result<Value, RpcError>>();
-    let forget = in_flight.clone();
-    let forget_key = key.clone();
+    (caller, session, writer): (Caller, Option<Arc<SessionState>>, Writer),
+) {
     actix_web::rt::spawn(async move {
-        let listeners = Listeners {
-            progress: Some(&tx),
-            session: session.as_deref(),
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // The call owns the sender, so the forwarding below ends with the call.
+        let call = async {
+            let listeners = Listeners {
+                progress: Some(&tx),
+                session: session.as_deref(),
+            };
+            let outcome = tools.call(params, &caller, listeners).await;
+            drop(tx);
+            outcome
         };
-        let outcome = tools.call(params, &caller, listeners).await;
-        drop(tx);
-        forget.map().remove(&forget_key);
-        let _ = done_tx.send(outcome);
-    });
-    struct State {
-        rx: mpsc::UnboundedReceiver<ProgressUpdate>,
-        done: Option<oneshot::Receiver<Result<Value, RpcError>>>,
-        last: f64,
-    }
-    let state = State {
-        rx,
-        done: Some(done_rx),
-        last: -1.0,
-    };
-    Box::pin(futures_util::stream::unfold(state, move |mut state| {
-        let (in_flight, key, id, token) =
-            (in_flight.clone(), key.clone(), id.clone(), token.clone());
-        async move {
-            while let Some(update) = state.rx.recv().await {
+        let forward = async {
+            let mut last = -1.0;
+            while let Some(update) = rx.recv().await {
                 match update {
                     ProgressUpdate::Job(job_id) => {
                         in_flight.map().insert(key.clone(), job_id);
                     }
                     // Progress only ever increases.
-                    ProgressUpdate::Step { progress, message } if progress > state.last => {
-                        state.last = progress;
+                    ProgressUpdate::Step { progress, message } if progress > last => {
+                        last = progress;
                         let mut params =
                             json!({"progressToken": token, "progress": progress, "total": 1.0});
                         if let Some(message) = message {
                             params["message"] = json!(message);
                         }
-                        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
-                        return Some((note, state));
+                        writer.push(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}));
                     }
                     ProgressUpdate::Step { .. } => {}
                 }
             }
-            let done = state.done.take()?;
-            let reply = match done.await {
-                Ok(Ok(result)) => jsonrpc::success(id, result),
-                Ok(Err(error)) => jsonrpc::failure(id, &error),
-                Err(_) => jsonrpc::failure(
-                    id,
-                    &RpcError::new(
-                        jsonrpc::INTERNAL_ERROR,
-                        "Internal error: the call was dropped",
-                    ),
-                ),
-            };
-            Some((reply, state))
-        }
-    }))
+        };
+        let (outcome, ()) = futures_util::future::join(call, forward).await;
+        in_flight.map().remove(&key);
+        writer.push(match outcome {
+            Ok(result) => jsonrpc::success(id, result),
+            Err(error) => jsonrpc::failure(id, &error),
+        });
+    });
 }

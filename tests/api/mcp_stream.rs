@@ -309,3 +309,51 @@ async fn a_session_stream_carries_its_own_jobs_and_ops_notes_never_another_sessi
     );
     app.open_gate("release");
 }
+
+#[actix_web::test]
+async fn a_progress_stream_lost_mid_call_is_resumed_with_last_event_id_and_delivers_the_result() {
+    let app = spawn_app_with(|s| {
+        let script = r#"echo '{"progress":0.5,"message":"half"}'; while [ ! -e release ]; do sleep 0.02; done; echo '{"result":{"ok":true}}'"#;
+        s.evals
+            .tasks
+            .insert("halfway".into(), crate::helpers::shell_task(script));
+    })
+    .await;
+    let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"halfway","configId":"c","wait":true},"_meta":{"progressToken":"tok"}}});
+    let response = awc::Client::default()
+        .post(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "application/json, text/event-stream"))
+        .send_body(body.to_string())
+        .await
+        .expect("POST");
+    let mut first = SseReader::new(response);
+    let (last_id, progress) = first.messages(1).await.remove(0);
+    assert_eq!(progress["params"]["progress"], 0.5);
+    let last_id = last_id.expect("every event of a handshake-era call stream has an id");
+    drop(first); // The connection is lost mid-call.
+
+    app.open_gate("release");
+    let resumed = awc::Client::default()
+        .get(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "text/event-stream"))
+        .insert_header(("Last-Event-ID", last_id.as_str()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let (_, reply) = SseReader::new(resumed).messages(1).await.remove(0);
+    assert_eq!(
+        reply["id"], 7,
+        "the call's response, not its progress again: {reply}"
+    );
+    assert_eq!(reply["result"]["structuredContent"]["status"], "completed");
+
+    let gone = awc::Client::default()
+        .get(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "text/event-stream"))
+        .insert_header(("Last-Event-ID", "callnotastream0-3"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
