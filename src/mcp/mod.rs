@@ -242,6 +242,13 @@ impl McpServer {
         let params = message.get("params").cloned();
         let token = progress::progress_token(params.as_ref())?;
         let key = progress::InFlight::key(post.client, post.session.map(|s| s.id.as_str()), &id);
+        let mut on_close = progress::CancelOnClose {
+            in_flight: self.in_flight.clone(),
+            tools: self.tools.clone(),
+            caller: post.caller.clone(),
+            key: key.clone(),
+            answered: resumable,
+        };
         let writer = self.streams.open(post.client);
         let stream_id = writer.id.clone();
         progress::stream_call(
@@ -259,7 +266,20 @@ impl McpServer {
             self.streams
                 .follow(&stream_id, post.client, 0, (resumable, self.keep_alive))?;
         if !resumable {
-            return Some(follow);
+            // Closing this stream cancels the request (2026-07-28), unless its response went out.
+            let watched = follow.map(move |outgoing| {
+                if let call_streams::Outgoing::Event {
+                    message: Some(message),
+                    ..
+                } = &outgoing
+                {
+                    // Through a borrow of the whole guard, so the closure owns it (not just the flag).
+                    let guard = &mut on_close;
+                    guard.answered |= message.get("id").is_some();
+                }
+                outgoing
+            });
+            return Some(Box::pin(watched));
         }
         let priming = call_streams::Outgoing::Event {
             id: Some(format!("{stream_id}-0")),

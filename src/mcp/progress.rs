@@ -53,13 +53,6 @@ impl InFlight {
             log::debug!("notifications/cancelled without a session in keyless mode: ignored");
             return;
         }
-        let job = self
-            .map()
-            .get(&Self::key(client, session, request_id))
-            .cloned();
-        let Some(job_id) = job else {
-            return;
-        };
         let reason: String = params
             .and_then(|p| p.get("reason"))
             .and_then(Value::as_str)
@@ -67,10 +60,28 @@ impl InFlight {
             .chars()
             .take(500)
             .collect();
+        let key = Self::key(client, session, request_id);
+        self.cancel_waiting(tools, caller, &key, (reason, "notifications/cancelled"))
+            .await;
+    }
+
+    /// Cancels the job the call under `key` waits on, if it still waits, audited like `cancel_job` with
+    /// `via` saying what asked.
+    pub async fn cancel_waiting(
+        &self,
+        tools: &ToolContext,
+        caller: &Caller,
+        key: &str,
+        (reason, via): (String, &str),
+    ) {
+        let job = self.map().get(key).cloned();
+        let Some(job_id) = job else {
+            return;
+        };
         let audit = AuditEntry {
             actor: caller.actor.clone(),
             action: "cancel_job",
-            args: json!({"jobId": job_id, "reason": reason, "via": "notifications/cancelled"}),
+            args: json!({"jobId": job_id, "reason": reason, "via": via}),
         };
         let target = job_id.clone();
         let audited = record(&tools.recorder, move |tx| {
@@ -180,4 +191,34 @@ pub fn stream_call(
             Err(error) => jsonrpc::failure(id, &error),
         });
     });
+}
+
+/// Held by a 2026-07-28 call stream: dropped before the response went out (the client closed the stream,
+/// which that revision defines as cancelling the request), it cancels the job the call waits on.
+pub struct CancelOnClose {
+    pub in_flight: InFlight,
+    pub tools: ToolContext,
+    pub caller: Caller,
+    pub key: String,
+    pub answered: bool,
+}
+
+impl Drop for CancelOnClose {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let (in_flight, tools, caller, key) = (
+            self.in_flight.clone(),
+            self.tools.clone(),
+            self.caller.clone(),
+            std::mem::take(&mut self.key),
+        );
+        actix_web::rt::spawn(async move {
+            let reason = "the client closed the request's stream".to_string();
+            in_flight
+                .cancel_waiting(&tools, &caller, &key, (reason, "stream closed"))
+                .await;
+        });
+    }
 }

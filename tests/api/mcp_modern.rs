@@ -323,3 +323,50 @@ async fn subscriptions_listen_refuses_a_resource_that_does_not_exist() {
         .expect("message")
         .contains("job_nothere0000"));
 }
+
+#[actix_web::test]
+async fn closing_a_call_s_stream_cancels_the_request_and_its_job() {
+    let app = spawn_app_with(|s| {
+        // The server learns of a closed connection when it next writes to it: a keep-alive at the latest.
+        s.sse.keep_alive_seconds = std::time::Duration::from_millis(200);
+        let script = r#"echo '{"progress":0.5}'; while [ ! -e never ]; do sleep 0.02; done"#;
+        s.evals
+            .tasks
+            .insert("halfway".into(), crate::helpers::shell_task(script));
+    })
+    .await;
+    let mut call = request(
+        13,
+        "tools/call",
+        json!({"name": "run_eval", "arguments": {"taskId": "halfway", "configId": "c", "wait": true}}),
+    );
+    call["params"]["_meta"]["progressToken"] = json!("p");
+    let mut post = awc::Client::default()
+        .post(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "application/json, text/event-stream"));
+    for (name, value) in headers_for(&call) {
+        post = post.insert_header((name, value));
+    }
+    let response = post.send_body(call.to_string()).await.expect("POST");
+    let mut stream = SseReader::new(response);
+    let (id, progress) = stream.messages(1).await.remove(0);
+    assert_eq!(progress["method"], "notifications/progress");
+    assert_eq!(id, None, "no event ids in this revision");
+    drop(stream); // The client closes the request's stream.
+
+    let listed = app.tool_ok("list_jobs", json!({})).await;
+    let job = listed["jobs"][0]["jobId"]
+        .as_str()
+        .expect("jobId")
+        .to_string();
+    let events = app.job_events(&job).await;
+    assert_eq!(
+        crate::helpers::names(&events).last(),
+        Some(&"cancelled"),
+        "the job ends cancelled"
+    );
+    let audit = app.sql_rows(&format!(
+        "SELECT json_extract(args, '$.via') FROM audit WHERE action = 'cancel_job' AND target = '{job}'"
+    ));
+    assert_eq!(audit, [["stream closed"]]);
+}
