@@ -167,11 +167,13 @@ pub async fn post(
         PostReply::Listen {
             id,
             uris,
+            task_ids,
             acknowledged,
         } => {
             let projection = Projection::Listen {
                 id,
                 uris: uris.into_iter().collect(),
+                tasks: task_ids.into_iter().collect(),
                 acknowledged,
             };
             listen(&state, &client, projection).await

@@ -53,15 +53,26 @@ impl Position {
 pub enum Projection {
     /// A session's GET stream: its log level and subscriptions, with resumable ids.
     Session(Arc<SessionState>),
-    /// A `subscriptions/listen` stream: updates of these resources, tagged with the request's id.
+    /// A `subscriptions/listen` stream: updates of these resources and the state of these tasks (job and
+    /// canary ids), tagged with the request's id.
     Listen {
         id: Value,
         uris: BTreeSet<String>,
+        tasks: BTreeSet<String>,
         acknowledged: Value,
     },
 }
 
 impl Projection {
+    /// The task an event's topic is about, when this stream follows it.
+    fn task_of(&self, topic: &str) -> Option<String> {
+        let Projection::Listen { tasks, .. } = self else {
+            return None;
+        };
+        let (_, id) = topic.split_once('/')?;
+        tasks.contains(id).then(|| id.to_string())
+    }
+
     fn messages(&self, happening: &Happening<'_>) -> Vec<Value> {
         match self {
             Projection::Session(session) => notify::notifications(session, happening),
@@ -100,6 +111,8 @@ struct SessionStream {
     /// Log rows still to replay from, and the seq read up to.
     replay_from: Option<i64>,
     pending: VecDeque<Bytes>,
+    /// Tasks whose state changed and is still to be read and sent (each once, however many events).
+    tasks_changed: VecDeque<String>,
     after: Position,
     keep_alive: Interval,
     done: bool,
@@ -145,6 +158,7 @@ pub fn session_stream(setup: Setup) -> impl Stream<Item = Result<Bytes, Infallib
         retry: broker::retry(setup.retry_ms),
         replay_from: setup.resume.map(|p| p.seq - 1),
         pending: VecDeque::new(),
+        tasks_changed: VecDeque::new(),
         after,
         keep_alive: interval_at(Instant::now() + setup.keep_alive, setup.keep_alive),
         done: false,
@@ -167,6 +181,11 @@ impl SessionStream {
             event,
             narrative: &narrative,
         };
+        if let Some(task) = self.projection.task_of(topic) {
+            if !self.tasks_changed.contains(&task) {
+                self.tasks_changed.push_back(task);
+            }
+        }
         let listening = matches!(self.projection, Projection::Listen { .. });
         for (index, message) in self.projection.messages(&happening).into_iter().enumerate() {
             let position = Position {
@@ -227,6 +246,13 @@ impl SessionStream {
             }
             if let Some(bytes) = self.pending.pop_front() {
                 return Some(bytes);
+            }
+            if let Some(task) = self.tasks_changed.pop_front() {
+                let note = crate::mcp::tasks::notification(&self.store, &task).await;
+                if let (Some(note), Projection::Listen { id, .. }) = (note, &self.projection) {
+                    return Some(Bytes::from(format!("data: {}\n\n", tagged(note, id))));
+                }
+                continue;
             }
             if self.replay_from.is_some() {
                 self.replay_page().await;

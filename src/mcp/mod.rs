@@ -12,7 +12,7 @@ pub mod prompts;
 pub use progress::InFlight;
 pub mod resources;
 pub mod session;
-mod tasks;
+pub mod tasks;
 pub mod tools;
 
 use futures_util::StreamExt;
@@ -55,10 +55,11 @@ pub enum PostReply {
     /// A modern request for a method we do not have: HTTP 404 with this JSON-RPC error.
     MethodNotFound(Value),
     /// `subscriptions/listen`: a stream for the transport to open, acknowledged by `acknowledged` and then
-    /// carrying updates of these resources, each tagged with the request's id.
+    /// carrying updates of these resources and the state of these tasks, each tagged with the request's id.
     Listen {
         id: Value,
         uris: Vec<String>,
+        task_ids: Vec<String>,
         acknowledged: Value,
     },
     /// A batch costs more than the client's rate limit has left: nothing ran; retry after this long.
@@ -375,17 +376,7 @@ impl McpServer {
             return PostReply::Stream(Box::pin(finished));
         }
         if method == "subscriptions/listen" {
-            return match resources::listen(&self.tools, params.as_ref()).await {
-                Ok((uris, acknowledged)) => PostReply::Listen {
-                    id,
-                    uris,
-                    acknowledged,
-                },
-                Err(error) => PostReply::Json {
-                    body: jsonrpc::failure(id, &error),
-                    new_session: None,
-                },
-            };
+            return self.listen(id, params.as_ref()).await;
         }
         let handled = jsonrpc::panic_boundary(async {
             if method == "server/discover" {
@@ -414,6 +405,39 @@ impl McpServer {
                     new_session: None,
                 }
             }
+        }
+    }
+
+    /// `subscriptions/listen`: resources to follow, and tasks for a client that declared the extension.
+    async fn listen(&self, id: Value, params: Option<&Value>) -> PostReply {
+        let tasks = match tasks::listened(&self.tools, params).await {
+            Ok(tasks) => tasks,
+            Err(error) if error.code == modern::MISSING_CAPABILITY => {
+                return PostReply::Refused(jsonrpc::failure(id, &error))
+            }
+            Err(error) => {
+                return PostReply::Json {
+                    body: jsonrpc::failure(id, &error),
+                    new_session: None,
+                }
+            }
+        };
+        match resources::listen(&self.tools, params).await {
+            Ok((uris, mut acknowledged)) => {
+                if params.is_some_and(|p| p.pointer("/notifications/taskIds").is_some()) {
+                    acknowledged["notifications"]["taskIds"] = json!(tasks);
+                }
+                PostReply::Listen {
+                    id,
+                    uris,
+                    task_ids: tasks,
+                    acknowledged,
+                }
+            }
+            Err(error) => PostReply::Json {
+                body: jsonrpc::failure(id, &error),
+                new_session: None,
+            },
         }
     }
 

@@ -13,6 +13,8 @@ use super::jsonrpc::{self, RpcError};
 pub const VERSION: &str = "2026-07-28";
 /// The headers disagree with the body, or one it needs is missing.
 pub const HEADER_MISMATCH: i64 = -32020;
+/// Serving the request needs a capability the client did not declare; `data.requiredCapabilities` names it.
+pub const MISSING_CAPABILITY: i64 = -32021;
 /// The requested protocol version is not one we speak; `data.supported` lists those we do.
 pub const UNSUPPORTED_VERSION: i64 = -32022;
 

@@ -24,7 +24,7 @@ use crate::ids::Ident;
 use crate::jobs::JobStatus;
 use crate::storage::canaries::CanaryRow;
 use crate::storage::jobs::JobRow;
-use crate::storage::{Listed, StoreError};
+use crate::storage::{Listed, Store, StoreError};
 
 /// The 2026-07-28 extension's identifier.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -179,14 +179,11 @@ fn task_id(params: Option<&Value>) -> Result<(String, EntityKind), RpcError> {
     Ok((id.to_string(), kind))
 }
 
-async fn load(ctx: &ToolContext, id: &str, kind: EntityKind) -> Result<Task, RpcError> {
+async fn load(store: &Store, id: &str, kind: EntityKind) -> Result<Task, RpcError> {
     let found = if kind == EntityKind::Job {
-        ctx.store
-            .job(id)
-            .await
-            .map(|row| row.as_ref().map(from_job))
+        store.job(id).await.map(|row| row.as_ref().map(from_job))
     } else {
-        ctx.store
+        store
             .canary_with_recent(id, RECENT_CHECKS)
             .await
             .map(|found| found.map(|(row, recent)| from_canary(&row, &recent)))
@@ -290,7 +287,7 @@ pub async fn create(
         .or(content["canaryId"].as_str())
         .unwrap_or_default();
     let (id, kind) = task_id(Some(&json!({ "taskId": id })))?;
-    let task = load(ctx, &id, kind).await?;
+    let task = load(&ctx.store, &id, kind).await?;
     Ok(match era {
         Era::Legacy => json!({ "task": shape(&task, era) }),
         Era::Modern => {
@@ -304,7 +301,7 @@ pub async fn create(
 /// `tasks/get {taskId}`.
 pub async fn get(ctx: &ToolContext, params: Option<&Value>, era: Era) -> Result<Value, RpcError> {
     let (id, kind) = task_id(params)?;
-    Ok(shape(&load(ctx, &id, kind).await?, era))
+    Ok(shape(&load(&ctx.store, &id, kind).await?, era))
 }
 
 /// Opens a subscription to the entity before anything is read, so its end cannot pass unseen.
@@ -326,10 +323,10 @@ async fn watch(ctx: &ToolContext, id: &str, kind: EntityKind) -> Result<Subscrip
 pub async fn result(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
     let (id, kind) = task_id(params)?;
     let watching = watch(ctx, &id, kind).await?;
-    let mut task = load(ctx, &id, kind).await?;
+    let mut task = load(&ctx.store, &id, kind).await?;
     if task.status == Status::Working {
         watching.until_terminal(LONGEST_WAIT).await;
-        task = load(ctx, &id, kind).await?;
+        task = load(&ctx.store, &id, kind).await?;
     }
     let mut result = task.result.ok_or_else(|| {
         RpcError::new(
@@ -377,7 +374,7 @@ pub async fn cancel(
 ) -> Result<Value, RpcError> {
     let (id, kind) = task_id(params)?;
     let watching = watch(ctx, &id, kind).await?;
-    let task = load(ctx, &id, kind).await?;
+    let task = load(&ctx.store, &id, kind).await?;
     if task.status != Status::Working {
         return match era {
             Era::Legacy => Err(invalid(format!(
@@ -405,7 +402,7 @@ pub async fn cancel(
             watching
                 .until_terminal(ctx.kill_grace + Duration::from_secs(5))
                 .await;
-            Ok(shape(&load(ctx, &id, kind).await?, era))
+            Ok(shape(&load(&ctx.store, &id, kind).await?, era))
         }
     }
 }
@@ -414,6 +411,54 @@ pub async fn cancel(
 /// nothing to take; a known task is acknowledged.
 pub async fn update(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
     let (id, kind) = task_id(params)?;
-    load(ctx, &id, kind).await?;
+    load(&ctx.store, &id, kind).await?;
     Ok(json!({}))
+}
+
+/// `subscriptions/listen {notifications: {taskIds}}` (modern): the tasks whose changes the stream will carry
+/// as `notifications/tasks`, each of which must exist. Only for a client that declared the extension
+/// (-32021 otherwise, naming it).
+pub async fn listened(ctx: &ToolContext, params: Option<&Value>) -> Result<Vec<String>, RpcError> {
+    let asked = params.and_then(|p| p.pointer("/notifications/taskIds"));
+    let ids =
+        match asked {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(ids)) => ids,
+            Some(_) => return Err(invalid(
+                "`notifications.taskIds` must be an array of task ids, e.g. [\"job_0123456789ab\"]"
+                    .into(),
+            )),
+        };
+    if !declared(params) {
+        return Err(RpcError::new(
+            super::modern::MISSING_CAPABILITY,
+            format!("Missing required client capability: task notifications need the {EXTENSION} extension"),
+        )
+        .with_data(json!({"requiredCapabilities": {"extensions": { (EXTENSION): {} }}})));
+    }
+    if ids.len() > super::session::MAX_SUBSCRIPTIONS {
+        return Err(invalid(format!(
+            "a subscription may name at most {} tasks",
+            super::session::MAX_SUBSCRIPTIONS
+        )));
+    }
+    let mut honoured = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (id, kind) = task_id(Some(&json!({ "taskId": id })))?;
+        load(&ctx.store, &id, kind).await?;
+        if !honoured.contains(&id) {
+            honoured.push(id);
+        }
+    }
+    Ok(honoured)
+}
+
+/// `notifications/tasks` with the task's whole current state, as `tasks/get` would answer it; `None` if it
+/// no longer exists.
+pub async fn notification(store: &Store, id: &str) -> Option<Value> {
+    let (id, kind) = task_id(Some(&json!({ "taskId": id }))).ok()?;
+    let task = load(store, &id, kind).await.ok()?;
+    Some(
+        json!({"jsonrpc": "2.0", "method": "notifications/tasks", "params": shape(&task, Era::Modern)}),
+    )
 }

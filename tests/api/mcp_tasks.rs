@@ -298,3 +298,57 @@ async fn a_task_id_still_answers_after_the_server_restarts() {
         "{result}"
     );
 }
+
+#[actix_web::test]
+async fn subscriptions_listen_carries_a_task_s_state_to_a_client_that_declared_tasks() {
+    let app = held_app().await;
+    let call =
+        json!({"name": "run_eval", "arguments": {"taskId": "hold", "configId": "c", "wait": true}});
+    let created = modern(&app, 1, "tools/call", call, true).await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_string();
+    let asked = json!({"notifications": {"taskIds": [id]}});
+
+    let (body, headers) = modern_call(2, "subscriptions/listen", asked.clone(), false);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let refused = app.post_mcp_raw(&body.to_string(), &headers).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], -32021);
+    assert!(
+        refused.body["error"]["data"]["requiredCapabilities"]["extensions"]
+            ["io.modelcontextprotocol/tasks"]
+            .is_object()
+    );
+
+    let (body, headers) = modern_call(3, "subscriptions/listen", asked, true);
+    let mut request = awc::Client::default()
+        .post(format!("{}/mcp", app.address))
+        .insert_header(("Accept", "application/json, text/event-stream"));
+    for (name, value) in headers {
+        request = request.insert_header((name, value));
+    }
+    let response = request.send_body(body.to_string()).await.expect("POST");
+    let mut stream = crate::helpers::SseReader::new(response);
+    let ack = stream.messages(1).await.remove(0).1;
+    assert_eq!(
+        ack["params"]["notifications"]["taskIds"],
+        json!([id]),
+        "{ack}"
+    );
+
+    modern(&app, 4, "tasks/cancel", json!({"taskId": id}), true).await;
+    let note = loop {
+        let (_, message) = stream.messages(1).await.remove(0);
+        if message["params"]["status"] == "cancelled" {
+            break message;
+        }
+    };
+    assert_eq!(note["method"], "notifications/tasks");
+    assert_eq!(note["params"]["taskId"], id.as_str());
+    assert_eq!(
+        note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        3
+    );
+}
