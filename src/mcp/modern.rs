@@ -115,34 +115,8 @@ pub fn admit(message: &Value, method: &str, headers: &Headers<'_>) -> Result<(),
             "`params._meta[\"{META_CAPABILITIES}\"]` (an object, `{{}}` for none) is required in protocol {VERSION}"
         )));
     }
-    match headers.protocol_version {
-        Some(header) if header == requested => {}
-        Some(header) => {
-            return Err(mismatch(format!(
-                "MCP-Protocol-Version `{}` is not the body's `{requested}`",
-                clip(header)
-            )))
-        }
-        None => {
-            return Err(mismatch(format!(
-                "the MCP-Protocol-Version header (`{VERSION}`) is required"
-            )))
-        }
-    }
-    match headers.method {
-        Some(header) if header == method => {}
-        Some(header) => {
-            return Err(mismatch(format!(
-                "Mcp-Method `{}` is not the body's `{method}`",
-                clip(header)
-            )))
-        }
-        None => {
-            return Err(mismatch(format!(
-                "the Mcp-Method header (`{method}`) is required"
-            )))
-        }
-    }
+    agrees("MCP-Protocol-Version", headers.protocol_version, requested)?;
+    agrees("Mcp-Method", headers.method, method)?;
     let Some((_, field)) = NAMED.iter().find(|(named, _)| *named == method) else {
         return Ok(());
     };
@@ -157,6 +131,20 @@ pub fn admit(message: &Value, method: &str, headers: &Headers<'_>) -> Result<(),
         Some(None) => Err(mismatch("Mcp-Name is not valid `=?base64?…?=` text".into())),
         None => Err(mismatch(format!(
             "the Mcp-Name header (`params.{field}`) is required for {method}"
+        ))),
+    }
+}
+
+/// A header that must be present and say what the body says.
+fn agrees(name: &str, header: Option<&str>, body: &str) -> Result<(), RpcError> {
+    match header {
+        Some(header) if header == body => Ok(()),
+        Some(header) => Err(mismatch(format!(
+            "{name} `{}` is not the body's `{body}`",
+            clip(header)
+        ))),
+        None => Err(mismatch(format!(
+            "the {name} header (`{body}`) is required"
         ))),
     }
 }

@@ -216,6 +216,23 @@ impl TestApp {
         }
     }
 
+    /// POST /mcp answered as `text/event-stream` (asserted): a streamed call, or `subscriptions/listen`.
+    pub async fn post_stream(&self, body: &Value, headers: &[(&str, String)]) -> SseReader {
+        let mut request = self
+            .client
+            .post(format!("{}/mcp", self.address))
+            .insert_header(("Accept", "application/json, text/event-stream"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
+        let response = request
+            .send_body(body.to_string())
+            .await
+            .expect("POST /mcp");
+        assert_event_stream(&response);
+        SseReader::new(response)
+    }
+
     /// POST /mcp with the key only in the URL (which must not count).
     pub async fn client_post_with_query_key(&self, body: &str, key: &str) -> StatusCode {
         let url = format!("{}/mcp?key={key}", self.address);
@@ -310,13 +327,7 @@ impl TestApp {
     pub async fn sse(&self, query: &str, headers: &[(&str, &str)]) -> SseReader {
         let response = self.get(&format!("/sse?{query}"), headers).await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            response
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-            Some("text/event-stream")
-        );
+        assert_event_stream(&response);
         SseReader::new(response)
     }
 
@@ -412,6 +423,17 @@ impl TestApp {
             .map(|l| l.split('|').map(String::from).collect())
             .collect()
     }
+}
+
+/// Asserts that a response is an event stream.
+fn assert_event_stream<T>(response: &awc::ClientResponse<T>) {
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
 }
 
 /// One text column of a query run by [`TestApp::sql_rows`].

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{gated_task, spawn_app, spawn_app_with, SseReader, TestApp};
+use crate::helpers::{gated_task, spawn_app, spawn_app_with, TestApp};
 
 const VERSION: &str = "2026-07-28";
 
@@ -263,21 +263,7 @@ async fn subscriptions_listen_acknowledges_then_carries_updates_of_the_named_res
         "_meta": meta(),
         "notifications": {"resourceSubscriptions": [format!("cockpit://job/{watched}")], "toolsListChanged": true}
     }});
-    let mut request = awc::Client::default()
-        .post(format!("{}/mcp", app.address))
-        .insert_header(("Accept", "application/json, text/event-stream"));
-    for (name, value) in headers_for(&listen) {
-        request = request.insert_header((name, value));
-    }
-    let response = request.send_body(listen.to_string()).await.expect("POST");
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("text/event-stream")
-    );
-    let mut stream = SseReader::new(response);
+    let mut stream = app.post_stream(&listen, &headers_for(&listen)).await;
     let first = stream.messages(1).await;
     let (id, ack) = &first[0];
     assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
@@ -341,14 +327,7 @@ async fn closing_a_call_s_stream_cancels_the_request_and_its_job() {
         json!({"name": "run_eval", "arguments": {"taskId": "halfway", "configId": "c", "wait": true}}),
     );
     call["params"]["_meta"]["progressToken"] = json!("p");
-    let mut post = awc::Client::default()
-        .post(format!("{}/mcp", app.address))
-        .insert_header(("Accept", "application/json, text/event-stream"));
-    for (name, value) in headers_for(&call) {
-        post = post.insert_header((name, value));
-    }
-    let response = post.send_body(call.to_string()).await.expect("POST");
-    let mut stream = SseReader::new(response);
+    let mut stream = app.post_stream(&call, &headers_for(&call)).await;
     let (id, progress) = stream.messages(1).await.remove(0);
     assert_eq!(progress["method"], "notifications/progress");
     assert_eq!(id, None, "no event ids in this revision");

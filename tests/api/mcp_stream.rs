@@ -141,20 +141,7 @@ async fn the_session_stream_carries_updates_and_resumes_from_its_last_event_id()
 async fn a_waiting_run_eval_with_a_progress_token_streams_progress_then_its_result() {
     let app = spawn_app_with(|_| {}).await;
     let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"demo","configId":"p","wait":true},"_meta":{"progressToken":"tok-1"}}});
-    let response = awc::Client::default()
-        .post(format!("{}/mcp", app.address))
-        .insert_header(("Accept", "application/json, text/event-stream"))
-        .send_body(body.to_string())
-        .await
-        .expect("POST");
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("text/event-stream")
-    );
-    let messages = SseReader::new(response).messages(6).await;
+    let messages = app.post_stream(&body, &[]).await.messages(6).await;
     let progress: Vec<f64> = messages[..5]
         .iter()
         .map(|(_, m)| {
@@ -320,13 +307,7 @@ async fn a_progress_stream_lost_mid_call_is_resumed_with_last_event_id_and_deliv
     })
     .await;
     let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"halfway","configId":"c","wait":true},"_meta":{"progressToken":"tok"}}});
-    let response = awc::Client::default()
-        .post(format!("{}/mcp", app.address))
-        .insert_header(("Accept", "application/json, text/event-stream"))
-        .send_body(body.to_string())
-        .await
-        .expect("POST");
-    let mut first = SseReader::new(response);
+    let mut first = app.post_stream(&body, &[]).await;
     let (last_id, progress) = first.messages(1).await.remove(0);
     assert_eq!(progress["params"]["progress"], 0.5);
     let last_id = last_id.expect("every event of a handshake-era call stream has an id");

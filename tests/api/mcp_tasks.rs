@@ -323,14 +323,7 @@ async fn subscriptions_listen_carries_a_task_s_state_to_a_client_that_declared_t
     );
 
     let (body, headers) = modern_call(3, "subscriptions/listen", asked, true);
-    let mut request = awc::Client::default()
-        .post(format!("{}/mcp", app.address))
-        .insert_header(("Accept", "application/json, text/event-stream"));
-    for (name, value) in headers {
-        request = request.insert_header((name, value));
-    }
-    let response = request.send_body(body.to_string()).await.expect("POST");
-    let mut stream = crate::helpers::SseReader::new(response);
+    let mut stream = app.post_stream(&body, &headers).await;
     let ack = stream.messages(1).await.remove(0).1;
     assert_eq!(
         ack["params"]["notifications"]["taskIds"],

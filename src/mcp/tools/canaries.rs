@@ -73,6 +73,12 @@ pub(super) const ACTING: Hints = Hints {
     open_world: false,
 };
 
+/// Pausing or resuming: asking again changes nothing more.
+pub(super) const REPEATABLE: Hints = Hints {
+    idempotent: true,
+    ..ACTING
+};
+
 /// Ending a canary: once it has ended, asking again changes nothing.
 pub(super) const ENDING: Hints = Hints {
     read_only: false,

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::args::{
     as_of_property, definition, id_property, parse, slo_policy_schema, Hints, READ_ONLY,
 };
-use super::canaries::{self, canary_schema, id_only, reason_property, ACTING, ENDING};
+use super::canaries::{self, canary_schema, id_only, reason_property, ACTING, ENDING, REPEATABLE};
 use super::jobs::{self, job_schema};
 use super::models::{self, gate_schema, CHECKS_PAGE, MAX_CHECKS_PAGE};
 use super::notes::{self, MAX_MESSAGE_BYTES};
@@ -228,11 +228,7 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Stop checking a running canary until resume_canary. Paused time counts toward its deadline.",
                 id_only(),
                 canary_schema(),
-                Hints {
-                    // Asking again changes nothing more.
-                    idempotent: true,
-                    ..ACTING
-                },
+                REPEATABLE,
             )
         },
         example: canaries::ID_EXAMPLE,
@@ -249,11 +245,7 @@ pub(super) const TOOLS: &[Tool] = &[
                 "Resume a paused or held canary; its pass and failure counters are kept.",
                 id_only(),
                 canary_schema(),
-                Hints {
-                    // Asking again changes nothing more.
-                    idempotent: true,
-                    ..ACTING
-                },
+                REPEATABLE,
             )
         },
         example: canaries::ID_EXAMPLE,
