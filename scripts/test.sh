@@ -11,11 +11,14 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # services), openssl for a test CA.
 # python3-venv and nodejs/npm carry the official MCP SDK clients (installed into tests/sdk by sdk_clients.sh);
 # chromium (Debian's, driven by playwright-core: browser downloads fail here) runs the page tests.
+# postgresql: the PostgreSQL schema is tested on a cluster the test starts in a temporary directory.
 missing=()
 for tool in curl jq sqlite3 prometheus openssl nginx; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# Debian's PostgreSQL: the tests start clusters of their own from its programs, never the packaged service.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if ((${#missing[@]})); then
   echo "== installing: ${missing[*]}"

@@ -26,6 +26,7 @@ mod nginx;
 mod notes;
 mod operations;
 mod panics;
+mod postgres;
 mod prom_harness;
 mod prometheus_evidence;
 mod prometheus_fake;

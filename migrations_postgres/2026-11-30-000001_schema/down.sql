@@ -1,0 +1,10 @@
+DROP TABLE webhook_outbox;
+DROP TABLE model_gates;
+DROP TABLE canary_metrics;
+DROP TABLE canaries;
+DROP TABLE meta;
+DROP TABLE audit;
+DROP TABLE events;
+DROP TABLE event_seq;
+DROP TABLE jobs;
+DROP FUNCTION datetime(TEXT, TEXT);

@@ -1,0 +1,259 @@
+//! The PostgreSQL schema (`migrations_postgres/`) on a real cluster that the test starts itself: Debian's
+//! PostgreSQL, on a free loopback port, in a temporary directory, as the `postgres` user when the tests run
+//! as root, stopped when the test ends. The schema migrates up and down; one active canary per model and gate,
+//! and one canary per idempotency key, hold against any writer; and the kit's three audit queries run
+//! verbatim in `psql` through the schema's `datetime()`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A PostgreSQL cluster of the test's own.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+/// `id -u [user]`.
+fn uid_of(user: &[&str]) -> u32 {
+    let output = Command::new("id")
+        .arg("-u")
+        .args(user)
+        .output()
+        .expect("id runs");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a uid")
+}
+
+/// The newest installed PostgreSQL's programs (`/usr/lib/postgresql/<version>/bin`).
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (the test command installs Debian's postgresql)")
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL version").1
+}
+
+impl PgCluster {
+    pub fn start() -> PgCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let as_root = uid_of(&[]) == 0;
+        if as_root {
+            // initdb refuses to run as root: the cluster belongs to `postgres`.
+            std::os::unix::fs::chown(dir.path(), Some(uid_of(&["postgres"])), None).expect("chown");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = PgCluster {
+            dir,
+            bin: postgres_bin(),
+            port,
+            as_root,
+        };
+        let data = cluster.dir.path().join("data");
+        cluster.run_as_owner(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-A",
+                "trust",
+                "-U",
+                "cockpit",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            cluster.dir.path().display()
+        );
+        let log = cluster.dir.path().join("server.log");
+        cluster.run_as_owner(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
+        );
+        cluster
+    }
+
+    fn run_as_owner(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let output = command.args(args).output().expect("runs");
+        assert!(
+            output.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Runs SQL in `psql` (unaligned, tuples only); `Err` with psql's error text when it fails.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        let output = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "cockpit",
+                "-d",
+                "postgres",
+            ])
+            .args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql runs");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).to_string())
+        }
+    }
+
+    pub fn migrate(&self, file: &Path) {
+        let sql = std::fs::read_to_string(file).expect("migration");
+        self.psql(&sql)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let path = self.bin.join("pg_ctl");
+        let mut command = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let _ = command
+            .args(["-D", &data.to_string_lossy(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn schema(direction: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations_postgres/2026-11-30-000001_schema")
+        .join(format!("{direction}.sql"))
+}
+
+fn canary(id: &str, model: &str, status: &str, extra: &str) -> String {
+    format!(
+        "INSERT INTO canaries (id, model_id, from_gate, to_gate, slo_policy, status, deadline_at{}) \
+         VALUES ('{id}', '{model}', 'stage', 'production', '{{}}', '{status}', '2099-01-01 00:00:00'{})",
+        extra.split_once('=').map(|(c, _)| format!(", {c}")).unwrap_or_default(),
+        extra.split_once('=').map(|(_, v)| format!(", {v}")).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_postgresql_schema_migrates_up_and_down_and_keeps_one_active_canary_per_gate() {
+    let pg = PgCluster::start();
+    pg.migrate(&schema("up"));
+    pg.psql(&canary("c1", "m", "running", ""))
+        .expect("the first active canary");
+    let second = pg
+        .psql(&canary("c2", "m", "paused", ""))
+        .expect_err("a second active one");
+    assert!(second.contains("canaries_one_active"), "{second}");
+    pg.psql(&canary("c3", "m", "running", "dry_run=true"))
+        .expect("a dry run beside it");
+    pg.psql(&canary("c4", "m", "promoted", ""))
+        .expect("an ended one beside it");
+    pg.psql(&canary("c5", "n", "running", "idempotency_key='k'"))
+        .expect("a keyed canary");
+    let reused = pg
+        .psql(&canary("c6", "o", "running", "idempotency_key='k'"))
+        .expect_err("the same key twice");
+    assert!(reused.contains("canaries_idempotency_key"), "{reused}");
+    let order = pg
+        .psql("SELECT string_agg(id, ',' ORDER BY position) FROM canaries")
+        .expect("rows");
+    assert_eq!(
+        order, "c1,c3,c4,c5",
+        "position keeps insertion order, as rowid does in SQLite"
+    );
+
+    pg.migrate(&schema("down"));
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            .expect("tables"),
+        "0"
+    );
+    pg.migrate(&schema("up"));
+}
+
+#[test]
+fn the_kits_three_audit_queries_run_verbatim_on_postgresql() {
+    let pg = PgCluster::start();
+    pg.migrate(&schema("up"));
+    pg.psql(
+        "INSERT INTO jobs (job_id, task_id, config_id, status, result, timeout_seconds) \
+         VALUES ('job_new', 'demo', 'default', 'completed', '{\"passed\":true}', 60); \
+         INSERT INTO jobs (job_id, task_id, config_id, status, timeout_seconds, created_at) \
+         VALUES ('job_old', 'demo', 'default', 'completed', 60, '2000-01-01 00:00:00')",
+    )
+    .expect("jobs");
+    pg.psql(&canary("canary_p", "m", "promoted", ""))
+        .expect("a promoted canary");
+    pg.psql(&canary("canary_r", "n", "rolled_back", ""))
+        .expect("a rolled-back canary");
+    pg.psql(
+        "INSERT INTO canary_metrics (canary_id, gate, latency_p95_ms, error_rate, latency_threshold, \
+         error_rate_threshold, verdict, reason_code, query, evaluated_at) \
+         VALUES ('canary_r', 'production', 1200, 0.002, 800, 0.01, 'fail', 'latency_above_slo', '{}', '2026-11-30 00:00:00')",
+    )
+    .expect("a breaching check");
+
+    // The kit's queries, as the kit prints them.
+    let recent = pg
+        .psql(
+            "SELECT created_at, job_id, status, result \nFROM jobs \nWHERE created_at > datetime('now', '-1 hour') \nORDER BY created_at DESC;",
+        )
+        .expect("recent job activity");
+    assert!(
+        recent.contains("|job_new|completed|{\"passed\":true}") && !recent.contains("job_old"),
+        "{recent}"
+    );
+    let success = pg
+        .psql(
+            "SELECT \n  status,\n  COUNT(*) as count,\n  ROUND(COUNT(*) * 100.0 / SUM(COUNT(*)) OVER(), 1) as percentage\nFROM canaries \nWHERE created_at > datetime('now', '-24 hours')\nGROUP BY status;",
+        )
+        .expect("canary success rate");
+    let mut rows: Vec<&str> = success.lines().collect();
+    rows.sort_unstable();
+    assert_eq!(rows, ["promoted|1|50.0", "rolled_back|1|50.0"]);
+    let breaches = pg
+        .psql(
+            "SELECT \n  cm.canary_id,\n  cm.latency_p95_ms,\n  cm.error_rate,\n  c.from_gate,\n  c.to_gate,\n  c.status\nFROM canary_metrics cm\nJOIN canaries c ON cm.canary_id = c.id\nWHERE cm.latency_p95_ms > 800 OR cm.error_rate > 0.01\nORDER BY cm.created_at DESC\nLIMIT 20;",
+        )
+        .expect("SLO breach analysis");
+    assert_eq!(breaches, "canary_r|1200|0.002|stage|production|rolled_back");
+}
