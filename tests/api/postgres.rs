@@ -257,3 +257,72 @@ fn the_kits_three_audit_queries_run_verbatim_on_postgresql() {
         .expect("SLO breach analysis");
     assert_eq!(breaches, "canary_r|1200|0.002|stage|production|rolled_back");
 }
+
+/// One group commit as the recorder will make it: its other writes first, then the counter row, then its
+/// events with the seqs the counter gave, then COMMIT (the row lock is released only once the commit is
+/// visible). A short sleep holds the lock, so the other writer really waits on it.
+fn group_commit(writer: usize, group: usize) -> String {
+    format!(
+        "BEGIN; \
+         INSERT INTO audit (actor, action, target, args) VALUES ('w{writer}', 'test', 'g{group}', '{{}}'); \
+         SELECT pg_sleep(0.002); \
+         WITH s AS (UPDATE event_seq SET last = last + 2 WHERE id = 1 RETURNING last) \
+         INSERT INTO events (seq, topic, event, entity_id, data, narrative) \
+             SELECT s.last - 1, 'ops/w{writer}', 'note', 'w{writer}', '{{}}', 'g{group} a' FROM s \
+             UNION ALL SELECT s.last, 'ops/w{writer}', 'note', 'w{writer}', '{{}}', 'g{group} b' FROM s; \
+         COMMIT;"
+    )
+}
+
+#[test]
+fn with_two_writers_committing_a_reader_following_seq_never_sees_a_later_event_before_an_earlier_one(
+) {
+    const GROUPS: usize = 150;
+    let pg = std::sync::Arc::new(PgCluster::start());
+    pg.migrate(&schema("up"));
+    let writers: Vec<_> = (0..2)
+        .map(|writer| {
+            let pg = pg.clone();
+            std::thread::spawn(move || {
+                let script: String = (0..GROUPS).map(|g| group_commit(writer, g)).collect();
+                pg.psql(&script).expect("the writer's group commits");
+            })
+        })
+        .collect();
+    // The reader follows the log as an instance will: everything after the last seq it has seen.
+    let mut seen = 0_i64;
+    let mut reads = 0;
+    loop {
+        let writing = writers.iter().any(|w| !w.is_finished());
+        let page = pg
+            .psql(&format!(
+                "SELECT seq FROM events WHERE seq > {seen} ORDER BY seq"
+            ))
+            .expect("read");
+        for seq in page.lines().map(|l| l.parse::<i64>().expect("a seq")) {
+            assert_eq!(
+                seq,
+                seen + 1,
+                "after {seen} the reader saw {seq}: an event skipped"
+            );
+            seen = seq;
+        }
+        reads += 1;
+        if !writing {
+            break;
+        }
+    }
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    let total = i64::try_from(2 * 2 * GROUPS).expect("small");
+    assert_eq!(seen, total, "the reader ends with every committed event");
+    assert_eq!(
+        pg.psql("SELECT last FROM event_seq").expect("counter"),
+        total.to_string()
+    );
+    assert!(
+        reads > 2,
+        "the reader followed the log while it was written ({reads} reads)"
+    );
+}
