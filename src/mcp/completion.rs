@@ -8,7 +8,6 @@ use super::jsonrpc::{self, RpcError};
 use super::prompts::{self, Source};
 use super::ToolContext;
 use crate::storage::completion::{Field, Matches};
-use crate::storage::StoreError;
 
 /// The most values one answer carries (MCP's limit).
 pub const MAX_VALUES: usize = 100;
@@ -66,7 +65,8 @@ pub async fn complete(ctx: &ToolContext, params: Option<&Value>) -> Result<Value
     let typed = params["argument"]["value"].as_str().ok_or_else(|| {
         invalid("`argument.value` (a string, the characters typed so far) is required")
     })?;
-    // No identifier is longer, so a longer prefix matches nothing and is not sent to the database.
+    // Cut to one character past the longest identifier: it still matches nothing, and a client's megabyte
+    // of text never reaches the database.
     let prefix: String = typed.chars().take(129).collect();
     let source = source_of(&params["ref"], name)?;
     let stored = |field| async move { ctx.store.completions(field, &prefix, MAX_VALUES).await };
@@ -79,18 +79,13 @@ pub async fn complete(ctx: &ToolContext, params: Option<&Value>) -> Result<Value
                 .and_then(|t| t.configs.as_ref());
             configs.map_or_else(Matches::default, |c| from_list(c.iter(), typed))
         }
-        Source::Model => stored(Field::ModelId).await.map_err(internal)?,
-        Source::Gate => stored(Field::Gate).await.map_err(internal)?,
-        Source::Canary => stored(Field::CanaryId).await.map_err(internal)?,
-        Source::Job => stored(Field::JobId).await.map_err(internal)?,
+        Source::Model => stored(Field::ModelId).await?,
+        Source::Gate => stored(Field::Gate).await?,
+        Source::Canary => stored(Field::CanaryId).await?,
+        Source::Job => stored(Field::JobId).await?,
     };
     let has_more = matches.total > matches.values.len();
     Ok(
         json!({"completion": {"values": matches.values, "total": matches.total, "hasMore": has_more}}),
     )
-}
-
-fn internal(e: StoreError) -> RpcError {
-    log::error!("completion/complete: {e}");
-    jsonrpc::internal_error()
 }

@@ -190,6 +190,27 @@ fn invalid(id: Value, why: &str) -> Incoming {
     }
 }
 
+/// An error with its causes, for the log (internal causes are logged, never sent).
+pub fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A storage failure under a protocol method (resources, tasks, completions): logged with its causes,
+/// answered as an internal error.
+impl From<crate::storage::StoreError> for RpcError {
+    fn from(e: crate::storage::StoreError) -> Self {
+        log::error!("{}", with_sources(&e));
+        internal_error()
+    }
+}
+
 /// What a client hears of a failure inside the server; the log has the cause.
 pub fn internal_error() -> RpcError {
     RpcError::new(

@@ -243,19 +243,12 @@ impl McpServer {
         let params = message.get("params").cloned();
         let token = progress::progress_token(params.as_ref())?;
         let key = progress::InFlight::key(post.client, post.session.map(|s| s.id.as_str()), &id);
-        let mut on_close = progress::CancelOnClose {
-            in_flight: self.in_flight.clone(),
-            tools: self.tools.clone(),
-            caller: post.caller.clone(),
-            key: key.clone(),
-            answered: resumable,
-        };
         let writer = self.streams.open(post.client);
         let stream_id = writer.id.clone();
         progress::stream_call(
             self.tools.clone(),
             self.in_flight.clone(),
-            key,
+            key.clone(),
             (id, params, token),
             (
                 post.caller.clone(),
@@ -268,6 +261,13 @@ impl McpServer {
                 .follow(&stream_id, post.client, 0, (resumable, self.keep_alive))?;
         if !resumable {
             // Closing this stream cancels the request (2026-07-28), unless its response went out.
+            let mut on_close = progress::CancelOnClose {
+                in_flight: self.in_flight.clone(),
+                tools: self.tools.clone(),
+                caller: post.caller.clone(),
+                key,
+                answered: false,
+            };
             let watched = follow.map(move |outgoing| {
                 if let call_streams::Outgoing::Event {
                     message: Some(message),

@@ -9,7 +9,7 @@ use super::tools::{canary_view, gate_view, job_view, RECENT_CHECKS};
 use super::ToolContext;
 use crate::events::EntityKind;
 use crate::ids::Ident;
-use crate::storage::{Listed, StoreError};
+use crate::storage::Listed;
 
 /// Resources per `resources/list` page.
 const PAGE: usize = 50;
@@ -91,8 +91,7 @@ pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
     let page: Vec<(EntityKind, String, String)> = ctx
         .store
         .entities_after(&KINDS, after, PAGE + 1)
-        .await
-        .map_err(internal)?
+        .await?
         .into_iter()
         .map(|listed| match listed {
             Listed::Job(j) => {
@@ -125,11 +124,6 @@ pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
     Ok(result)
 }
 
-fn internal(e: StoreError) -> RpcError {
-    log::error!("resources: {e}");
-    jsonrpc::internal_error()
-}
-
 /// The `uri` param, parsed.
 pub fn uri_param(params: Option<&Value>) -> Result<(String, EntityKind, Ident), RpcError> {
     let uri = params
@@ -159,8 +153,7 @@ pub async fn read(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, Rp
             .model_gate(&key)
             .await
             .map(|row| row.map(|r| gate_view(&r))),
-    }
-    .map_err(internal)?;
+    }?;
     match view {
         Some(view) => Ok(
             json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": view.to_string()}]}),
@@ -226,7 +219,10 @@ pub async fn listen(
 /// Whether the entity a resource names exists.
 pub async fn exists(ctx: &ToolContext, kind: EntityKind, id: &Ident) -> Result<bool, RpcError> {
     let key = id.to_string();
-    ctx.store.entity_exists(kind, &key).await.map_err(internal)
+    ctx.store
+        .entity_exists(kind, &key)
+        .await
+        .map_err(RpcError::from)
 }
 
 /// The resource an event's topic belongs to (jobs, canaries and models have one; ops topics do not).

@@ -3,7 +3,7 @@
 //! session remembers what its server-to-client stream should carry: the log level and the subscribed
 //! resources.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -34,8 +34,15 @@ pub struct Session {
 pub struct SessionState {
     log_level: Mutex<LogLevel>,
     subscriptions: Mutex<BTreeSet<String>>,
-    /// Topics (`job/<id>`, `canary/<id>`) of what this session started, oldest first.
-    owned: Mutex<VecDeque<String>>,
+    /// Topics (`job/<id>`, `canary/<id>`) of what this session started: looked up for every event its
+    /// stream sees, and forgotten oldest first.
+    owned: Mutex<Owned>,
+}
+
+#[derive(Debug, Default)]
+struct Owned {
+    topics: HashSet<String>,
+    order: VecDeque<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,14 +82,19 @@ impl SessionState {
     /// can pass unheard).
     pub fn own(&self, topic: String) {
         let mut owned = lock(&self.owned);
-        if owned.len() >= MAX_OWNED {
-            owned.pop_front();
+        if !owned.topics.insert(topic.clone()) {
+            return;
         }
-        owned.push_back(topic);
+        owned.order.push_back(topic);
+        if owned.order.len() > MAX_OWNED {
+            if let Some(oldest) = owned.order.pop_front() {
+                owned.topics.remove(&oldest);
+            }
+        }
     }
 
     pub fn owns(&self, topic: &str) -> bool {
-        lock(&self.owned).iter().any(|t| t == topic)
+        lock(&self.owned).topics.contains(topic)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::ids::Ident;
 use crate::jobs::JobStatus;
 use crate::storage::canaries::CanaryRow;
 use crate::storage::jobs::JobRow;
-use crate::storage::{Listed, Store, StoreError};
+use crate::storage::{Listed, Store};
 
 /// The 2026-07-28 extension's identifier.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -143,11 +143,6 @@ fn from_canary(row: &CanaryRow, recent: &[crate::storage::canaries::MetricRow]) 
     }
 }
 
-fn internal(e: StoreError) -> RpcError {
-    log::error!("tasks: {e}");
-    jsonrpc::internal_error()
-}
-
 fn invalid(message: String) -> RpcError {
     RpcError::new(
         jsonrpc::INVALID_PARAMS,
@@ -188,7 +183,7 @@ async fn load(store: &Store, id: &str, kind: EntityKind) -> Result<Task, RpcErro
             .await
             .map(|found| found.map(|(row, recent)| from_canary(&row, &recent)))
     };
-    found.map_err(internal)?.ok_or_else(|| no_such_task(id))
+    found?.ok_or_else(|| no_such_task(id))
 }
 
 fn shape(task: &Task, era: Era) -> Value {
@@ -341,11 +336,7 @@ pub async fn result(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, 
 /// `tasks/list {cursor}` (handshake era): every job, then every canary, by id.
 pub async fn list(ctx: &ToolContext, params: Option<&Value>) -> Result<Value, RpcError> {
     let after = resources::parse_cursor(params, &KINDS)?;
-    let page = ctx
-        .store
-        .entities_after(&KINDS, after, PAGE + 1)
-        .await
-        .map_err(internal)?;
+    let page = ctx.store.entities_after(&KINDS, after, PAGE + 1).await?;
     let more = page.len() > PAGE;
     let tasks: Vec<Task> = page
         .iter()

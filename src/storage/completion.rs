@@ -72,7 +72,8 @@ pub fn matching(
                 .count()
                 .get_result(conn)?,
         ),
-        Field::ModelId | Field::Gate => return few(conn, field, prefix, limit),
+        Field::ModelId => return Ok(first(models(conn, prefix)?, limit)),
+        Field::Gate => return Ok(first(gates(conn, prefix)?, limit)),
     };
     Ok(Matches {
         values,
@@ -80,56 +81,57 @@ pub fn matching(
     })
 }
 
-/// Models and gates: a handful of distinct names, gathered from the tables that mention them.
-fn few(conn: &mut Conn, field: Field, prefix: &str, limit: i64) -> Result<Matches, StoreError> {
-    let found: BTreeSet<String> = match field {
-        Field::JobId | Field::CanaryId => BTreeSet::new(),
-        Field::ModelId => {
-            let mut models: BTreeSet<String> = model_gates::table
-                .select(model_gates::model_id)
-                .filter(starts_with!("model_id", prefix))
-                .load::<String>(conn)?
-                .into_iter()
-                .collect();
-            models.extend(
-                canaries::table
-                    .select(canaries::model_id)
-                    .distinct()
-                    .filter(starts_with!("model_id", prefix))
-                    .load::<String>(conn)?,
-            );
-            models
-        }
-        Field::Gate => {
-            let mut gates: BTreeSet<String> = model_gates::table
-                .select(model_gates::gate)
-                .distinct()
-                .filter(starts_with!("gate", prefix))
-                .load::<String>(conn)?
-                .into_iter()
-                .collect();
-            gates.extend(
-                canaries::table
-                    .select(canaries::from_gate)
-                    .distinct()
-                    .filter(starts_with!("from_gate", prefix))
-                    .load::<String>(conn)?,
-            );
-            gates.extend(
-                canaries::table
-                    .select(canaries::to_gate)
-                    .distinct()
-                    .filter(starts_with!("to_gate", prefix))
-                    .load::<String>(conn)?,
-            );
-            gates
-        }
-    };
-    Ok(Matches {
+/// Models: a handful of distinct names, from the gates table and the canaries that moved them.
+fn models(conn: &mut Conn, prefix: &str) -> Result<BTreeSet<String>, StoreError> {
+    let mut models: BTreeSet<String> = model_gates::table
+        .select(model_gates::model_id)
+        .filter(starts_with!("model_id", prefix))
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    models.extend(
+        canaries::table
+            .select(canaries::model_id)
+            .distinct()
+            .filter(starts_with!("model_id", prefix))
+            .load::<String>(conn)?,
+    );
+    Ok(models)
+}
+
+/// Gates: where models are, and where canaries moved them from and to.
+fn gates(conn: &mut Conn, prefix: &str) -> Result<BTreeSet<String>, StoreError> {
+    let mut gates: BTreeSet<String> = model_gates::table
+        .select(model_gates::gate)
+        .distinct()
+        .filter(starts_with!("gate", prefix))
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    gates.extend(
+        canaries::table
+            .select(canaries::from_gate)
+            .distinct()
+            .filter(starts_with!("from_gate", prefix))
+            .load::<String>(conn)?,
+    );
+    gates.extend(
+        canaries::table
+            .select(canaries::to_gate)
+            .distinct()
+            .filter(starts_with!("to_gate", prefix))
+            .load::<String>(conn)?,
+    );
+    Ok(gates)
+}
+
+/// The first `limit` of a sorted set, with its size.
+fn first(found: BTreeSet<String>, limit: i64) -> Matches {
+    Matches {
         total: found.len(),
         values: found
             .into_iter()
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect(),
-    })
+    }
 }

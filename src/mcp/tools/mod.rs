@@ -21,7 +21,7 @@ use actix::Addr;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
-use super::jsonrpc::{self, RpcError};
+use super::jsonrpc::{self, with_sources, RpcError};
 use super::session::SessionState;
 use crate::auth::Caller;
 use crate::broker::Broker;
@@ -86,18 +86,6 @@ pub enum ToolError {
     Refused(String),
     /// Our fault: logged, reported as JSON-RPC -32603 without internals.
     Internal(String),
-}
-
-/// An error with its causes, for the log (`Internal` is logged, never sent).
-fn with_sources(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl From<StoreError> for ToolError {
