@@ -68,7 +68,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => {
             println!("configuration ok");
             println!("bind: {}", settings.server.bind);
-            println!("database: {}", settings.database_path().display());
+            println!("database: {}", settings.database());
             println!(
                 "api keys: {}",
                 if settings.auth.api_keys.is_empty() {
@@ -89,24 +89,17 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate => exit(
-            storage::open(&settings.database_path(), 1)
+            storage::open(&settings.database(), 1)
                 .map(|_| {
-                    println!(
-                        "database {} is up to date",
-                        settings.database_path().display()
-                    );
+                    println!("database {} is up to date", settings.database());
                 })
                 .map_err(|e| e.to_string()),
         ),
         Command::Backup { file } => exit(
-            storage::open(&settings.database_path(), 1)
+            storage::open(&settings.database(), 1)
                 .and_then(|(pool, _)| storage::backup(&mut *pool.get()?, &file))
                 .map(|()| {
-                    println!(
-                        "backed up {} to {}",
-                        settings.database_path().display(),
-                        file.display()
-                    );
+                    println!("backed up {} to {}", settings.database(), file.display());
                 })
                 .map_err(|e| e.to_string()),
         ),

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub events_dropped: IntCounter,
     pub events_replayed: IntCounter,
     pub commit_group_size: HistogramVec,
+    pub commit_retries: IntCounter,
     pub jobs: prometheus::IntGaugeVec,
     pub jobs_ended: IntCounterVec,
     pub job_duration: HistogramVec,
@@ -132,6 +133,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Changes committed together in one transaction (group commit)",
             &[],
             vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        ),
+        commit_retries: counter(
+            &r,
+            "cockpit_commit_retries_total",
+            "Groups of changes run again after a transient failure (PostgreSQL deadlock, serialization, lock timeout)",
         ),
         jobs: {
             let metric = prometheus::IntGaugeVec::new(

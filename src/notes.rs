@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::events::{EntityKind, NewEvent};
-use crate::recorder::Tx;
+use crate::recorder::{EventSeq, Tx};
 use crate::storage::audit::AuditEntry;
 use crate::storage::{self, StoreError};
 
@@ -13,18 +13,19 @@ use crate::storage::{self, StoreError};
 pub fn noted(
     tx: &mut Tx<'_>,
     (kind, id): (EntityKind, &str),
-    message: String,
-    data: Option<Map<String, Value>>,
+    message: &str,
+    data: Option<&Map<String, Value>>,
     audit: &AuditEntry,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<EventSeq>, StoreError> {
     if !storage::entity_exists(tx.conn, kind, id)? {
         return Ok(None);
     }
-    let mut event = NewEvent::new(kind, id, "note", message.clone()).field("message", message);
+    let mut event =
+        NewEvent::new(kind, id, "note", message.to_string()).field("message", message.to_string());
     if let Some(data) = data {
-        event = event.field("data", Value::Object(data));
+        event = event.field("data", Value::Object(data.clone()));
     }
-    let seq = tx.emit(event)?;
+    let seq = tx.emit(event);
     audit.record(tx.conn, &kind.topic(id))?;
     Ok(Some(seq))
 }

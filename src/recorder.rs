@@ -1,50 +1,88 @@
 //! The recorder: the one writer of state changes and the event log, on a thread of its own.
 //!
 //! Group commit: the writer takes every change waiting in its queue (up to [`MAX_GROUP`]) and commits them in
-//! one immediate transaction, each change in its own savepoint, so one failing change rolls back alone.
-//! Nobody hears "done" before the commit (durability is as before: WAL, `synchronous=NORMAL`), but eight
+//! one transaction, each change in its own savepoint, so one failing change rolls back alone. Nobody hears
+//! "done" before the commit (SQLite: WAL with `synchronous=NORMAL`; PostgreSQL: its own WAL), but eight
 //! concurrent writers pay for one commit instead of eight, and their events reach the broker as one batch,
 //! which each SSE connection then writes with one send.
 //!
-//! Only after a commit are its events handed to the broker, and because there is a single writer they
-//! arrive in `seq` order, so an SSE client resuming from `Last-Event-ID` can never skip an event that
-//! committed before one it saw.
+//! **The event log is the sequencer.** A change's events are collected, not written, while it runs; they
+//! are appended as the group's last statements (`storage::events::append_all`). On PostgreSQL that takes
+//! the one `event_seq` counter row and holds it until the commit is visible, so seq order is commit order
+//! with no gaps whoever writes; on SQLite the single writer gives the same. So an event's seq is known only
+//! once its group is written ([`EventSeq`]), and an SSE client resuming from `Last-Event-ID` can never skip
+//! an event that committed before one it saw. Events reach the broker only after the commit, in seq order.
+//!
+//! On PostgreSQL a whole group can fail for reasons that have nothing to do with its changes (a deadlock,
+//! a serialization failure, a lock wait past `lock_timeout`): the group is then run again, whole, up to
+//! [`RETRIES`] times. Changes are `Fn` so that they can run again.
 
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use actix::Addr;
 use diesel::connection::Connection;
 
 use crate::broker::{Broker, Deliver, Frame};
 use crate::clock;
-use crate::events::{EntityKind, NewEvent};
+use crate::events::{EntityKind, NewEvent, RenderedEvent};
 use crate::failpoints::{self, Failpoint};
 use crate::storage::{self, DbPool, StoreError};
 
 /// Most changes committed together: bounds how long the first of them waits for the others' work.
 const MAX_GROUP: usize = 256;
 
+/// How many times a group that failed as a whole for a transient reason is run again.
+const RETRIES: u32 = 3;
+
+/// The seq an emitted event is given when its group is written; read it after the change has committed.
+#[derive(Debug, Clone, Default)]
+pub struct EventSeq(Arc<OnceLock<i64>>);
+
+impl EventSeq {
+    /// The seq, once the group is written (always, after `record` answered `Ok`).
+    pub fn get(&self) -> Option<i64> {
+        self.0.get().copied()
+    }
+}
+
+/// An event a change emitted, waiting for the group's end to be given its seq and written.
+struct Emitted {
+    kind: EntityKind,
+    rendered: RenderedEvent,
+    /// Also queue a webhook delivery of this event (`webhook_outbox`), keyed by its seq.
+    announce: bool,
+    seq: EventSeq,
+}
+
 /// A transaction in progress: storage writes plus the events they produce.
 pub struct Tx<'a> {
     pub conn: &'a mut storage::Conn,
-    frames: Vec<Arc<Frame>>,
+    emitted: Vec<Emitted>,
 }
 
 impl Tx<'_> {
-    /// Appends an event to the log; it is published once the transaction commits.
-    pub fn emit(&mut self, event: NewEvent) -> Result<i64, StoreError> {
-        let kind = event.kind;
-        let rendered = event.render(clock::now());
-        let seq = storage::events::append(self.conn, &rendered)?;
-        self.frames.push(Frame::new(
-            seq,
-            kind,
-            &rendered.topic,
-            rendered.event,
-            &rendered.data,
-        ));
-        Ok(seq)
+    /// Appends an event to the log; it is given its seq when the group is written and published once the
+    /// transaction commits.
+    pub fn emit(&mut self, event: NewEvent) -> EventSeq {
+        self.push(event, false)
+    }
+
+    /// [`Tx::emit`], and the event is also owed to the webhook (`webhook_outbox`) until delivered.
+    pub fn emit_announced(&mut self, event: NewEvent) -> EventSeq {
+        self.push(event, true)
+    }
+
+    fn push(&mut self, event: NewEvent, announce: bool) -> EventSeq {
+        let seq = EventSeq::default();
+        self.emitted.push(Emitted {
+            kind: event.kind,
+            rendered: event.render(clock::now()),
+            announce,
+            seq: seq.clone(),
+        });
+        seq
     }
 
     /// Runs one change in a savepoint: on error its writes and events are undone, the group's are not.
@@ -52,28 +90,74 @@ impl Tx<'_> {
         &mut self,
         change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let (value, frames) = self.conn.transaction(|conn| {
+        let (value, emitted) = self.conn.transaction(|conn| {
             let mut inner = Tx {
                 conn,
-                frames: Vec::new(),
+                emitted: Vec::new(),
             };
             let value = change(&mut inner)?;
-            Ok::<_, StoreError>((value, inner.frames))
+            Ok::<_, StoreError>((value, inner.emitted))
         })?;
-        self.frames.extend(frames);
+        self.emitted.extend(emitted);
         Ok(value)
+    }
+
+    /// The group's last statements: its events get their seqs and are written (with their webhook
+    /// deliveries); returns the frames to publish after the commit.
+    fn append_events(self) -> Result<Vec<Arc<Frame>>, StoreError> {
+        let rendered: Vec<&RenderedEvent> = self.emitted.iter().map(|e| &e.rendered).collect();
+        let seqs = storage::events::append_all(self.conn, &rendered)?;
+        let mut frames = Vec::with_capacity(seqs.len());
+        for (emitted, seq) in self.emitted.iter().zip(seqs) {
+            let _ = emitted.seq.0.set(seq);
+            if emitted.announce {
+                storage::outbox::insert(self.conn, seq)?;
+            }
+            let r = &emitted.rendered;
+            frames.push(Frame::new(seq, emitted.kind, &r.topic, r.event, &r.data));
+        }
+        Ok(frames)
     }
 }
 
-/// What a change leaves for after the commit: the caller's answer, given the commit's outcome.
-type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-/// A change waiting in the queue, its result type erased.
-type Change = Box<dyn FnOnce(&mut Tx<'_>) -> Answer + Send>;
+/// A change in the queue, its result type erased: it can run (again), and is answered once at the end.
+trait Change: Send {
+    /// Runs the change in its savepoint, keeping its result for the answer.
+    fn run(&mut self, tx: &mut Tx<'_>);
+    /// Answers the caller, given the commit's outcome.
+    fn answer(self: Box<Self>, commit_error: Option<&StoreError>);
+}
+
+struct Waiting<F, R> {
+    change: F,
+    result: Option<Result<R, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> Change for Waiting<F, R>
+where
+    F: Fn(&mut Tx<'_>) -> Result<R, StoreError> + Send,
+    R: Send,
+{
+    fn run(&mut self, tx: &mut Tx<'_>) {
+        self.result = Some(tx.savepoint(&self.change));
+    }
+
+    fn answer(self: Box<Self>, commit_error: Option<&StoreError>) {
+        let result = match (self.result, commit_error) {
+            (Some(result), None) => result,
+            (Some(Err(e)), Some(_)) => Err(e),
+            (_, Some(e)) => Err(StoreError::NotCommitted(e.to_string())),
+            (None, None) => Err(StoreError::NotCommitted("the change never ran".into())),
+        };
+        let _ = self.reply.send(result);
+    }
+}
 
 /// The handle to the writer thread; cheap to clone. The thread ends when the last handle is dropped.
 #[derive(Clone)]
 pub struct Recorder {
-    queue: mpsc::Sender<Change>,
+    queue: mpsc::Sender<Box<dyn Change>>,
 }
 
 /// Where committed events go, in commit (and so `seq`) order: today the local broker; with several
@@ -113,7 +197,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(self, changes: mpsc::Receiver<Change>) {
+    fn run(self, changes: mpsc::Receiver<Box<dyn Change>>) {
         while let Ok(first) = changes.recv() {
             let mut group = vec![first];
             group.extend(changes.try_iter().take(MAX_GROUP - 1));
@@ -121,27 +205,22 @@ impl Writer {
         }
     }
 
-    /// Commits a group in one transaction, then answers every caller and publishes the events.
-    fn commit(&self, group: Vec<Change>) {
+    /// Commits a group in one transaction (again, after a transient failure), then answers every caller
+    /// and publishes the events.
+    fn commit(&self, mut group: Vec<Box<dyn Change>>) {
         let size = group.len();
-        let mut answers: Vec<Answer> = Vec::with_capacity(size);
-        let committed = self
-            .pool
-            .get()
-            .map_err(StoreError::from)
-            .and_then(|mut conn| {
-                conn.immediate_transaction(|conn| {
-                    let mut tx = Tx {
-                        conn,
-                        frames: Vec::new(),
-                    };
-                    answers.extend(group.into_iter().map(|change| change(&mut tx)));
-                    if ends_a_canary(&tx.frames) {
-                        failpoints::crash_if_armed(Failpoint::BeforeCommit);
-                    }
-                    Ok::<_, StoreError>(tx.frames)
-                })
-            });
+        let mut attempt = 0;
+        let committed = loop {
+            match self.write(&mut group) {
+                Err(e) if attempt < RETRIES && transient(&e) => {
+                    attempt += 1;
+                    crate::metrics::METRICS.commit_retries.inc();
+                    log::warn!("a group of {size} changes is run again (attempt {attempt}): {e}");
+                    std::thread::sleep(Duration::from_millis(10 << attempt));
+                }
+                outcome => break outcome,
+            }
+        };
         match committed {
             Ok(frames) => {
                 crate::metrics::METRICS
@@ -151,8 +230,8 @@ impl Writer {
                 if ends_a_canary(&frames) {
                     failpoints::crash_if_armed(Failpoint::AfterCommit);
                 }
-                for answer in answers {
-                    answer(None);
+                for change in group {
+                    change.answer(None);
                 }
                 if !frames.is_empty() {
                     crate::metrics::METRICS
@@ -162,13 +241,47 @@ impl Writer {
                 }
             }
             Err(e) => {
-                // Changes that never ran (no connection, no BEGIN) are answered by their dropped senders.
                 log::error!("a group of {size} changes did not commit: {e}");
-                for answer in answers {
-                    answer(Some(&e));
+                for change in group {
+                    change.answer(Some(&e));
                 }
             }
         }
+    }
+
+    /// One attempt: every change in its savepoint, then the events, then COMMIT.
+    fn write(&self, group: &mut [Box<dyn Change>]) -> Result<Vec<Arc<Frame>>, StoreError> {
+        let mut conn = self.pool.get()?;
+        storage::write_transaction(&mut conn, |conn| {
+            let mut tx = Tx {
+                conn,
+                emitted: Vec::new(),
+            };
+            for change in group.iter_mut() {
+                change.run(&mut tx);
+            }
+            let frames = tx.append_events()?;
+            if ends_a_canary(&frames) {
+                failpoints::crash_if_armed(Failpoint::BeforeCommit);
+            }
+            Ok(frames)
+        })
+    }
+}
+
+/// Whether a whole group failed for a reason that running it again may clear: PostgreSQL's serialization
+/// failure (40001), deadlock (40P01) or lock wait past `lock_timeout` (55P03).
+fn transient(e: &StoreError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        StoreError::Database(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+            true
+        }
+        StoreError::Database(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+            let message = info.message();
+            message.contains("deadlock detected") || message.contains("lock timeout")
+        }
+        _ => false,
     }
 }
 
@@ -182,7 +295,7 @@ fn ends_a_canary(frames: &[Arc<Frame>]) -> bool {
 /// Sends a change to the recorder and waits for its commit.
 pub async fn record<R: Send + 'static>(
     recorder: &Recorder,
-    change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+    change: impl Fn(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
     recorder.enqueue(change).await
 }
@@ -192,7 +305,7 @@ impl Recorder {
     /// commit: an actor can fix the order of its writes without holding its mailbox until they commit.
     pub fn enqueue<R: Send + 'static>(
         &self,
-        change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+        change: impl Fn(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> impl std::future::Future<Output = Result<R, StoreError>> + 'static {
         let (queued, answer) = erase(change);
         let sent = self.queue.send(queued);
@@ -207,21 +320,16 @@ impl Recorder {
 
 /// A change as the writer queues it, and where its result will arrive after the commit.
 fn erase<R: Send + 'static>(
-    change: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+    change: impl Fn(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> (
-    Change,
+    Box<dyn Change>,
     tokio::sync::oneshot::Receiver<Result<R, StoreError>>,
 ) {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let queued: Change = Box::new(move |tx: &mut Tx<'_>| {
-        let result = tx.savepoint(change);
-        Box::new(move |commit_error: Option<&StoreError>| {
-            let result = result.and_then(|value| match commit_error {
-                None => Ok(value),
-                Some(e) => Err(StoreError::NotCommitted(e.to_string())),
-            });
-            let _ = reply.send(result);
-        })
+    let queued = Box::new(Waiting {
+        change,
+        result: None,
+        reply,
     });
     (queued, answer)
 }
@@ -242,7 +350,8 @@ mod tests {
     #[actix_web::test]
     async fn a_group_commits_together_and_a_failing_change_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (pool, _) = storage::open(&dir.path().join("cockpit.db"), 2).expect("open");
+        let database = storage::Database::Sqlite(dir.path().join("cockpit.db"));
+        let (pool, _) = storage::open(&database, 2).expect("open");
         let broker = Broker::new(0).start();
         let mut live = Subscription::open(&broker, vec![TopicFilter::All], 16)
             .await
@@ -252,16 +361,26 @@ mod tests {
             sink: Box::new(broker),
         };
 
-        let (first, first_seq) = erase(|tx| tx.emit(note("first")));
+        let (first, first_seq) = erase(|tx| Ok(tx.emit(note("first"))));
         let (failing, failed) = erase(|tx| {
-            tx.emit(note("undone"))?;
-            Err::<i64, _>(StoreError::Corrupt("the change gave up".into()))
+            tx.emit(note("undone"));
+            Err::<EventSeq, _>(StoreError::Corrupt("the change gave up".into()))
         });
-        let (last, last_seq) = erase(|tx| tx.emit(note("last")));
+        let (last, last_seq) = erase(|tx| Ok(tx.emit(note("last"))));
         writer.commit(vec![first, failing, last]);
 
-        let first_seq = first_seq.await.expect("answered").expect("committed");
-        let last_seq = last_seq.await.expect("answered").expect("committed");
+        let first_seq = first_seq
+            .await
+            .expect("answered")
+            .expect("committed")
+            .get()
+            .expect("seq");
+        let last_seq = last_seq
+            .await
+            .expect("answered")
+            .expect("committed")
+            .get()
+            .expect("seq");
         assert!(matches!(
             failed.await.expect("answered"),
             Err(StoreError::Corrupt(_))

@@ -110,7 +110,11 @@ async fn sweep_expired(recorder: Recorder, ttls: Ttls) -> Result<Removed, StoreE
         .field("canaries", removed.canaries.rows)
         .field("checks", removed.canaries.checks)
         .field("events", removed.jobs.events + removed.canaries.events);
-        record(&recorder, move |tx| tx.emit(note).map(|_| ())).await?;
+        record(&recorder, move |tx| {
+            tx.emit(note.clone());
+            Ok(())
+        })
+        .await?;
     }
     Ok(removed)
 }

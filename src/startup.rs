@@ -57,7 +57,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
-        let database = settings.database_path();
+        let database = settings.database();
         let read_only = failpoints::armed(Failpoint::DbReadonly);
         // Everything that can refuse the start does so before the first actor or thread exists, so a
         // refusal is its one error line and nothing is left half-started.
@@ -83,8 +83,8 @@ impl Application {
         crate::canary::records::prime_metrics();
         crate::jobs::records::prime_metrics();
         slo::prime_metrics();
-        if !read_only {
-            storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY, &database);
+        if let (false, storage::Database::Sqlite(file)) = (read_only, &database) {
+            storage::checkpoint::spawn(pool.clone(), storage::checkpoint::EVERY, file);
         }
 
         // Eval processes that detach from their job are re-parented to us, so we can end and reap them.
@@ -230,7 +230,7 @@ impl Application {
             "mcp-cockpit {} listening on port {port}, database {}, at most {connections} connections; \
              open http://{} for the cockpit",
             env!("CARGO_PKG_VERSION"),
-            database.display(),
+            database,
             listener_address(&address, port),
         );
         Ok(Self {

@@ -15,7 +15,7 @@ use super::{after, CanaryState, Status};
 use crate::clock::{self, Timestamp};
 use crate::failpoints::{self, Failpoint};
 use crate::ids::CanaryId;
-use crate::recorder::{record, Recorder};
+use crate::recorder::{record, EventSeq, Recorder};
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
 use crate::storage::StoreError;
@@ -122,7 +122,7 @@ struct Written {
     /// False if the canary had already ended, so nothing was written.
     applied: bool,
     /// The terminal event, when this transaction ended the canary.
-    terminal_seq: Option<i64>,
+    terminal_seq: Option<EventSeq>,
     /// The transaction held the canary instead of the change it was sent for: this state is adopted.
     instead: Option<CanaryState>,
 }
@@ -136,7 +136,7 @@ impl Written {
         }
     }
 
-    fn end(terminal_seq: Option<i64>) -> Self {
+    fn end(terminal_seq: Option<EventSeq>) -> Self {
         Self {
             applied: terminal_seq.is_some(),
             terminal_seq,
@@ -151,9 +151,7 @@ impl CanaryActor {
     fn commit(
         &mut self,
         next: CanaryState,
-        change: impl FnOnce(&mut crate::recorder::Tx<'_>) -> Result<Written, StoreError>
-            + Send
-            + 'static,
+        change: impl Fn(&mut crate::recorder::Tx<'_>) -> Result<Written, StoreError> + Send + 'static,
     ) -> ResponseActFuture<Self, Result<bool, StoreError>> {
         let recorder = self.recorder.clone();
         let write = async move { record(&recorder, change).await };
@@ -166,9 +164,11 @@ impl CanaryActor {
             }
             actor.state = written.instead.unwrap_or(next);
             let decided = matches!(actor.state.status, Status::Promoted | Status::RolledBack);
-            if let (true, Some(seq), Some(webhooks)) =
-                (decided, written.terminal_seq, &actor.webhooks)
-            {
+            if let (true, Some(seq), Some(webhooks)) = (
+                decided,
+                written.terminal_seq.and_then(|s| s.get()),
+                &actor.webhooks,
+            ) {
                 webhooks.do_send(Notify { seq });
             }
             if !actor.state.status.is_active() {
@@ -277,7 +277,7 @@ impl Handler<Observed> for CanaryActor {
                             records::held_for(tx, &held, ReasonCode::GateMoved)?;
                         }
                         return Ok(Written {
-                            instead: applied.then_some(held),
+                            instead: applied.then(|| held.clone()),
                             ..Written::step(applied)
                         });
                     }

@@ -7,11 +7,11 @@ use super::rules::{wilson, Check, ReasonCode, Sample, Verdict};
 use super::{CanaryState, Status};
 use crate::clock::{self, Timestamp};
 use crate::events::EntityKind;
-use crate::recorder::Tx;
+use crate::recorder::{EventSeq, Tx};
 use crate::slo::Gathered;
 use crate::storage::audit::AuditEntry;
 use crate::storage::canaries::{self, CanaryRow, CanaryUpdate, MetricRow, NewCanary};
-use crate::storage::{outbox, StoreError};
+use crate::storage::StoreError;
 
 /// What `start` found or made.
 #[derive(Debug)]
@@ -104,7 +104,7 @@ pub fn start(
             updated_at: &now,
         },
     )?;
-    tx.emit(events::started(state))?;
+    tx.emit(events::started(state));
     audit.record(tx.conn, &state.id)?;
     Ok(Started::Created)
 }
@@ -116,7 +116,7 @@ pub fn unrecoverable(
     row: &CanaryRow,
     why: &str,
     notify: bool,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<EventSeq>, StoreError> {
     let now = clock::now();
     let at = clock::sql(now);
     let updated = canaries::update(
@@ -141,7 +141,12 @@ pub fn unrecoverable(
     let age = clock::parse_sql(&row.created_at)
         .and_then(|created| u64::try_from((now - created).num_milliseconds()).ok())
         .unwrap_or(0);
-    let seq = tx.emit(events::unrecoverable(row, why, age))?;
+    let event = events::unrecoverable(row, why, age);
+    let seq = if notify && !row.dry_run {
+        tx.emit_announced(event)
+    } else {
+        tx.emit(event)
+    };
     crate::metrics::METRICS
         .canary_decisions
         .with_label_values(&[
@@ -149,9 +154,6 @@ pub fn unrecoverable(
             ReasonCode::Unrecoverable.as_str(),
         ])
         .inc();
-    if notify && !row.dry_run {
-        outbox::insert(tx.conn, seq)?;
-    }
     Ok(Some(seq))
 }
 
@@ -229,13 +231,13 @@ pub fn checked(
             created_at: clock::sql(now),
         },
     )?;
-    tx.emit(events::metric(state, observed, check, state.counters))?;
+    tx.emit(events::metric(state, observed, check, state.counters));
     crate::metrics::METRICS
         .canary_checks
         .with_label_values(&[check.verdict.as_str(), check.reason.as_str()])
         .inc();
     if newly_held {
-        tx.emit(events::held(state, check.reason))?;
+        tx.emit(events::held(state, check.reason));
     }
     Ok(true)
 }
@@ -272,7 +274,7 @@ pub fn ended(
     tx: &mut Tx<'_>,
     state: &CanaryState,
     ending: &Ending,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<EventSeq>, StoreError> {
     let (reason, why, audit) = (ending.reason, ending.why.as_str(), ending.audit.as_ref());
     let now = clock::now();
     if !save(tx, state, Some((reason, why)), now)? {
@@ -291,7 +293,11 @@ pub fn ended(
         }
         _ => events::rolled_back(state, reason, why, age),
     };
-    let seq = tx.emit(event)?;
+    let seq = if ending.notify && matches!(state.status, Status::Promoted | Status::RolledBack) {
+        tx.emit_announced(event)
+    } else {
+        tx.emit(event)
+    };
     crate::metrics::METRICS
         .canary_decisions
         .with_label_values(&[state.status.as_str(), reason.as_str()])
@@ -306,9 +312,6 @@ pub fn ended(
     }
     if let Some(audit) = audit {
         audit.record(tx.conn, &state.id)?;
-    }
-    if ending.notify && matches!(state.status, Status::Promoted | Status::RolledBack) {
-        outbox::insert(tx.conn, seq)?;
     }
     Ok(Some(seq))
 }
@@ -329,7 +332,7 @@ pub fn held_for(
     state: &CanaryState,
     reason: ReasonCode,
 ) -> Result<(), StoreError> {
-    tx.emit(events::held(state, reason))?;
+    tx.emit(events::held(state, reason));
     Ok(())
 }
 
@@ -355,7 +358,7 @@ pub fn move_model(
         gate,
         previous.as_deref(),
         canary_id,
-    ))?;
+    ));
     Ok(previous)
 }
 
@@ -396,7 +399,7 @@ pub fn operated(
     } else {
         events::resumed(state)
     };
-    tx.emit(event)?;
+    tx.emit(event);
     audit.record(tx.conn, &state.id)?;
     Ok(true)
 }

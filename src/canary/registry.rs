@@ -225,7 +225,7 @@ impl CanaryRegistry {
         // Waited for: at start-up, recovery is over only once such rows have ended.
         ctx.wait(end.into_actor(self).map(|ended, registry, _| match ended {
             Ok(Some(seq)) => {
-                if let Some(webhooks) = &registry.webhooks {
+                if let (Some(webhooks), Some(seq)) = (&registry.webhooks, seq.get()) {
                     webhooks.do_send(Notify { seq });
                 }
             }

@@ -112,6 +112,9 @@ pub(super) fn apply(settings: &mut Settings, env: &EnvSource) -> Result<(), Conf
     if let Some(db) = env.get("LUKHAS_MCP_DB") {
         settings.storage.db_path = db.to_string();
     }
+    if let Some(url) = env.get("COCKPIT_DATABASE_URL") {
+        settings.storage.database_url = url.trim().into();
+    }
     if let Some(format) = env.get("COCKPIT_LOG_FORMAT") {
         settings.log_format = match format.trim() {
             "json" => LogFormat::Json,

@@ -2,6 +2,7 @@
 //! `--config FILE` → environment (the kit's variables and `COCKPIT_*`). Invalid configuration is one
 //! [`ConfigError`] naming the key and the problem.
 
+pub mod database;
 mod env;
 mod layers;
 pub mod net;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use crate::failpoints::Failpoint;
 
+pub use database::Database;
 pub use env::EnvSource;
 use net::{HostName, OriginPattern, ProxyNet};
 pub use policy::PolicyTable;
@@ -140,6 +142,9 @@ pub struct CanarySettings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub db_path: String,
+    /// A PostgreSQL URL; when set, all state lives there instead of the SQLite file. Never printed: the
+    /// password is hidden wherever the database is named.
+    pub database_url: secrecy::SecretString,
     pub pool_size: u32,
 }
 
@@ -261,6 +266,16 @@ impl Settings {
     /// Checks the settings again after a caller (a test, a subcommand) changed them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)
+    }
+
+    /// Where the state lives: PostgreSQL when a URL is set (`COCKPIT_DATABASE_URL`), else the SQLite file.
+    pub fn database(&self) -> Database {
+        use secrecy::ExposeSecret;
+        if self.storage.database_url.expose_secret().is_empty() {
+            Database::Sqlite(self.database_path())
+        } else {
+            Database::Postgres(self.storage.database_url.clone())
+        }
     }
 
     /// Where the SQLite file lives (SPEC §1: `LUKHAS_MCP_DB`, else under the repo root, else `data/`).

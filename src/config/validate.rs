@@ -103,6 +103,7 @@ pub(super) fn check(s: &Settings) -> Result<(), ConfigError> {
         MILLION,
     )?;
     within("storage.pool_size", s.storage.pool_size, 1, 64)?;
+    database_url(s.storage.database_url.expose_secret())?;
     positive("sse.keep_alive_seconds", s.sse.keep_alive_seconds)?;
     within("sse.retry_ms", s.sse.retry_ms, 0, DAY_MS)?;
     within("sse.subscriber_queue", s.sse.subscriber_queue, 1, MILLION)?;
@@ -231,6 +232,32 @@ fn stub(stub: &StubSettings) -> Result<(), ConfigError> {
                 amount(&key(field), value)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// An empty URL (SQLite) or a PostgreSQL URL this build can open; the message never repeats the URL's password.
+fn database_url(url: &str) -> Result<(), ConfigError> {
+    let field = "storage.database_url";
+    if url.is_empty() {
+        return Ok(());
+    }
+    if !super::Database::is_postgres_url(url) {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "`{}` is not a PostgreSQL URL (set by COCKPIT_DATABASE_URL or storage.database_url): \
+                 write `postgres://user:password@host:5432/cockpit`, or leave it empty for the SQLite file",
+                super::database::redact(url)
+            ),
+        ));
+    }
+    if !cfg!(feature = "postgres") {
+        return Err(ConfigError::new(
+            field,
+            "this build has no PostgreSQL support: build it with `cargo build --release --features postgres` \
+             (needs libpq-dev), or leave COCKPIT_DATABASE_URL empty for the SQLite file",
+        ));
     }
     Ok(())
 }

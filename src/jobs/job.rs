@@ -186,7 +186,7 @@ impl JobActor {
         let recorder = self.recorder.clone();
         let write = async move {
             record(&recorder, move |tx| {
-                records::ended(tx, &job_id, ending, duration_ms)
+                records::ended(tx, &job_id, &ending, duration_ms)
             })
             .await
         };
@@ -359,8 +359,11 @@ async fn read_reports(
                 }
                 recorded = Some(said.clone());
                 let (id, (p, m)) = (job_id.to_string(), said);
-                let m = m.map(Into::into);
-                if let Err(e) = record(recorder, move |tx| records::progress(tx, &id, p, m)).await {
+                if let Err(e) = record(recorder, move |tx| {
+                    records::progress(tx, &id, p, m.as_deref())
+                })
+                .await
+                {
                     log::warn!("cannot record progress of {job_id}: {e}");
                 }
             }

@@ -1,7 +1,5 @@
 //! Each step of a job as one transaction: the `jobs` row change, its event and, for calls, the audit row.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use super::{job_events, JobSpec, JobStatus};
@@ -52,7 +50,7 @@ fn insert(
 
 pub fn queued(tx: &mut Tx<'_>, spec: &JobSpec, audit_entry: &AuditEntry) -> Result<(), StoreError> {
     insert(tx, spec, JobStatus::Queued, audit_entry)?;
-    tx.emit(job_events::queued(spec))?;
+    tx.emit(job_events::queued(spec));
     Ok(())
 }
 
@@ -73,7 +71,7 @@ pub fn unfinished(tx: &mut Tx<'_>) -> Result<Vec<jobs::JobRow>, StoreError> {
 /// A job cut short by a restart goes back to `queued` (its task has `requeue_on_restart`).
 pub fn requeued(tx: &mut Tx<'_>, spec: &JobSpec) -> Result<(), StoreError> {
     jobs::requeue(tx.conn, &spec.job_id, &clock::sql(clock::now()))?;
-    tx.emit(job_events::requeued(spec))?;
+    tx.emit(job_events::requeued(spec));
     Ok(())
 }
 
@@ -83,7 +81,7 @@ pub fn dry_run(
     audit_entry: &AuditEntry,
 ) -> Result<(), StoreError> {
     insert(tx, spec, JobStatus::DryRun, audit_entry)?;
-    tx.emit(job_events::dry_run(spec))?;
+    tx.emit(job_events::dry_run(spec));
     Ok(())
 }
 
@@ -98,7 +96,7 @@ pub fn started(
     if !jobs::mark_started(tx.conn, &spec.job_id, pgid, start_time, &now)? {
         return Ok(false);
     }
-    tx.emit(job_events::started(&spec.job_id, &spec.task_id))?;
+    tx.emit(job_events::started(&spec.job_id, &spec.task_id));
     Ok(true)
 }
 
@@ -106,10 +104,10 @@ pub fn progress(
     tx: &mut Tx<'_>,
     job_id: &str,
     progress: f64,
-    message: Option<Arc<str>>,
+    message: Option<&str>,
 ) -> Result<(), StoreError> {
-    jobs::update_progress(tx.conn, job_id, progress, message.as_deref())?;
-    tx.emit(job_events::progress(job_id, progress, message.as_deref()))?;
+    jobs::update_progress(tx.conn, job_id, progress, message)?;
+    tx.emit(job_events::progress(job_id, progress, message));
     Ok(())
 }
 
@@ -117,7 +115,7 @@ pub fn progress(
 pub fn ended(
     tx: &mut Tx<'_>,
     job_id: &str,
-    ending: Ending,
+    ending: &Ending,
     duration_ms: u64,
 ) -> Result<bool, StoreError> {
     let now = clock::sql(clock::now());
@@ -131,17 +129,17 @@ pub fn ended(
                 exit_code: Some(0),
                 duration_ms: ms,
             },
-            job_events::completed(job_id, result, duration_ms),
+            job_events::completed(job_id, result.clone(), duration_ms),
         ),
         Ending::Failed { error, exit_code } => (
             JobEnd {
                 status: JobStatus::Failed.as_str(),
                 result: None,
                 error: Some(error.clone()),
-                exit_code,
+                exit_code: *exit_code,
                 duration_ms: ms,
             },
-            job_events::failed(job_id, &error, exit_code, duration_ms),
+            job_events::failed(job_id, error, *exit_code, duration_ms),
         ),
         Ending::Cancelled { reason } => (
             JobEnd {
@@ -151,13 +149,13 @@ pub fn ended(
                 exit_code: None,
                 duration_ms: ms,
             },
-            job_events::cancelled(job_id, &reason, duration_ms),
+            job_events::cancelled(job_id, reason, duration_ms),
         ),
     };
     if !jobs::finish(tx.conn, job_id, &end, &now)? {
         return Ok(false);
     }
-    tx.emit(event)?;
+    tx.emit(event);
     let metrics = &crate::metrics::METRICS;
     metrics.jobs_ended.with_label_values(&[end.status]).inc();
     metrics

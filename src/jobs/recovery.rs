@@ -57,7 +57,7 @@ pub(super) async fn recover(
             exit_code: None,
         };
         record(&recorder, move |tx| {
-            records::ended(tx, &row.job_id, ending, ran_ms)
+            records::ended(tx, &row.job_id, &ending, ran_ms)
         })
         .await?;
     }

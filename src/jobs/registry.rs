@@ -115,7 +115,7 @@ impl Registry {
                     exit_code: None,
                 };
                 if let Err(e) = record(&recorder, move |tx| {
-                    records::ended(tx, &spec.job_id, ending, 0)
+                    records::ended(tx, &spec.job_id, &ending, 0)
                 })
                 .await
                 {
@@ -231,7 +231,7 @@ impl Handler<CancelJob> for Registry {
         let write = async move {
             let ending = Ending::Cancelled { reason: msg.reason };
             record(&recorder, move |tx| {
-                records::ended(tx, &msg.job_id, ending, waited)
+                records::ended(tx, &msg.job_id, &ending, waited)
             })
             .await
         };
@@ -267,7 +267,7 @@ impl Handler<JobGone> for Registry {
                         exit_code: None,
                     };
                     if let Err(e) =
-                        record(&recorder, move |tx| records::ended(tx, &job_id, ending, 0)).await
+                        record(&recorder, move |tx| records::ended(tx, &job_id, &ending, 0)).await
                     {
                         log::error!("cannot record a crashed job: {e}");
                     }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::schema::{canaries, canary_metrics, model_gates};
+use super::{insertion_order, per_backend};
 use super::{Conn, StoreError, Swept};
 use crate::events::EntityKind;
 
@@ -134,7 +135,7 @@ pub fn list(conn: &mut Conn, filter: &CanaryFilter) -> Result<Vec<CanaryRow>, St
         query = query.filter(canaries::model_id.eq(model_id));
     }
     Ok(query
-        .order(sql::<BigInt>("rowid DESC"))
+        .order(sql::<BigInt>(insertion_order(conn, "DESC")))
         .limit(filter.limit)
         .load(conn)?)
 }
@@ -175,7 +176,7 @@ pub fn unfinished(conn: &mut Conn) -> Result<Vec<CanaryRow>, StoreError> {
     Ok(canaries::table
         .select(CanaryRow::as_select())
         .filter(canaries::status.eq_any(ACTIVE))
-        .order(sql::<BigInt>("rowid ASC"))
+        .order(sql::<BigInt>(insertion_order(conn, "ASC")))
         .load(conn)?)
 }
 
@@ -327,7 +328,7 @@ pub fn set_model_gate(
     canary_id: Option<&str>,
     at: &str,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(model_gates::table)
+    per_backend!(conn, c => diesel::insert_into(model_gates::table)
         .values((
             model_gates::model_id.eq(model_id),
             model_gates::gate.eq(gate),
@@ -341,7 +342,7 @@ pub fn set_model_gate(
             model_gates::canary_id.eq(canary_id),
             model_gates::updated_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -412,7 +413,9 @@ mod tests {
     #[test]
     fn active_canaries_are_found_by_index_not_by_scanning_the_history() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1).expect("open");
+        let (pool, _) =
+            super::super::open(&super::super::Database::Sqlite(dir.path().join("c.db")), 1)
+                .expect("open");
         let mut conn = pool.get().expect("conn");
         for query in [
             "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM canaries WHERE status IN (?, ?, ?)",
@@ -445,7 +448,9 @@ mod tests {
     #[test]
     fn the_sweep_keeps_canaries_with_a_webhook_still_to_deliver() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (pool, _) = super::super::open(&dir.path().join("c.db"), 1).expect("open");
+        let (pool, _) =
+            super::super::open(&super::super::Database::Sqlite(dir.path().join("c.db")), 1)
+                .expect("open");
         let mut conn = pool.get().expect("conn");
         let old = "2000-01-01 00:00:00";
         for id in ["cn_sent", "cn_waiting"] {

@@ -41,13 +41,18 @@ pub fn spawn(pool: DbPool, every: Duration, database: &Path) {
 }
 
 /// Copies the whole WAL into the database, waiting for readers, and cuts the WAL file to zero bytes.
+/// PostgreSQL checkpoints on its own: nothing to do there.
 pub fn truncate(conn: &mut Conn) -> Result<(), StoreError> {
-    conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    if let Some(sqlite) = super::backend::as_sqlite(conn) {
+        sqlite.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    }
     Ok(())
 }
 
 /// Copies what it can of the WAL into the database without waiting for anyone.
 pub fn passive(conn: &mut Conn) -> Result<(), StoreError> {
-    conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?;
+    if let Some(sqlite) = super::backend::as_sqlite(conn) {
+        sqlite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?;
+    }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `events`: the append-only narrative log. Its `seq` is the SSE event id, so replay after a restart is a
 //! range scan.
 
+use super::Db;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
-use diesel::sqlite::Sqlite;
 
 use super::schema::events;
 use super::{Conn, StoreError};
@@ -30,19 +30,66 @@ pub enum Scope {
     Topic(String),
 }
 
-/// Appends an event and returns its seq.
-pub fn append(conn: &mut Conn, event: &RenderedEvent) -> Result<i64, StoreError> {
-    Ok(diesel::insert_into(events::table)
-        .values((
-            events::topic.eq(&event.topic),
-            events::event.eq(event.event),
-            events::entity_id.eq(&event.entity_id),
-            events::data.eq(&event.data),
-            events::narrative.eq(&event.narrative),
-            events::created_at.eq(&event.created_at),
-        ))
-        .returning(events::seq)
-        .get_result(conn)?)
+/// Appends a group's events, in order, as the last statements of its transaction; returns their seqs.
+///
+/// PostgreSQL: `UPDATE event_seq … RETURNING last` takes the counter row, which stays locked until this
+/// transaction's commit is visible, so the next writer's seqs are larger and every snapshot that sees them
+/// sees these: seq order is commit order with no gaps, however many writers there are. SQLite: the one
+/// writer's `AUTOINCREMENT` gives the same.
+pub fn append_all(conn: &mut Conn, group: &[&RenderedEvent]) -> Result<Vec<i64>, StoreError> {
+    if group.is_empty() {
+        return Ok(Vec::new());
+    }
+    match conn {
+        Conn::Sqlite(c) => group
+            .iter()
+            .map(|event| {
+                Ok(diesel::insert_into(events::table)
+                    .values(columns(event))
+                    .returning(events::seq)
+                    .get_result(c)?)
+            })
+            .collect(),
+        #[cfg(feature = "postgres")]
+        Conn::Pg(c) => {
+            use super::schema::event_seq;
+            let n = i64::try_from(group.len()).unwrap_or(i64::MAX);
+            let last: i64 = diesel::update(event_seq::table.find(1))
+                .set(event_seq::last.eq(event_seq::last + n))
+                .returning(event_seq::last)
+                .get_result(c)?;
+            let seqs: Vec<i64> = (last - n + 1..=last).collect();
+            let rows: Vec<_> = group
+                .iter()
+                .zip(&seqs)
+                .map(|(event, seq)| (events::seq.eq(*seq), columns(event)))
+                .collect();
+            diesel::insert_into(events::table).values(rows).execute(c)?;
+            Ok(seqs)
+        }
+    }
+}
+
+/// An event's columns but its seq.
+#[allow(clippy::type_complexity)]
+fn columns(
+    event: &RenderedEvent,
+) -> (
+    diesel::dsl::Eq<events::topic, &String>,
+    diesel::dsl::Eq<events::event, &'static str>,
+    diesel::dsl::Eq<events::entity_id, &String>,
+    diesel::dsl::Eq<events::data, &String>,
+    diesel::dsl::Eq<events::narrative, &String>,
+    diesel::dsl::Eq<events::created_at, &String>,
+) {
+    (
+        events::topic.eq(&event.topic),
+        events::event.eq(event.event),
+        events::entity_id.eq(&event.entity_id),
+        events::data.eq(&event.data),
+        events::narrative.eq(&event.narrative),
+        events::created_at.eq(&event.created_at),
+    )
 }
 
 /// Up to `limit` events after `cursor`, each in one of `scopes` after that scope's own seq; oldest first.
@@ -52,7 +99,7 @@ pub fn page(
     cursor: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    type Condition = Box<dyn BoxableExpression<events::table, Sqlite, SqlType = Bool>>;
+    type Condition = Box<dyn BoxableExpression<events::table, Db, SqlType = Bool>>;
     let mut any: Option<Condition> = None;
     for (scope, after) in scopes {
         let in_scope: Condition = match scope {

@@ -4,6 +4,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use super::insertion_order;
 use super::schema::jobs;
 use super::{Conn, StoreError, Swept};
 use crate::clock;
@@ -159,7 +160,7 @@ pub fn list(conn: &mut Conn, filter: &JobFilter) -> Result<Vec<JobRow>, StoreErr
         query = query.filter(jobs::task_id.eq(task_id));
     }
     Ok(query
-        .order(sql::<BigInt>("rowid DESC"))
+        .order(sql::<BigInt>(insertion_order(conn, "DESC")))
         .limit(filter.limit)
         .load(conn)?)
 }
@@ -198,7 +199,7 @@ pub fn unfinished(conn: &mut Conn) -> Result<Vec<JobRow>, StoreError> {
     Ok(jobs::table
         .select(JobRow::as_select())
         .filter(jobs::status.eq_any(["queued", "running"]))
-        .order(sql::<BigInt>("rowid ASC"))
+        .order(sql::<BigInt>(insertion_order(conn, "ASC")))
         .load(conn)?)
 }
 

@@ -6,6 +6,10 @@
 //! `std::fs::File::try_lock` is `flock(2)` here: released by the kernel when the process dies however it
 //! dies (no stale lock after `kill -9`), and exclusive between two opens in one process too, so two
 //! in-process servers (tests) are refused the same way.
+//!
+//! On PostgreSQL the same rule holds until instances share work (leases and fencing, SCALEOUT): `serve`
+//! holds a session-level advisory lock on a connection of its own. The server releases it when that
+//! connection ends, however the process ends; the refusal names the holder's host and backend pid.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -15,13 +19,71 @@ use std::path::{Path, PathBuf};
 use super::StoreError;
 
 /// Held while the server runs; dropping it releases the lock.
-#[derive(Debug)]
-pub struct ServerLock {
-    _file: File,
+pub enum ServerLock {
+    File(File),
+    Session(super::Conn),
+}
+
+impl std::fmt::Debug for ServerLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerLock::File(_) => "ServerLock::File",
+            ServerLock::Session(_) => "ServerLock::Session",
+        })
+    }
+}
+
+/// The advisory lock's key: "cockpit" in ASCII.
+const ADVISORY_KEY: i64 = 0x0063_6f63_6b70_6974;
+
+#[derive(diesel::QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Holder {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    holder: String,
 }
 
 impl ServerLock {
-    pub fn acquire(database: &Path) -> Result<Self, StoreError> {
+    pub fn acquire(database: &super::Database) -> Result<Self, StoreError> {
+        match database {
+            super::Database::Sqlite(path) => Self::file(path),
+            super::Database::Postgres(_) => Self::session(database),
+        }
+    }
+
+    fn session(database: &super::Database) -> Result<Self, StoreError> {
+        use diesel::{OptionalExtension, RunQueryDsl};
+        let mut conn = super::Manager::new(database.clone()).establish()?;
+        let taken: Locked = diesel::sql_query(format!(
+            "SELECT pg_try_advisory_lock({ADVISORY_KEY}) AS locked"
+        ))
+        .get_result(&mut conn)?;
+        if taken.locked {
+            return Ok(ServerLock::Session(conn));
+        }
+        let holder: Option<Holder> = diesel::sql_query(format!(
+            "SELECT 'the server on ' || COALESCE(host(a.client_addr), 'a local socket') || \
+             ' (PostgreSQL backend pid ' || a.pid || ')' AS holder \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted \
+             AND l.classid = {} AND l.objid = {} LIMIT 1",
+            ADVISORY_KEY >> 32,
+            ADVISORY_KEY & 0xffff_ffff
+        ))
+        .get_result(&mut conn)
+        .optional()?;
+        Err(StoreError::Locked {
+            database: database.to_string(),
+            holder: holder.map_or_else(|| "another server".into(), |h| h.holder),
+        })
+    }
+
+    fn file(database: &Path) -> Result<Self, StoreError> {
         super::create_parent(database)?;
         let path = lock_path(database);
         let io = |e: std::io::Error| StoreError::Open(format!("{}: {e}", path.display()));
@@ -54,7 +116,7 @@ impl ServerLock {
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(Self { _file: file })
+        Ok(ServerLock::File(file))
     }
 }
 
@@ -72,10 +134,11 @@ mod tests {
     fn a_second_holder_is_refused_naming_the_first_and_the_lock_returns_when_it_ends() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("c.db");
+        let db = crate::storage::Database::Sqlite(db);
         let first = ServerLock::acquire(&db).expect("first");
         let err = ServerLock::acquire(&db).expect_err("second");
         let text = err.to_string();
-        assert!(text.contains(&db.display().to_string()), "{text}");
+        assert!(text.contains(&db.to_string()), "{text}");
         assert!(
             text.contains(&format!("process {}", std::process::id())),
             "{text}"

@@ -5,27 +5,28 @@ use std::fmt::Write;
 use diesel::prelude::*;
 
 use super::schema::meta;
-use super::{Conn, StoreError};
+use super::{per_backend, Conn, StoreError};
 
 const SECRET_KEY: &str = "installation_secret";
 const READY_KEY: &str = "ready_probe";
 
-/// The per-installation secret, created on first use and never shown anywhere.
+/// The per-installation secret, created on first use and never shown anywhere. Servers that start together
+/// on one database agree on it: the first insert wins and every one reads that.
 pub fn installation_secret(conn: &mut Conn) -> Result<String, StoreError> {
-    conn.immediate_transaction(|conn| {
-        if let Some(value) = get(conn, SECRET_KEY)? {
-            return Ok(value);
-        }
-        let bytes: [u8; 32] = rand::random();
-        let value = bytes.iter().fold(String::new(), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        });
-        diesel::insert_into(meta::table)
-            .values((meta::key.eq(SECRET_KEY), meta::value.eq(&value)))
-            .execute(conn)?;
-        Ok(value)
-    })
+    if let Some(value) = get(conn, SECRET_KEY)? {
+        return Ok(value);
+    }
+    let bytes: [u8; 32] = rand::random();
+    let value = bytes.iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    per_backend!(conn, c => diesel::insert_into(meta::table)
+        .values((meta::key.eq(SECRET_KEY), meta::value.eq(&value)))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    get(conn, SECRET_KEY)?
+        .ok_or_else(|| StoreError::Corrupt("the installation secret vanished".into()))
 }
 
 pub fn get(conn: &mut Conn, key: &str) -> Result<Option<String>, StoreError> {
@@ -39,11 +40,11 @@ pub fn get(conn: &mut Conn, key: &str) -> Result<Option<String>, StoreError> {
 /// A real write (for readiness): fails when the file or its directory is read-only or full.
 pub fn touch(conn: &mut Conn) -> Result<(), StoreError> {
     let now = crate::clock::sql(crate::clock::now());
-    diesel::insert_into(meta::table)
+    per_backend!(conn, c => diesel::insert_into(meta::table)
         .values((meta::key.eq(READY_KEY), meta::value.eq(&now)))
         .on_conflict(meta::key)
         .do_update()
         .set(meta::value.eq(&now))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! SQLite storage through diesel: the pool, connection pragmas, embedded migrations, and one module of
-//! query functions per table. Query functions take `&mut Conn` and know nothing of HTTP or MCP.
+//! Storage through diesel on SQLite (the embedded default) or PostgreSQL: the pool, each backend's
+//! session settings, embedded migrations, and one module of query functions per table. Query functions
+//! take `&mut Conn` and know nothing of HTTP or MCP.
 
 pub mod audit;
+mod backend;
 pub mod canaries;
 pub mod checkpoint;
 pub mod completion;
@@ -13,27 +15,26 @@ pub mod outbox;
 mod schema;
 mod store;
 
+pub(crate) use backend::{per_backend, spelled};
+pub use backend::{write_transaction, Conn, Database, Db, Manager};
 pub use lock::ServerLock;
 pub use store::{AsOf, CanaryChecks, EntityState, Listed, Store};
 
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::r2d2::{Pool, PooledConnection};
+use diesel::RunQueryDsl;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::events::EntityKind;
-use crate::failpoints::{self, Failpoint};
 
-/// The one place the backend's connection type is named.
-pub type Conn = SqliteConnection;
-pub type DbPool = Pool<ConnectionManager<Conn>>;
-pub type DbConn = PooledConnection<ConnectionManager<Conn>>;
+pub type DbPool = Pool<Manager>;
+pub type DbConn = PooledConnection<Manager>;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+#[cfg(feature = "postgres")]
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_postgres");
 
 /// What one retention batch removed: the rows of the swept table, their checks (canaries only) and events.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "{database} is in use by {holder}: one server per database (stop it, or set LUKHAS_MCP_DB to another file)"
+        "{database} is in use by {holder}: one server per database (stop it, or point this one at another database)"
     )]
     Locked { database: String, holder: String },
     #[error("database worker stopped")]
@@ -73,28 +74,12 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Busy timeout first (so the WAL switch itself waits for a lock), then WAL with NORMAL sync: commits
-/// survive a process crash (kill -9), not a power loss (SPEC §9).
-#[derive(Debug)]
-struct Pragmas;
-
-/// `wal_autocheckpoint = 0`: checkpoints run beside the writer, not inside a commit ([`checkpoint`]).
-/// `journal_size_limit`: a WAL that a checkpoint has emptied is cut back to this size instead of keeping
-/// the largest size it ever reached.
-const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                       PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                       PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;";
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(PRAGMAS)
-            .map_err(diesel::r2d2::Error::QueryError)?;
-        // The `db_readonly` failpoint (tests only): every pooled connection refuses writes.
-        if failpoints::armed(Failpoint::DbReadonly) {
-            conn.batch_execute("PRAGMA query_only = ON;")
-                .map_err(diesel::r2d2::Error::QueryError)?;
-        }
-        Ok(())
+/// Insertion order, `ASC` or `DESC`, as an `ORDER BY` term: SQLite's `rowid`, PostgreSQL's identity column
+/// `position`.
+fn insertion_order(conn: &Conn, direction: &'static str) -> &'static str {
+    match direction {
+        "DESC" => spelled(conn, "rowid DESC", "position DESC"),
+        _ => spelled(conn, "rowid ASC", "position ASC"),
     }
 }
 
@@ -109,31 +94,28 @@ fn create_parent(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Opens (creating if needed) the database file, runs pending migrations, and returns the pool with the
-/// installation secret (made on first start).
-pub fn open(path: &Path, pool_size: u32) -> Result<(DbPool, String), StoreError> {
-    create_parent(path)?;
-    let cannot_open =
-        |e: &dyn std::fmt::Display| StoreError::Open(format!("{}: {e}", path.display()));
-    owner_only(path).map_err(|e| cannot_open(&e))?;
-    // One connection first switches a new file to WAL (which persists) and migrates it, so the pool's
-    // connections, opened in parallel, never race for that switch ("database is locked").
-    let mut first =
-        SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| cannot_open(&e))?;
-    first.batch_execute(PRAGMAS)?;
+/// Opens the database (creating a SQLite file if needed), runs pending migrations, and returns the pool
+/// with the installation secret (made on first start).
+pub fn open(database: &Database, pool_size: u32) -> Result<(DbPool, String), StoreError> {
+    if let Database::Sqlite(path) = database {
+        create_parent(path)?;
+        owner_only(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    }
+    let manager = Manager::new(database.clone());
+    // One connection first switches a new SQLite file to WAL (which persists) and migrates it, so the
+    // pool's connections, opened in parallel, never race for that switch ("database is locked").
+    let mut first = manager.establish()?;
     migrate(&mut first)?;
     let secret = meta::installation_secret(&mut first)?;
     drop(first);
-    let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
     let pool = Pool::builder()
         .max_size(pool_size)
         .connection_timeout(Duration::from_secs(10))
-        // A SQLite file connection cannot go stale; r2d2's default `SELECT 1` per checkout was parsed anew
-        // each time and cost more than the point reads it guarded.
-        .test_on_check_out(false)
-        .connection_customizer(Box::new(Pragmas))
+        // A SQLite file connection cannot go stale, and r2d2's `SELECT 1` per checkout cost more than the
+        // point reads it guarded; a PostgreSQL connection can be cut by the network or a restart.
+        .test_on_check_out(matches!(database, Database::Postgres(_)))
         .build(manager)
-        .map_err(|e| cannot_open(&e))?;
+        .map_err(|e| StoreError::Open(format!("{database}: {e}")))?;
     Ok((pool, secret))
 }
 
@@ -159,18 +141,41 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Applies pending migrations; returns how many. On PostgreSQL under a transaction-scoped advisory lock,
+/// so servers started together migrate one after the other.
 pub fn migrate(conn: &mut Conn) -> Result<usize, StoreError> {
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
-    Ok(applied.len())
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match conn {
+        Conn::Sqlite(c) => Ok(c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(failed)?
+            .len()),
+        #[cfg(feature = "postgres")]
+        Conn::Pg(c) => {
+            use diesel::connection::{Connection, SimpleConnection};
+            c.transaction(|c| {
+                c.batch_execute("SELECT pg_advisory_xact_lock(7306355);")?;
+                Ok(c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map_err(failed)?
+                    .len())
+            })
+        }
+    }
 }
 
 pub fn pending_migrations(conn: &mut Conn) -> Result<usize, StoreError> {
-    let pending = conn
-        .pending_migrations(MIGRATIONS)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
-    Ok(pending.len())
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    Ok(match conn {
+        Conn::Sqlite(c) => c
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(failed)?
+            .len(),
+        #[cfg(feature = "postgres")]
+        Conn::Pg(c) => c
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map_err(failed)?
+            .len(),
+    })
 }
 
 /// Readiness: a write transaction can be taken and no migration is pending.
@@ -185,8 +190,16 @@ pub fn entity_exists(conn: &mut Conn, kind: EntityKind, id: &str) -> Result<bool
 }
 
 /// An online, consistent copy of the database into `target` (which must not exist), taken while the
-/// service runs: SQLite's `VACUUM INTO` reads one snapshot and writes a compact file.
+/// service runs: SQLite's `VACUUM INTO` reads one snapshot and writes a compact file. PostgreSQL has its
+/// own tools for this.
 pub fn backup(conn: &mut Conn, target: &Path) -> Result<(), StoreError> {
+    let Some(conn) = backend::as_sqlite(conn) else {
+        return Err(StoreError::BackupTarget(
+            "the database is PostgreSQL: back it up with its own tools, e.g. \
+             `pg_dump --format=custom --file=cockpit.dump \"$COCKPIT_DATABASE_URL\"`"
+                .into(),
+        ));
+    };
     if target.exists() {
         return Err(StoreError::BackupTarget(format!(
             "{} exists already; choose a new file",
@@ -213,7 +226,7 @@ pub fn check_writable(conn: &mut Conn) -> Result<(), StoreError> {
     if pending_migrations(conn)? > 0 {
         return Err(StoreError::Migration("migrations pending".into()));
     }
-    conn.immediate_transaction(meta::touch)
+    write_transaction(conn, meta::touch)
 }
 
 /// Runs blocking storage work off the async threads.
@@ -230,6 +243,7 @@ where
 
 #[cfg(test)]
 mod tests {
+    use diesel::connection::SimpleConnection;
     use diesel::RunQueryDsl;
 
     use super::*;
@@ -251,7 +265,7 @@ mod tests {
     #[test]
     fn commits_leave_the_wal_to_the_checkpointer_which_copies_it_all_back() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (pool, _) = open(&dir.path().join("cockpit.db"), 1).expect("open");
+        let (pool, _) = open(&Database::Sqlite(dir.path().join("cockpit.db")), 1).expect("open");
         let mut conn = pool.get().expect("a connection");
         for n in 0..3000 {
             diesel::sql_query("INSERT INTO meta (key, value) VALUES (?, 'x')")
@@ -276,7 +290,7 @@ mod tests {
     fn a_wal_that_a_reader_kept_growing_is_cut_to_nothing_by_a_truncate_checkpoint() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join("cockpit.db");
-        let (pool, _) = open(&db, 2).expect("open");
+        let (pool, _) = open(&Database::Sqlite(db.clone()), 2).expect("open");
         let mut reader = pool.get().expect("a reader");
         let mut writer = pool.get().expect("a writer");
         // A read transaction holds its snapshot, so no checkpoint may restart the WAL under it.
@@ -313,7 +327,7 @@ mod tests {
     fn sqlite_is_built_with_the_planner_stability_guarantee() {
         // .cargo/config.toml sets it; without it every `.first()` statement is re-prepared on each run.
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (pool, _) = open(&dir.path().join("cockpit.db"), 1).expect("open");
+        let (pool, _) = open(&Database::Sqlite(dir.path().join("cockpit.db")), 1).expect("open");
         let mut conn = pool.get().expect("a connection");
         let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
             .load::<CompileOption>(&mut conn)

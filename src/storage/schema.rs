@@ -34,6 +34,14 @@ diesel::table! {
     }
 }
 
+// PostgreSQL only: the one counter row events take their seqs from (`events::append_all`).
+diesel::table! {
+    event_seq (id) {
+        id -> SmallInt,
+        last -> BigInt,
+    }
+}
+
 diesel::table! {
     audit (id) {
         id -> BigInt,

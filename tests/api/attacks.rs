@@ -334,11 +334,7 @@ async fn an_encoded_key_parameter_is_redacted_and_an_empty_header_hides_no_beare
         "",
         &[("LUKHAS_MCP_API_KEYS", KEY_A), ("RUST_LOG", "debug")],
     );
-    let app = TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    let app = TestApp::attach(&server.address, dir.path());
     // A stream that answers at once, so its access-log line is written now: 404, not 401, shows that the
     // encoded parameter name authenticated.
     let mut stream = app

@@ -74,7 +74,8 @@ pub fn kit_policy(extra: Value) -> Value {
 pub struct TestApp {
     pub address: String,
     pub root: PathBuf,
-    pub db_path: PathBuf,
+    /// The app's database: its SQLite file, or its schema on the test cluster (`backend.rs`).
+    pub database: mcp_cockpit::config::Database,
     client: awc::Client,
     /// Sent as `X-API-Key` by the JSON-RPC helpers ([`TestApp::rpc`] and the tool calls built on it).
     key: Option<String>,
@@ -130,7 +131,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::defaults().expect("defaults");
     settings.server.bind = "127.0.0.1:0".parse().expect("an address");
     settings.server.workers = 2;
-    settings.storage.db_path = dir.path().join("cockpit.db").display().to_string();
+    let database = crate::backend::database_for(dir.path());
+    match &database {
+        mcp_cockpit::config::Database::Sqlite(file) => {
+            settings.storage.db_path = file.display().to_string();
+        }
+        mcp_cockpit::config::Database::Postgres(url) => settings.storage.database_url = url.clone(),
+    }
     settings.evals.repo_root = dir.path().display().to_string();
     settings.evals.self_exe = env!("CARGO_BIN_EXE_mcp-cockpit").into();
     settings.jobs.kill_grace_seconds = std::time::Duration::from_secs_f64(0.5);
@@ -139,7 +146,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     // Tests that are about the rate limit turn it on; the others poll freely.
     settings.rate_limit.bucket = 0;
     customize(&mut settings);
-    let db_path = PathBuf::from(&settings.storage.db_path);
+    let database = settings.database();
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -148,7 +155,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address,
         root: dir.path().to_path_buf(),
-        db_path,
+        database,
         client: client(),
         key: None,
         db: std::sync::OnceLock::new(),
@@ -169,12 +176,21 @@ pub struct Reply {
 }
 
 impl TestApp {
-    /// A client for a server started some other way (the real binary).
-    pub fn attach(address: &str, root: &std::path::Path, db_path: &std::path::Path) -> TestApp {
+    /// A client for a server started some other way (the real binary, on the database of `root`).
+    pub fn attach(address: &str, root: &std::path::Path) -> TestApp {
+        TestApp::attach_to(address, root, crate::backend::database_for(root))
+    }
+
+    /// A client for a server started some other way, whose checks read `database`.
+    pub fn attach_to(
+        address: &str,
+        root: &std::path::Path,
+        database: mcp_cockpit::config::Database,
+    ) -> TestApp {
         TestApp {
             address: address.into(),
             root: root.into(),
-            db_path: db_path.into(),
+            database,
             client: client(),
             key: None,
             db: std::sync::OnceLock::new(),
@@ -347,18 +363,14 @@ impl TestApp {
             .await
     }
 
-    /// Runs a test's own check through the app's own pool (`storage::open`: its pragmas and busy timeout);
-    /// rows as the `sqlite3` CLI prints them: text as is, numbers in their shortest form, NULL as "". A
-    /// statement other than a SELECT (several, `;`-separated, may be given) runs and returns no rows.
+    /// Runs a test's own check through the app's own pool (`storage::open`: its session settings);
+    /// rows as the `sqlite3` CLI prints them: text as is, numbers in their shortest form, booleans as 1 and
+    /// 0, NULL as "". A statement other than a SELECT (several, `;`-separated, may be given) runs and
+    /// returns no rows.
     pub fn sql_rows(&self, query: &str) -> Vec<Vec<String>> {
         use diesel::RunQueryDsl;
-        let run = |conn: &mut _, sql: &str| {
-            diesel::sql_query(sql)
-                .execute(conn)
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        };
         let pool = self.db.get_or_init(|| {
-            mcp_cockpit::storage::open(&self.db_path, 1)
+            mcp_cockpit::storage::open(&self.database, 1)
                 .expect("the app's database opens")
                 .0
         });
@@ -369,26 +381,40 @@ impl TestApp {
                 .unwrap_or_else(|e| panic!("{statement}: {e}"));
             return Vec::new();
         }
-        // A temporary view names the query's columns, so each row can come back as one JSON array.
-        run(
-            &mut conn,
-            &format!("CREATE TEMP VIEW checked AS {statement}"),
-        );
-        let names: Vec<Cell> =
-            diesel::sql_query("SELECT name AS cell FROM pragma_table_info('checked') ORDER BY cid")
+        // Each row comes back as one JSON array of its columns, in their order.
+        let as_json = match self.database {
+            mcp_cockpit::config::Database::Sqlite(_) => {
+                let run = |conn: &mut _, sql: &str| {
+                    diesel::sql_query(sql)
+                        .execute(conn)
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                };
+                // A temporary view names the query's columns.
+                run(&mut conn, &format!("CREATE TEMP VIEW checked AS {statement}"));
+                let names: Vec<Cell> = diesel::sql_query(
+                    "SELECT name AS cell FROM pragma_table_info('checked') ORDER BY cid",
+                )
                 .load(&mut conn)
                 .expect("the view's columns");
-        let columns: Vec<String> = names
-            .iter()
-            .map(|n| format!("\"{}\"", n.cell.replace('"', "\"\"")))
-            .collect();
-        let rows: Vec<Cell> = diesel::sql_query(format!(
-            "SELECT json_array({}) AS cell FROM checked",
-            columns.join(", ")
-        ))
-        .load(&mut conn)
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
-        run(&mut conn, "DROP VIEW checked");
+                run(&mut conn, "DROP VIEW checked");
+                let columns: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("\"{}\"", n.cell.replace('"', "\"\"")))
+                    .collect();
+                format!(
+                    "SELECT json_array({}) AS cell FROM ({statement})",
+                    columns.join(", ")
+                )
+            }
+            // `json_each` keeps a row's columns in order (on `json`, not `jsonb`).
+            mcp_cockpit::config::Database::Postgres(_) => format!(
+                "SELECT (SELECT json_agg(value) FROM json_each(row_to_json(checked)))::text AS cell \
+                 FROM ({statement}) AS checked"
+            ),
+        };
+        let rows: Vec<Cell> = diesel::sql_query(as_json)
+            .load(&mut conn)
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
         rows.iter()
             .map(|row| {
                 let values: Vec<Value> = serde_json::from_str(&row.cell).expect("a JSON row");
@@ -397,6 +423,7 @@ impl TestApp {
                     .map(|v| match v {
                         Value::String(text) => text,
                         Value::Null => String::new(),
+                        Value::Bool(b) => u8::from(b).to_string(),
                         other => other.to_string(),
                     })
                     .collect()
@@ -404,21 +431,29 @@ impl TestApp {
             .collect()
     }
 
-    /// Runs one of the kit's own queries verbatim with the `sqlite3` CLI, as the kit does; rows as it prints
-    /// them, columns split on `|`.
+    /// Runs one of the kit's own queries verbatim, as the kit does: with the `sqlite3` CLI, or `psql` on
+    /// PostgreSQL; rows as they print them, columns split on `|`.
     pub fn kit_sql(&self, query: &str) -> Vec<Vec<String>> {
-        let output = std::process::Command::new("sqlite3")
-            .args(["-cmd", ".timeout 5000"])
-            .arg(&self.db_path)
-            .arg(query)
-            .output()
-            .expect("sqlite3 runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
+        let printed = if let mcp_cockpit::config::Database::Sqlite(file) = &self.database {
+            {
+                let output = std::process::Command::new("sqlite3")
+                    .args(["-cmd", ".timeout 5000"])
+                    .arg(file)
+                    .arg(query)
+                    .output()
+                    .expect("sqlite3 runs");
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            }
+        } else {
+            let url = crate::backend::database_url_for(&self.root).expect("a PostgreSQL run");
+            crate::backend::psql(&url, query)
+        };
+        printed
             .lines()
             .map(|l| l.split('|').map(String::from).collect())
             .collect()
@@ -630,6 +665,9 @@ impl Binary {
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null());
+        if let Some(url) = crate::backend::database_url_for(root) {
+            command.env("COCKPIT_DATABASE_URL", url);
+        }
         for (name, value) in env {
             command.env(name, value);
         }
@@ -665,14 +703,14 @@ impl Binary {
         }
     }
 
-    /// Starts the binary on the database `.mcp-state.db` in `root` and attaches a client to it.
+    /// Starts the binary on the database of `root` and attaches a client to it.
     pub fn start_app(
         root: &std::path::Path,
         config: &str,
         env: &[(&str, &str)],
     ) -> (Binary, TestApp) {
         let server = Binary::start(root, config, env);
-        let app = TestApp::attach(&server.address, root, &root.join(".mcp-state.db"));
+        let app = TestApp::attach(&server.address, root);
         (server, app)
     }
 

@@ -1,5 +1,7 @@
-//! Integration tests: each test starts the real application (`Application::build`) on a free loopback
-//! port with its own SQLite file, and drives it over HTTP. Jobs run real subprocesses.
+//! Integration tests: each test starts the real application (`Application::build`) or the real binary on a
+//! free loopback port with a database of its own, and drives it over HTTP. Jobs run real subprocesses. The
+//! whole suite runs twice in the test command: on SQLite files, then on a PostgreSQL cluster
+//! (`backend.rs`).
 
 #![allow(
     clippy::expect_used,
@@ -8,6 +10,7 @@
 
 mod attacks;
 mod attacks_evals;
+mod backend;
 mod bad_input;
 mod bad_numbers;
 mod canaries;

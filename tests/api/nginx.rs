@@ -102,7 +102,7 @@ async fn through_nginx_events_flow_live_idle_streams_survive_and_forwarded_for_i
     let dir = tempfile::tempdir().expect("dir");
     let upstream = app.address.trim_start_matches("http://").to_string();
     let (_nginx, proxy) = start_nginx(dir.path(), &upstream);
-    let via = TestApp::attach(&proxy, &app.root, &app.db_path);
+    let via = TestApp::attach(&proxy, &app.root);
 
     // An idle pattern stream through the proxy: keep-alive comments arrive for longer than nginx's 2 s read
     // timeout, and an event published afterwards still arrives on the same stream, at once.

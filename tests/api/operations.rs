@@ -153,11 +153,27 @@ fn the_ci_smoke_probe_script_passes_against_the_real_binary() {
 async fn backup_copies_the_database_while_the_service_runs() {
     let dir = tempfile::tempdir().expect("dir");
     let mut server = Binary::start(dir.path(), "", &[]);
-    let app = crate::helpers::TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    if crate::backend::on_postgres() {
+        // PostgreSQL is backed up with its own tools; `backup` says so, and writes nothing.
+        let target = dir.path().join("copy.db");
+        let refused = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-cockpit"))
+            .arg("backup")
+            .arg(&target)
+            .env("LUKHAS_REPO_ROOT", dir.path())
+            .env(
+                "COCKPIT_DATABASE_URL",
+                crate::backend::database_url_for(dir.path()).expect("url"),
+            )
+            .output()
+            .expect("backup runs");
+        assert!(!refused.status.success());
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains("pg_dump"), "{said}");
+        assert!(!target.exists());
+        server.child.kill().expect("stop");
+        return;
+    }
+    let app = crate::helpers::TestApp::attach(&server.address, dir.path());
     let job = app.run_eval_and_wait("probe", "backup").await;
     let target = dir.path().join("copy.db");
     let backup = || {
@@ -176,7 +192,11 @@ async fn backup_copies_the_database_while_the_service_runs() {
     );
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
-    let copy = crate::helpers::TestApp::attach(&server.address, dir.path(), &target);
+    let copy = crate::helpers::TestApp::attach_to(
+        &server.address,
+        dir.path(),
+        mcp_cockpit::config::Database::Sqlite(target.clone()),
+    );
     assert_eq!(
         copy.sql_rows("SELECT * FROM pragma_integrity_check"),
         [["ok"]]
@@ -204,11 +224,7 @@ async fn json_logs_are_one_object_per_line_and_hold_no_key() {
         "",
         &[("LUKHAS_MCP_API_KEYS", key), ("COCKPIT_LOG_FORMAT", "json")],
     );
-    let app = crate::helpers::TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    let app = crate::helpers::TestApp::attach(&server.address, dir.path());
     let job = app
         .post_mcp_raw(
             &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_eval","arguments":{"taskId":"probe","configId":"j","wait":true}}}).to_string(),

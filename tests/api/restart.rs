@@ -17,11 +17,7 @@ fn start_binary(root: &std::path::Path) -> Binary {
 async fn after_a_kill_9_running_jobs_are_failed_and_their_processes_ended_and_queued_jobs_run() {
     let dir = tempfile::tempdir().expect("dir");
     let mut server = start_binary(dir.path());
-    let app = TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    let app = TestApp::attach(&server.address, dir.path());
     let running = app.run_eval("hangs").await;
     app.sse(&format!("topic=job/{running}"), &[])
         .await
@@ -38,11 +34,7 @@ async fn after_a_kill_9_running_jobs_are_failed_and_their_processes_ended_and_qu
     );
 
     let mut server = start_binary(dir.path());
-    let app = TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    let app = TestApp::attach(&server.address, dir.path());
     let interrupted = app.job_events(&running).await;
     assert_eq!(names(&interrupted).last(), Some(&"failed"));
     assert_eq!(
@@ -71,9 +63,8 @@ async fn after_a_kill_9_running_jobs_are_failed_and_their_processes_ended_and_qu
 #[actix_web::test]
 async fn a_pattern_subscriber_after_a_restart_gets_no_old_events_unless_it_resumes() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join(".mcp-state.db");
     let mut server = Binary::start(dir.path(), "", &[]);
-    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let app = TestApp::attach(&server.address, dir.path());
     let old_job = app.run_eval("probe").await;
     let old = app.job_events(&old_job).await;
     assert!(old.len() >= 3, "{:?}", names(&old));
@@ -85,7 +76,7 @@ async fn a_pattern_subscriber_after_a_restart_gets_no_old_events_unless_it_resum
     server.exit_log();
 
     let server = Binary::start(dir.path(), "", &[]);
-    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let app = TestApp::attach(&server.address, dir.path());
     let mut fresh = app.sse("topic=job/*", &[]).await;
     let resume_after = old[0].id;
     let mut resumed = app

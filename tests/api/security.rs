@@ -259,8 +259,7 @@ async fn keys_and_bearer_tokens_never_reach_the_log_or_the_database() {
             ("RUST_LOG", "debug"),
         ],
     );
-    let db = dir.path().join(".mcp-state.db");
-    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let app = TestApp::attach(&server.address, dir.path());
     let auth = format!("Bearer {key}");
     let job = app
         .post_mcp_raw(
@@ -309,13 +308,10 @@ async fn keys_and_bearer_tokens_never_reach_the_log_or_the_database() {
     );
     for secret in [key, bearer] {
         assert!(!log.contains(secret), "`{secret}` is in the log:\n{log}");
-        for file in ["", "-wal"] {
-            let path = dir.path().join(format!(".mcp-state.db{file}"));
-            let bytes = std::fs::read(&path).unwrap_or_default();
+        for (place, bytes) in crate::backend::stored(dir.path()) {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "`{secret}` is in {}",
-                path.display()
+                "`{secret}` is in {place}"
             );
         }
     }

@@ -72,11 +72,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_the_others_get_everythin
         "[sse]\nsubscriber_queue = 8\n[rate_limit]\nbucket = 0\n",
         &[],
     );
-    let app = TestApp::attach(
-        &server.address,
-        dir.path(),
-        &dir.path().join(".mcp-state.db"),
-    );
+    let app = TestApp::attach(&server.address, dir.path());
     let stalled = raw_stream(&server.address, "ops/flood");
     let mut reader = app.sse("topic=ops/flood", &[]).await;
     // Large notes fill the stalled client's socket buffers, then its queue of 8.

@@ -156,8 +156,7 @@ async fn a_decision_whose_process_died_before_the_post_is_delivered_once_after_t
         config,
         &[hook[0], ("COCKPIT_FAILPOINT", "after_commit")],
     );
-    let db = dir.path().join(".mcp-state.db");
-    let app = TestApp::attach(&server.address, dir.path(), &db);
+    let app = TestApp::attach(&server.address, dir.path());
     app.tool_ok("start_canary", canary("production", "100ms"))
         .await;
     // The promotion commits, then the process dies before anyone hears of it.

@@ -397,7 +397,7 @@ async fn operate_on_row(
     let notify = ctx.webhooks.is_some() && !row.dry_run;
     let ending = Ending::manual(promote, why, audit, notify);
     let seq = record(&ctx.recorder, move |tx| records::ended(tx, &state, &ending)).await?;
-    if let (Some(seq), Some(webhooks), true) = (seq, &ctx.webhooks, notify) {
+    if let (Some(seq), Some(webhooks), true) = (seq.and_then(|s| s.get()), &ctx.webhooks, notify) {
         webhooks.do_send(Notify { seq });
     }
     load_canary(ctx, canary_id).await

@@ -66,11 +66,11 @@ pub async fn publish_note(ctx: &ToolContext, call: Call<'_>) -> Result<Value, To
     };
     let message = args.message;
     let recorded = record(&ctx.recorder, move |tx| {
-        notes::noted(tx, (kind, id.as_str()), message, data, &audit)
+        notes::noted(tx, (kind, id.as_str()), &message, data.as_ref(), &audit)
     })
     .await?;
     match recorded {
-        Some(seq) => Ok(json!({"topic": topic, "event": "note", "seq": seq})),
+        Some(seq) => Ok(json!({"topic": topic, "event": "note", "seq": seq.get()})),
         None => Err(ToolError::Refused(format!(
             "No {kind} for topic `{topic}`: notes go to ops/<name> (always available) or to an existing \
              entity's topic (list_jobs, list_canaries and model_gates show them)."
