@@ -162,14 +162,6 @@ impl Manager {
             };
         let settings = spelled(&conn, SQLITE_SETTINGS, POSTGRES_SETTINGS);
         conn.batch_execute(settings)?;
-        // The `db_readonly` failpoint (tests only): every pooled connection refuses writes.
-        if failpoints::armed(Failpoint::DbReadonly) {
-            conn.batch_execute(spelled(
-                &conn,
-                "PRAGMA query_only = ON;",
-                "SET default_transaction_read_only = on;",
-            ))?;
-        }
         Ok(conn)
     }
 }
@@ -178,8 +170,17 @@ impl ManageConnection for Manager {
     type Connection = Conn;
     type Error = StoreError;
 
+    /// A pooled connection; with the `db_readonly` failpoint (tests only), one that refuses writes.
     fn connect(&self) -> Result<Conn, StoreError> {
-        self.establish()
+        let mut conn = self.establish()?;
+        if failpoints::armed(Failpoint::DbReadonly) {
+            conn.batch_execute(spelled(
+                &conn,
+                "PRAGMA query_only = ON;",
+                "SET default_transaction_read_only = on;",
+            ))?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<(), StoreError> {

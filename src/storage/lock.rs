@@ -33,8 +33,9 @@ impl std::fmt::Debug for ServerLock {
     }
 }
 
-/// The advisory lock's key: "cockpit" in ASCII.
-const ADVISORY_KEY: i64 = 0x0063_6f63_6b70_6974;
+/// The advisory lock's first key ("cock" in ASCII); the second is the hash of the schema the tables are
+/// in, so cockpits in different schemas of one database do not exclude each other.
+const ADVISORY_CLASS: i32 = 0x636f_636b;
 
 #[derive(diesel::QueryableByName)]
 struct Locked {
@@ -60,7 +61,7 @@ impl ServerLock {
         use diesel::{OptionalExtension, RunQueryDsl};
         let mut conn = super::Manager::new(database.clone()).establish()?;
         let taken: Locked = diesel::sql_query(format!(
-            "SELECT pg_try_advisory_lock({ADVISORY_KEY}) AS locked"
+            "SELECT pg_try_advisory_lock({ADVISORY_CLASS}, hashtext(current_schema())) AS locked"
         ))
         .get_result(&mut conn)?;
         if taken.locked {
@@ -71,9 +72,8 @@ impl ServerLock {
              ' (PostgreSQL backend pid ' || a.pid || ')' AS holder \
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted \
-             AND l.classid = {} AND l.objid = {} LIMIT 1",
-            ADVISORY_KEY >> 32,
-            ADVISORY_KEY & 0xffff_ffff
+             AND l.objsubid = 2 AND l.classid = {ADVISORY_CLASS} \
+             AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295) LIMIT 1"
         ))
         .get_result(&mut conn)
         .optional()?;

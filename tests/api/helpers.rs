@@ -431,6 +431,30 @@ impl TestApp {
             .collect()
     }
 
+    /// The database is whole after a crash: SQLite's integrity check passes, and the event log has no gap
+    /// (on PostgreSQL its counter row stands at the newest event).
+    pub fn assert_intact(&self) {
+        if let mcp_cockpit::config::Database::Sqlite(_) = self.database {
+            assert_eq!(
+                self.sql_rows("SELECT * FROM pragma_integrity_check"),
+                [["ok"]]
+            );
+        } else {
+            assert_eq!(
+                self.sql_rows(
+                    "SELECT last = (SELECT COALESCE(max(seq), 0) FROM events) FROM event_seq"
+                ),
+                [["1"]],
+                "the counter row stands at the newest event"
+            );
+        }
+        assert_eq!(
+            self.sql_rows("SELECT COALESCE(max(seq) - min(seq) + 1, 0) = count(*) FROM events"),
+            [["1"]],
+            "no seq is missing from the log"
+        );
+    }
+
     /// Runs one of the kit's own queries verbatim, as the kit does: with the `sqlite3` CLI, or `psql` on
     /// PostgreSQL; rows as they print them, columns split on `|`.
     pub fn kit_sql(&self, query: &str) -> Vec<Vec<String>> {

@@ -197,10 +197,7 @@ async fn backup_copies_the_database_while_the_service_runs() {
         dir.path(),
         mcp_cockpit::config::Database::Sqlite(target.clone()),
     );
-    assert_eq!(
-        copy.sql_rows("SELECT * FROM pragma_integrity_check"),
-        [["ok"]]
-    );
+    copy.assert_intact();
     let job_id = job["jobId"].as_str().expect("id");
     assert_eq!(
         copy.sql_rows(&format!(

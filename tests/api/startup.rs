@@ -16,6 +16,9 @@ fn run(root: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(url) = crate::backend::database_url_for(root) {
+        command.env("COCKPIT_DATABASE_URL", url);
+    }
     for (name, value) in env {
         command.env(name, value);
     }
@@ -53,16 +56,14 @@ fn refused(output: &Output, words: &[&str]) -> String {
 fn a_second_server_on_one_database_is_refused_while_the_first_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut first = Binary::start(dir.path(), "", &[]);
-    let db = dir.path().join(".mcp-state.db");
+    let database = crate::backend::database_for(dir.path());
     std::fs::write(dir.path().join("cockpit.toml"), "").expect("config");
     let second = run(dir.path(), &["serve"], &[]);
-    let text = refused(
-        &second,
-        &[
-            &db.display().to_string(),
-            &format!("process {}", first.child.id()),
-        ],
-    );
+    let holder = match database {
+        mcp_cockpit::config::Database::Sqlite(_) => format!("process {}", first.child.id()),
+        mcp_cockpit::config::Database::Postgres(_) => "PostgreSQL backend pid".into(),
+    };
+    let text = refused(&second, &[&database.to_string(), &holder]);
     assert_eq!(text.lines().count(), 1, "one line: {text}");
 
     // Beside the running server: migrate, check-config and an online backup.
@@ -72,7 +73,12 @@ fn a_second_server_on_one_database_is_refused_while_the_first_keeps_serving() {
     }
     let copy = dir.path().join("copy.db");
     let backup = run(dir.path(), &["backup", copy.to_str().expect("utf-8")], &[]);
-    assert!(backup.status.success(), "backup: {}", stderr(&backup));
+    assert_eq!(
+        backup.status.success(),
+        !crate::backend::on_postgres(),
+        "backup (PostgreSQL: refused, pointing at pg_dump): {}",
+        stderr(&backup)
+    );
 
     // The first server still answers.
     let health = ureq_get(&format!("{}/healthz", first.address));
