@@ -11,7 +11,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # services), openssl for a test CA.
 # python3-venv and nodejs/npm carry the official MCP SDK clients (installed into tests/sdk by sdk_clients.sh);
 # chromium (Debian's, driven by playwright-core: browser downloads fail here) runs the page tests.
-# postgresql: the PostgreSQL schema is tested on a cluster the test starts in a temporary directory.
+# postgresql: every API test runs a second time on a PostgreSQL cluster this script starts in a temporary
+# directory (scripts/pg_cluster.sh); libpq-dev builds the `postgres` feature.
 missing=()
 for tool in curl jq sqlite3 prometheus openssl nginx; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
@@ -19,6 +20,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 # Debian's PostgreSQL: the tests start clusters of their own from its programs, never the packaged service.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ -e /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if ((${#missing[@]})); then
   echo "== installing: ${missing[*]}"
@@ -29,19 +31,36 @@ fi
 
 python3 scripts/leftovers.py start
 
+# Every suite runs the build with both backends; `cargo run` builds SQLite alone, checked by its own lint.
+features="failpoints,postgres"
+
 echo "== format and lints"
 cargo fmt --all --check
-cargo clippy --features failpoints --all-targets --quiet -- -D warnings
+cargo clippy --features "$features" --all-targets --quiet -- -D warnings
+cargo clippy --quiet -- -D warnings
+
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --features "$features" --no-fail-fast --status-level fail --final-status-level slow
+  else
+    cargo test --features "$features" --no-fail-fast
+  fi
+}
 
 echo "== Rust: unit and integration tests (real server, real SQLite files, real subprocesses)"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --features failpoints --no-fail-fast --status-level fail --final-status-level slow
-else
-  cargo test --features failpoints --no-fail-fast
-fi
+run_tests
+
+echo "== Rust again, on PostgreSQL: every API test on a cluster of this run's own"
+pg_dir="$(mktemp -d)"
+trap 'bash scripts/pg_cluster.sh stop "$pg_dir" 2>/dev/null || true; rm -rf "$pg_dir"' EXIT
+COCKPIT_TEST_POSTGRES="$(bash scripts/pg_cluster.sh start "$pg_dir")"
+export COCKPIT_TEST_POSTGRES
+run_tests
+unset COCKPIT_TEST_POSTGRES
+bash scripts/pg_cluster.sh stop "$pg_dir"
 
 echo "== Kit smoke: the kit's own commands against the real binary"
-cargo build --features failpoints --quiet
+cargo build --features "$features" --quiet
 bash scripts/kit_smoke.sh "$CARGO_TARGET_DIR/debug/mcp-cockpit"
 
 echo "== MCP SDK clients: the official Python and TypeScript clients against the real binary"

@@ -68,7 +68,8 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => {
             println!("configuration ok");
             println!("bind: {}", settings.server.bind);
-            println!("database: {}", settings.database());
+            let database = settings.database();
+            println!("database: {} ({})", database, database.backend());
             println!(
                 "api keys: {}",
                 if settings.auth.api_keys.is_empty() {

@@ -385,7 +385,7 @@ mod tests {
             failed.await.expect("answered"),
             Err(StoreError::Corrupt(_))
         ));
-        let stored: Vec<String> = storage::Store::new(pool.clone())
+        let stored: Vec<String> = storage::Store::new(pool.clone(), database.backend())
             .trail("ops/group", 10)
             .await
             .expect("read")

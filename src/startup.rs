@@ -89,7 +89,7 @@ impl Application {
 
         // Eval processes that detach from their job are re-parented to us, so we can end and reap them.
         crate::jobs::become_subreaper();
-        let store = storage::Store::new(pool.clone());
+        let store = storage::Store::new(pool.clone(), database.backend());
         let logged = store.latest_seq().await?;
         let broker = Broker::new(logged).start();
         let recorder = Recorder::start(pool.clone(), broker.clone());

@@ -48,6 +48,10 @@ fn same_request(row: &CanaryRow, state: &CanaryState, policy: &str) -> bool {
         && row.slo_policy == policy
 }
 
+/// Starts a canary unless something stands in the way (see [`Started`]). The checks run inside the
+/// transaction; a writer that is not this one (another instance on PostgreSQL) can still commit a clashing
+/// canary between the checks and the insert, and then the unique indexes refuse the insert: the checks run
+/// again and give the same answer as if the other canary had been there first.
 pub fn start(
     tx: &mut Tx<'_>,
     state: &CanaryState,
@@ -55,58 +59,78 @@ pub fn start(
     (audit, rules): (&AuditEntry, StartRules),
 ) -> Result<Started, StoreError> {
     let policy = state.policy.to_json().to_string();
+    if let Some(found) = standing_in_the_way(tx, state, idempotency_key, &policy, rules)? {
+        return Ok(found);
+    }
+    let now = clock::sql(state.created);
+    let next = state.next_check.map(clock::sql_ms);
+    let row = NewCanary {
+        id: &state.id,
+        model_id: &state.model_id,
+        from_gate: &state.from_gate,
+        to_gate: &state.to_gate,
+        slo_policy: &policy,
+        status: state.status.as_str(),
+        dry_run: state.dry_run,
+        idempotency_key,
+        next_check_at: next.as_deref(),
+        deadline_at: &clock::sql_ms(state.deadline),
+        created_at: &now,
+        updated_at: &now,
+    };
+    // In a savepoint of its own, so a refused insert leaves the transaction usable for the second look.
+    let inserted =
+        diesel::Connection::transaction(&mut *tx.conn, |conn| canaries::insert(conn, &row));
+    if let Err(refused) = inserted {
+        if !refused.is_unique_violation() {
+            return Err(refused);
+        }
+        return standing_in_the_way(tx, state, idempotency_key, &policy, rules)?.ok_or(refused);
+    }
+    tx.emit(events::started(state));
+    audit.record(tx.conn, &state.id)?;
+    Ok(Started::Created)
+}
+
+/// What keeps these arguments from starting a canary now, if anything.
+fn standing_in_the_way(
+    tx: &mut Tx<'_>,
+    state: &CanaryState,
+    idempotency_key: Option<&str>,
+    policy: &str,
+    rules: StartRules,
+) -> Result<Option<Started>, StoreError> {
     if let Some(existing) = idempotency_key
         .map(|key| canaries::by_idempotency_key(tx.conn, key))
         .transpose()?
         .flatten()
     {
-        return Ok(if same_request(&existing, state, &policy) {
+        return Ok(Some(if same_request(&existing, state, policy) {
             Started::Existing(existing)
         } else {
             Started::KeyReused(existing)
-        });
+        }));
     }
     if let Some(at) = canaries::model_gate(tx.conn, &state.model_id)? {
         if at.gate != state.from_gate {
-            return Ok(Started::Elsewhere(at.gate));
+            return Ok(Some(Started::Elsewhere(at.gate)));
         }
     }
     if !state.dry_run {
         if let Some(active) = canaries::active_for(tx.conn, &state.model_id, &state.to_gate)? {
-            return Ok(Started::Conflict(active));
+            return Ok(Some(Started::Conflict(active)));
         }
         if !rules.queries_name_model {
             if let Some(active) = canaries::active_into(tx.conn, &state.to_gate)? {
-                return Ok(Started::GateShared(active));
+                return Ok(Some(Started::GateShared(active)));
             }
         }
     }
     let active = usize::try_from(canaries::count_active(tx.conn)?).unwrap_or(usize::MAX);
     if active >= rules.max_active {
-        return Ok(Started::Full(rules.max_active));
+        return Ok(Some(Started::Full(rules.max_active)));
     }
-    let now = clock::sql(state.created);
-    let next = state.next_check.map(clock::sql_ms);
-    canaries::insert(
-        tx.conn,
-        &NewCanary {
-            id: &state.id,
-            model_id: &state.model_id,
-            from_gate: &state.from_gate,
-            to_gate: &state.to_gate,
-            slo_policy: &policy,
-            status: state.status.as_str(),
-            dry_run: state.dry_run,
-            idempotency_key,
-            next_check_at: next.as_deref(),
-            deadline_at: &clock::sql_ms(state.deadline),
-            created_at: &now,
-            updated_at: &now,
-        },
-    )?;
-    tx.emit(events::started(state));
-    audit.record(tx.conn, &state.id)?;
-    Ok(Started::Created)
+    Ok(None)
 }
 
 /// Ends an active canary whose row cannot be read back (see the registry): `rolled_back`/`unrecoverable`,

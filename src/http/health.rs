@@ -1,5 +1,5 @@
 //! `/healthz`: the process answers. `/readyz`: the database takes writes and its migrations are applied;
-//! its body also says whether Prometheus answers.
+//! its body also names the backend (`sqlite` or `postgres`) and says whether Prometheus answers.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -29,15 +29,21 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Reachability::Down(_)) => "unreachable (the server log has the cause)".to_string(),
         Err(_) => "unknown: the poller is stopping".to_string(),
     };
+    let backend = state.store.backend();
     match state.store.check_writable().await {
-        Ok(()) => HttpResponse::Ok()
-            .json(json!({"ready": true, "database": "ok", "prometheus": prometheus})),
+        Ok(()) => HttpResponse::Ok().json(json!({
+            "ready": true,
+            "database": "ok",
+            "backend": backend,
+            "prometheus": prometheus
+        })),
         // The cause (it names files and paths) goes to the log only: this route needs no key.
         Err(e) => {
             log::warn!("not ready: {e}");
             HttpResponse::ServiceUnavailable().json(json!({
                 "ready": false,
                 "database": "not writable (the server log has the cause)",
+                "backend": backend,
                 "prometheus": prometheus
             }))
         }

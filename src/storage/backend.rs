@@ -141,8 +141,15 @@ impl Manager {
 
     /// A new connection with the service's session settings.
     pub fn establish(&self) -> Result<Conn, StoreError> {
-        let cannot_open =
-            |e: &dyn fmt::Display| StoreError::Open(format!("{}: {e}", self.database));
+        // One line, whatever the driver says (libpq breaks its messages over lines).
+        let cannot_open = |e: &dyn fmt::Display| {
+            let said: Vec<String> = e
+                .to_string()
+                .lines()
+                .map(|l| l.trim().to_string())
+                .collect();
+            StoreError::Open(format!("{}: {}", self.database, said.join(" ")))
+        };
         let mut conn =
             match &self.database {
                 Database::Sqlite(path) => Conn::Sqlite(

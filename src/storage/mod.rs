@@ -36,6 +36,19 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 #[cfg(feature = "postgres")]
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_postgres");
 
+impl StoreError {
+    /// A unique index refused the write (another writer got there first).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
 /// What one retention batch removed: the rows of the swept table, their checks (canaries only) and events.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {

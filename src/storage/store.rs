@@ -14,6 +14,7 @@ use crate::events::EntityKind;
 #[derive(Clone)]
 pub struct Store {
     pool: DbPool,
+    backend: &'static str,
 }
 
 /// What the log says about one single-entity topic (`/sse?topic=job/<id>`).
@@ -49,8 +50,14 @@ pub enum Listed {
 }
 
 impl Store {
-    pub fn new(pool: DbPool) -> Self {
-        Self { pool }
+    /// Reads `pool`, a pool on the database that `backend` names (`sqlite` or `postgres`).
+    pub fn new(pool: DbPool, backend: &'static str) -> Self {
+        Self { pool, backend }
+    }
+
+    /// Which backend holds the state: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>

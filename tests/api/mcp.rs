@@ -153,7 +153,14 @@ async fn health_and_readiness_answer_without_a_key() {
     assert_eq!(health.json::<Value>().await.expect("json")["status"], "ok");
     let mut ready = app.get("/readyz", &[]).await;
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.json::<Value>().await.expect("json")["ready"], true);
+    let ready: Value = ready.json().await.expect("json");
+    assert_eq!(ready["ready"], true);
+    let backend = if crate::backend::on_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(ready["backend"], backend);
 }
 
 #[actix_web::test]

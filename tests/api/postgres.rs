@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::json;
+
 /// A PostgreSQL cluster of the test's own.
 pub struct PgCluster {
     dir: tempfile::TempDir,
@@ -325,4 +327,88 @@ fn with_two_writers_committing_a_reader_following_seq_never_sees_a_later_event_b
         reads > 2,
         "the reader followed the log while it was written ({reads} reads)"
     );
+}
+
+/// Waits (bounded) until some session of the app's database waits for a lock that another holds.
+async fn someone_waits_for_a_lock(side: &mut mcp_cockpit::storage::Conn) {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    crate::helpers::eventually_async(
+        "the start's insert waits for the other writer's row",
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(5),
+        || {
+            let waiting: Waiting =
+                diesel::sql_query("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
+                    .get_result(side)
+                    .expect("pg_locks");
+            std::future::ready((waiting.n > 0).then_some(()))
+        },
+    )
+    .await;
+}
+
+/// Another writer (a second instance, here a plain session) inserts an active canary for the same model
+/// and gate after this server's start has checked, and commits while the start's insert waits on the
+/// unique index: the start answers the same conflict, naming that canary, as if it had been there first;
+/// no internal error, one active canary. The same for an idempotency key used by the other writer.
+#[actix_web::test]
+async fn a_start_that_loses_a_race_to_another_writer_answers_as_if_it_had_been_second() {
+    if !crate::backend::on_postgres() {
+        return; // SQLite has one writer: the checks and the insert cannot be raced.
+    }
+    use diesel::connection::SimpleConnection;
+    let app = crate::helpers::spawn_app().await;
+    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
+        .establish()
+        .expect("a second session");
+    for (other, key, expected) in [
+        (
+            "cn_otherwriter1",
+            "NULL",
+            "Conflict: canary `cn_otherwriter1`",
+        ),
+        ("cn_otherwriter2", "'race-key'", "cn_otherwriter2"),
+    ] {
+        let model = format!("m-{other}");
+        side.batch_execute(&format!(
+            "BEGIN; INSERT INTO canaries (id, model_id, from_gate, to_gate, slo_policy, status, \
+             idempotency_key, deadline_at) VALUES ('{other}', '{model}', 'stage', 'production', '{{}}', \
+             'running', {key}, '2999-01-01 00:00:00')"
+        ))
+        .expect("the other writer's canary, not yet committed");
+        // With a key, another model: only the key's index can refuse the insert.
+        let mine = if key == "NULL" {
+            model.clone()
+        } else {
+            format!("{model}-mine")
+        };
+        let mut arguments =
+            crate::helpers::canary_args(&mine, "production", crate::helpers::kit_policy(json!({})));
+        if key != "NULL" {
+            arguments["idempotencyKey"] = json!("race-key");
+        }
+        let client = crate::helpers::TestApp::attach(&app.address, &app.root);
+        let start =
+            actix_web::rt::spawn(async move { client.call_tool("start_canary", arguments).await });
+        someone_waits_for_a_lock(&mut side).await;
+        side.batch_execute("COMMIT")
+            .expect("the other writer commits");
+        let result = start.await.expect("the start answers");
+        assert_eq!(result["isError"], true, "{result}");
+        let text = result["content"][0]["text"].as_str().expect("text");
+        assert!(text.contains(expected), "{text}");
+        assert_eq!(
+            app.sql_rows(&format!(
+                "SELECT id FROM canaries WHERE model_id IN ('{model}', '{mine}') \
+                 OR idempotency_key = 'race-key'"
+            )),
+            [[other]],
+            "only the other writer's canary exists"
+        );
+    }
 }

@@ -244,3 +244,45 @@ fn the_start_line_says_which_address_to_open_and_the_page_has_an_icon() {
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&icon.stdout), "200 image/svg+xml");
 }
+
+/// A PostgreSQL URL is shown with its password hidden wherever the database is named: `check-config`, the
+/// refusal of a server that cannot reach it, and the refusal of a URL that is not PostgreSQL's.
+#[test]
+fn a_database_url_is_named_without_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = "hunter2-3f9a";
+    // Port 9 (discard) has no PostgreSQL behind it on a test machine.
+    let url = format!("postgres://cockpit:{secret}@127.0.0.1:9/cockpit");
+    let shown = "postgres://cockpit:***@127.0.0.1:9/cockpit";
+    let env = [("COCKPIT_DATABASE_URL", url.as_str())];
+    let checked = run(dir.path(), &["check-config"], &env);
+    let printed = String::from_utf8_lossy(&checked.stdout).to_string();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert!(
+        printed.contains(&format!("database: {shown} (postgres)")),
+        "{printed}"
+    );
+    assert!(!printed.contains(secret), "{printed}");
+
+    let served = run(dir.path(), &["serve"], &env);
+    let text = refused(&served, &[shown]);
+    assert!(!text.contains(secret), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+
+    let other = format!("mysql://cockpit:{secret}@127.0.0.1/cockpit");
+    let wrong = run(
+        dir.path(),
+        &["check-config"],
+        &[("COCKPIT_DATABASE_URL", &other)],
+    );
+    let text = refused(
+        &wrong,
+        &[
+            "storage.database_url",
+            "not a PostgreSQL URL",
+            "mysql://cockpit:***@",
+        ],
+    );
+    assert!(!text.contains(secret), "{text}");
+    assert_eq!(wrong.status.code(), Some(2));
+}
