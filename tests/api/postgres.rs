@@ -412,3 +412,62 @@ async fn a_start_that_loses_a_race_to_another_writer_answers_as_if_it_had_been_s
         );
     }
 }
+
+/// A group that cannot take the event counter within `lock_timeout` (another writer holds it) is run
+/// again, whole, instead of failing its callers: the note waits, then commits with the next seq, and the
+/// retry is counted.
+#[actix_web::test]
+async fn a_group_blocked_on_the_event_counter_is_run_again_and_commits() {
+    if !crate::backend::on_postgres() {
+        return; // SQLite has one writer and no counter row.
+    }
+    use diesel::connection::SimpleConnection;
+    let app = crate::helpers::spawn_app().await;
+    let before = app
+        .tool_ok(
+            "publish_note",
+            json!({"topic": "ops/retry", "message": "before"}),
+        )
+        .await;
+    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
+        .establish()
+        .expect("a second session");
+    side.batch_execute("BEGIN; UPDATE event_seq SET last = last WHERE id = 1")
+        .expect("the other writer takes the counter row");
+    let client = crate::helpers::TestApp::attach(&app.address, &app.root);
+    let note = actix_web::rt::spawn(async move {
+        client
+            .tool_ok(
+                "publish_note",
+                json!({"topic": "ops/retry", "message": "blocked"}),
+            )
+            .await
+    });
+    someone_waits_for_a_lock(&mut side).await;
+    // Past the 2 s lock_timeout the group fails as a whole and is run again.
+    crate::helpers::eventually_async(
+        "the blocked group is counted as run again",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(50),
+        || async {
+            let mut metrics = app.get("/metrics", &[]).await;
+            let text = String::from_utf8_lossy(&metrics.body().await.expect("metrics")).to_string();
+            text.lines()
+                .any(|l| l.starts_with("cockpit_commit_retries_total ") && !l.ends_with(" 0"))
+                .then_some(())
+        },
+    )
+    .await;
+    side.batch_execute("COMMIT")
+        .expect("the other writer lets go");
+    let noted = note.await.expect("the note is answered");
+    assert_eq!(
+        noted["seq"],
+        before["seq"].as_i64().expect("seq") + 1,
+        "{noted}"
+    );
+    assert_eq!(
+        app.sql_rows("SELECT count(*) FROM events WHERE topic = 'ops/retry'"),
+        [["2"]]
+    );
+}
