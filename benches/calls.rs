@@ -20,7 +20,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use clap::Parser;
-use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 
 #[derive(Parser)]
 #[command(about = "tools/call throughput with wrk against mcp-cockpit")]
@@ -35,26 +34,12 @@ struct Args {
     /// Only these tools (job_status, run_eval, start_canary); all by default.
     #[arg(long)]
     tool: Vec<String>,
+    /// Also run every figure on this PostgreSQL database (a schema of the run's own), after SQLite's.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-fn count(db: &str, table: &str) -> i64 {
-    SqliteConnection::establish(db)
-        .ok()
-        .and_then(|mut conn| {
-            diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-                .get_result::<Count>(&mut conn)
-                .ok()
-        })
-        .map_or(-1, |c| c.n)
 }
 
 /// What wrk reported.
@@ -136,10 +121,6 @@ async fn a_job(base: &str) -> String {
 fn main() {
     let args = Args::parse();
     common::raise_open_files();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = dir.path().join(".mcp-state.db").display().to_string();
-    let server = common::cockpit(dir.path(), &[]);
-    let job_id = actix_web::rt::System::new().block_on(a_job(&server.base));
     println!(
         "tools/call: wrk -t{} -c{} -d{}s, keep-alive, no pipelining, rate limiter off, loopback",
         args.threads, args.connections, args.seconds
@@ -153,44 +134,58 @@ fn main() {
     } else {
         args.tool.clone()
     };
-    for tool in &tools {
-        let table = match tool.as_str() {
-            "run_eval" => "jobs",
-            "start_canary" => "canaries",
-            _ => "",
-        };
-        if table.is_empty() {
-            // A short warm-up, so the figure is the steady state.
-            wrk(&server.base, tool, &job_id, &args, 2);
+    for backend in common::backends(args.database_url.as_deref()) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let server = common::cockpit(dir.path(), &backend.with(&[]));
+        let job_id = actix_web::rt::System::new().block_on(a_job(&server.base));
+        println!("on {}:", backend.name);
+        for tool in &tools {
+            let count = |table: &str| backend.count(dir.path(), table);
+            calls(&server, &count, tool, &job_id, &args);
         }
-        let before = if table.is_empty() {
-            0
-        } else {
-            count(&db, table)
-        };
-        let cpu = server.stats();
-        let report = wrk(&server.base, tool, &job_id, &args, args.seconds);
-        let used = server.stats().cpu_seconds - cpu.cpu_seconds;
-        // Let calls wrk gave up on at the end finish before counting rows.
-        std::thread::sleep(Duration::from_millis(500));
-        let stored = if table.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; {} rows added to {table} for {} completed calls",
-                count(&db, table) - before,
-                report.requests
-            )
-        };
-        println!(
-            "{tool:>13}: {:.0} requests/s, latency p50 {} p99 {} max {}; {}; server {:.2} CPU s ({:.0} µs per call){stored}",
-            report.per_second,
-            report.p50,
-            report.p99,
-            report.max,
-            report.errors,
-            used,
-            used * 1e6 / report.requests.max(1) as f64,
-        );
     }
+}
+
+/// One tool's figures on one backend; `count` reads a table's rows.
+fn calls(
+    server: &common::Server,
+    count: &dyn Fn(&str) -> i64,
+    tool: &str,
+    job_id: &str,
+    args: &Args,
+) {
+    let table = match tool {
+        "run_eval" => "jobs",
+        "start_canary" => "canaries",
+        _ => "",
+    };
+    if table.is_empty() {
+        // A short warm-up, so the figure is the steady state.
+        wrk(&server.base, tool, job_id, args, 2);
+    }
+    let before = if table.is_empty() { 0 } else { count(table) };
+    let cpu = server.stats();
+    let report = wrk(&server.base, tool, job_id, args, args.seconds);
+    let used = server.stats().cpu_seconds - cpu.cpu_seconds;
+    // Let calls wrk gave up on at the end finish before counting rows.
+    std::thread::sleep(Duration::from_millis(500));
+    let stored = if table.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} rows added to {table} for {} completed calls",
+            count(table) - before,
+            report.requests
+        )
+    };
+    println!(
+        "{tool:>13}: {:.0} requests/s, latency p50 {} p99 {} max {}; {}; server {:.2} CPU s ({:.0} µs per call){stored}",
+        report.per_second,
+        report.p50,
+        report.p99,
+        report.max,
+        report.errors,
+        used,
+        used * 1e6 / report.requests.max(1) as f64,
+    );
 }

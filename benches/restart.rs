@@ -24,6 +24,9 @@ use serde_json::{json, Value};
 struct Args {
     #[arg(long, default_value_t = 1000)]
     canaries: usize,
+    /// Also run it on this PostgreSQL database (a schema of the run's own), after SQLite.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -52,12 +55,12 @@ async fn metric(client: &awc::Client, base: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
-async fn run(args: Args) {
+async fn run(args: &Args, backend: &common::Backend) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish();
-    let first = common::cockpit(dir.path(), &[]);
+    let first = common::cockpit(dir.path(), &backend.with(&[]));
     let base = first.base.clone();
     let began = Instant::now();
     let created = futures_util::future::join_all((0..args.canaries).map(|n| {
@@ -72,7 +75,8 @@ async fn run(args: Args) {
         failed.first()
     );
     println!(
-        "restart: {} canaries started in {:.2}s; active before the kill: {:?}",
+        "restart on {}: {} canaries started in {:.2}s; active before the kill: {:?}",
+        backend.name,
         args.canaries,
         began.elapsed().as_secs_f64(),
         metric(&client, &base, "cockpit_canaries_active ").await
@@ -81,7 +85,7 @@ async fn run(args: Args) {
     drop(first); // SIGKILL: no graceful shutdown
 
     let restarted_at = Instant::now();
-    let second = common::cockpit(dir.path(), &[("PORT", &port)]);
+    let second = common::cockpit(dir.path(), &backend.with(&[("PORT", &port)]));
     let listening = restarted_at.elapsed();
     let serving = loop {
         if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
@@ -106,5 +110,7 @@ async fn run(args: Args) {
 
 fn main() {
     let args = Args::parse();
-    actix_web::rt::System::new().block_on(run(args));
+    for backend in common::backends(args.database_url.as_deref()) {
+        actix_web::rt::System::new().block_on(run(&args, &backend));
+    }
 }

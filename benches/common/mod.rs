@@ -15,6 +15,75 @@ pub fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// A database a bench runs the cockpit on: the SQLite file in the run's directory, or a schema of its own
+/// in the PostgreSQL database `--database-url` names (made with `psql`), so runs never share rows.
+pub struct Backend {
+    pub name: &'static str,
+    /// The schema's URL, on PostgreSQL.
+    url: Option<String>,
+}
+
+/// SQLite, then PostgreSQL when a URL is given: the backends a bench compares in one run.
+pub fn backends(database_url: Option<&str>) -> Vec<Backend> {
+    let mut all = vec![Backend {
+        name: "sqlite",
+        url: None,
+    }];
+    if let Some(url) = database_url {
+        let schema = format!("bench_{}", now_us());
+        let made = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c"])
+            .arg(format!("CREATE SCHEMA {schema}"))
+            .status()
+            .expect("psql runs");
+        assert!(made.success(), "cannot make a schema in {url}");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        all.push(Backend {
+            name: "postgres",
+            url: Some(format!("{url}{separator}options=-csearch_path%3D{schema}")),
+        });
+    }
+    all
+}
+
+impl Backend {
+    /// The database a server started in `root` uses.
+    pub fn database(&self, root: &Path) -> mcp_cockpit::config::Database {
+        match &self.url {
+            None => mcp_cockpit::config::Database::Sqlite(root.join(".mcp-state.db")),
+            Some(url) => mcp_cockpit::config::Database::Postgres(url.clone().into()),
+        }
+    }
+
+    /// The server's environment for this backend, with `extra` after it.
+    pub fn with<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        self.url
+            .iter()
+            .map(|url| ("COCKPIT_DATABASE_URL", url.as_str()))
+            .chain(extra.iter().copied())
+            .collect()
+    }
+
+    /// `SELECT count(*) FROM <table>` through the service's own storage layer (-1 if it cannot be read).
+    pub fn count(&self, root: &Path, table: &str) -> i64 {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        mcp_cockpit::storage::Manager::new(self.database(root))
+            .establish()
+            .ok()
+            .and_then(|mut conn| {
+                diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+                    .get_result::<Count>(&mut conn)
+                    .ok()
+            })
+            .map_or(-1, |c| c.n)
+    }
+}
+
 /// A server process under test.
 pub struct Server {
     pub child: Child,

@@ -60,6 +60,9 @@ struct Args {
     settle_seconds: u64,
     #[arg(long, value_enum, default_value_t = Only::Both)]
     only: Only,
+    /// Also run the cockpit on this PostgreSQL database (a schema of the run's own), after SQLite.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -232,7 +235,7 @@ async fn run(name: &str, server: &Server, publish_url: String, sse_url: String, 
                 publish_url.clone(),
                 p,
                 args.clone(),
-                name == "cockpit",
+                name.starts_with("cockpit"),
             ))
         })
         .collect();
@@ -260,7 +263,7 @@ async fn run(name: &str, server: &Server, publish_url: String, sse_url: String, 
         "{name:>8}: {subs} subscribers ({}), {} publishers x {}{}{}: published in {:.2}s ({:.0}/s); \
          delivered {delivered} in {:.2}s = {:.0} events/s; latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; \
          lost {lost}; duplicates {}; {:.0} bytes per event{}",
-        if name == "cockpit" { args.subscribe.as_str() } else { "all" },
+        if name.starts_with("cockpit") { args.subscribe.as_str() } else { "all" },
         args.publishers,
         args.per_publisher,
         args.rate.map(|r| format!(" at {r}/s")).unwrap_or_default(),
@@ -355,13 +358,19 @@ fn main() {
             )
             .await;
         }
-        if args.only != Only::Naive {
+        let cockpits = if args.only == Only::Naive {
+            Vec::new()
+        } else {
+            common::backends(args.database_url.as_deref())
+        };
+        for backend in cockpits {
             let dir = tempfile::tempdir().expect("a temporary directory");
-            let cockpit = common::cockpit(dir.path(), &[]);
+            let cockpit = common::cockpit(dir.path(), &backend.with(&[]));
             let base = cockpit.base.clone();
             let topic = args.subscribe.replace('*', "%2A");
+            let name = format!("cockpit on {}", backend.name);
             run(
-                "cockpit",
+                &name,
                 &cockpit,
                 format!("{base}/mcp"),
                 format!("{base}/sse?topic={topic}"),
