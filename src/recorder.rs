@@ -15,7 +15,9 @@
 //!
 //! On PostgreSQL a whole group can fail for reasons that have nothing to do with its changes (a deadlock,
 //! a serialization failure, a lock wait past `lock_timeout`): the group is then run again, whole, up to
-//! [`RETRIES`] times. Changes are `Fn` so that they can run again.
+//! [`RETRIES`] times. Changes are `Fn` so that they can run again; their writes and events of the failed
+//! attempt were rolled back with it, but a process counter a change bumps (a decision metric) is bumped
+//! again, so such counters can run ahead by the rare retried group.
 
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};

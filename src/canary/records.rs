@@ -78,9 +78,13 @@ pub fn start(
         created_at: &now,
         updated_at: &now,
     };
-    // In a savepoint of its own, so a refused insert leaves the transaction usable for the second look.
-    let inserted =
-        diesel::Connection::transaction(&mut *tx.conn, |conn| canaries::insert(conn, &row));
+    // Where another writer can race it, in a savepoint of its own, so a refused insert leaves the
+    // transaction usable for the second look.
+    let inserted = if crate::storage::shared_with_other_writers(tx.conn) {
+        diesel::Connection::transaction(&mut *tx.conn, |conn| canaries::insert(conn, &row))
+    } else {
+        canaries::insert(tx.conn, &row)
+    };
     if let Err(refused) = inserted {
         if !refused.is_unique_violation() {
             return Err(refused);

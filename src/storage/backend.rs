@@ -67,6 +67,16 @@ pub fn as_sqlite(conn: &mut Conn) -> Option<&mut SqliteConnection> {
     }
 }
 
+/// Whether other writers can commit between this transaction's reads and its writes: on PostgreSQL
+/// (another instance, any session); never on SQLite, whose one writer holds the write lock from `BEGIN`.
+pub fn shared_with_other_writers(conn: &Conn) -> bool {
+    match conn {
+        Conn::Sqlite(_) => false,
+        #[cfg(feature = "postgres")]
+        Conn::Pg(_) => true,
+    }
+}
+
 /// Runs `work` in a write transaction: on SQLite `BEGIN IMMEDIATE` (the write lock first, so a transaction
 /// that reads before it writes never fails to upgrade), on PostgreSQL a plain `BEGIN` (READ COMMITTED).
 pub fn write_transaction<T, E>(

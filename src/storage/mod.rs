@@ -16,7 +16,7 @@ mod schema;
 mod store;
 
 pub(crate) use backend::{per_backend, spelled};
-pub use backend::{write_transaction, Conn, Database, Db, Manager};
+pub use backend::{shared_with_other_writers, write_transaction, Conn, Database, Db, Manager};
 pub use lock::ServerLock;
 pub use store::{AsOf, CanaryChecks, EntityState, Listed, Store};
 
