@@ -371,18 +371,13 @@ mod tests {
         let (last, last_seq) = erase(|tx| Ok(tx.emit(note("last"))));
         writer.commit(vec![first, failing, last]);
 
-        let first_seq = first_seq
-            .await
-            .expect("answered")
-            .expect("committed")
-            .get()
-            .expect("seq");
-        let last_seq = last_seq
-            .await
-            .expect("answered")
-            .expect("committed")
-            .get()
-            .expect("seq");
+        let [first_seq, last_seq] = [first_seq.await, last_seq.await].map(|answer| {
+            answer
+                .expect("answered")
+                .expect("committed")
+                .get()
+                .expect("seq")
+        });
         assert!(matches!(
             failed.await.expect("answered"),
             Err(StoreError::Corrupt(_))

@@ -79,27 +79,33 @@ fn schema_url(cluster: &str, root: &Path) -> String {
 
 /// Runs SQL with `psql` against `url`; rows unaligned with `|` between columns, as `sqlite3` prints them.
 pub fn psql(url: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-F",
-            "|",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            sql,
-        ])
+    let mut command = Command::new("psql");
+    command.args([
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-F",
+        "|",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        url,
+        "-c",
+        sql,
+    ]);
+    String::from_utf8_lossy(&printed(&mut command, "psql")).into_owned()
+}
+
+/// What a command printed; the test fails with its error output if it fails.
+pub fn printed(command: &mut Command, what: &str) -> Vec<u8> {
+    let output = command
         .output()
-        .expect("psql runs (the test command installs postgresql)");
+        .unwrap_or_else(|e| panic!("{what} runs (the test command installs it): {e}"));
     assert!(
         output.status.success(),
-        "psql: {sql}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    output.stdout
 }

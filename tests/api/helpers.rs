@@ -459,20 +459,9 @@ impl TestApp {
     /// PostgreSQL; rows as they print them, columns split on `|`.
     pub fn kit_sql(&self, query: &str) -> Vec<Vec<String>> {
         let printed = if let mcp_cockpit::config::Database::Sqlite(file) = &self.database {
-            {
-                let output = std::process::Command::new("sqlite3")
-                    .args(["-cmd", ".timeout 5000"])
-                    .arg(file)
-                    .arg(query)
-                    .output()
-                    .expect("sqlite3 runs");
-                assert!(
-                    output.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-                String::from_utf8_lossy(&output.stdout).into_owned()
-            }
+            let mut sqlite3 = std::process::Command::new("sqlite3");
+            sqlite3.args(["-cmd", ".timeout 5000"]).arg(file).arg(query);
+            String::from_utf8_lossy(&crate::backend::printed(&mut sqlite3, "sqlite3")).into_owned()
         } else {
             let url = crate::backend::database_url_for(&self.root).expect("a PostgreSQL run");
             crate::backend::psql(&url, query)
