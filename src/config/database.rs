@@ -46,36 +46,31 @@ impl fmt::Debug for Database {
     }
 }
 
-/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`; a `password=` query parameter likewise.
+/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`; a `password=` query parameter likewise. A
+/// URL that does not parse is not shown at all: it might be mostly password.
 pub fn redact(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(a database URL that does not parse)".into();
     };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => pair.to_string(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_string(),
-    };
-    if scheme.is_empty() {
-        format!("{authority}{tail}")
-    } else {
-        format!("{scheme}://{authority}{tail}")
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let is_password = |key: &str| key.eq_ignore_ascii_case("password");
+    if parsed.query_pairs().any(|(key, _)| is_password(&key)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let shown = if is_password(&key) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), shown)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -95,6 +90,14 @@ mod tests {
             ),
             ("postgres://p%40ss:x@h/db", "postgres://p%40ss:***@h/db"),
             ("postgres:///cockpit", "postgres:///cockpit"),
+            (
+                "postgres://c@h/db?options=-csearch_path%3Dcockpit",
+                "postgres://c@h/db?options=-csearch_path%3Dcockpit",
+            ),
+            (
+                "postgres://c:pw@h:notaport/db",
+                "(a database URL that does not parse)",
+            ),
         ] {
             assert_eq!(redact(url), shown);
         }

@@ -86,7 +86,7 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    per_backend!(&mut *conn, c => begin(c)?);
+    per_backend!(&mut *conn, c => Begin::begin(c)?);
     match work(conn) {
         Ok(value) => {
             <Conn as Connection>::TransactionManager::commit_transaction(conn)?;
@@ -99,6 +99,7 @@ where
     }
 }
 
+/// How each backend starts a write transaction.
 trait Begin {
     fn begin(&mut self) -> diesel::QueryResult<()>;
 }
@@ -116,17 +117,13 @@ impl Begin for diesel::PgConnection {
     }
 }
 
-fn begin(conn: &mut impl Begin) -> diesel::QueryResult<()> {
-    conn.begin()
-}
-
 /// Busy timeout first (so the WAL switch itself waits for a lock), then WAL with NORMAL sync: commits
 /// survive a process crash (kill -9), not a power loss (SPEC §9).
 ///
 /// `wal_autocheckpoint = 0`: checkpoints run beside the writer, not inside a commit (`checkpoint`).
 /// `journal_size_limit`: a WAL that a checkpoint has emptied is cut back to this size instead of keeping
 /// the largest size it ever reached.
-pub(super) const SQLITE_SETTINGS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+const SQLITE_SETTINGS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                        PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                        PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;";
 

@@ -135,7 +135,7 @@ pub fn list(conn: &mut Conn, filter: &CanaryFilter) -> Result<Vec<CanaryRow>, St
         query = query.filter(canaries::model_id.eq(model_id));
     }
     Ok(query
-        .order(sql::<BigInt>(insertion_order(conn, "DESC")))
+        .order(sql::<BigInt>(insertion_order(conn, true)))
         .limit(filter.limit)
         .load(conn)?)
 }
@@ -176,7 +176,7 @@ pub fn unfinished(conn: &mut Conn) -> Result<Vec<CanaryRow>, StoreError> {
     Ok(canaries::table
         .select(CanaryRow::as_select())
         .filter(canaries::status.eq_any(ACTIVE))
-        .order(sql::<BigInt>(insertion_order(conn, "ASC")))
+        .order(sql::<BigInt>(insertion_order(conn, false)))
         .load(conn)?)
 }
 

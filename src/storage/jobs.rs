@@ -160,7 +160,7 @@ pub fn list(conn: &mut Conn, filter: &JobFilter) -> Result<Vec<JobRow>, StoreErr
         query = query.filter(jobs::task_id.eq(task_id));
     }
     Ok(query
-        .order(sql::<BigInt>(insertion_order(conn, "DESC")))
+        .order(sql::<BigInt>(insertion_order(conn, true)))
         .limit(filter.limit)
         .load(conn)?)
 }
@@ -199,7 +199,7 @@ pub fn unfinished(conn: &mut Conn) -> Result<Vec<JobRow>, StoreError> {
     Ok(jobs::table
         .select(JobRow::as_select())
         .filter(jobs::status.eq_any(["queued", "running"]))
-        .order(sql::<BigInt>(insertion_order(conn, "ASC")))
+        .order(sql::<BigInt>(insertion_order(conn, false)))
         .load(conn)?)
 }
 

@@ -87,12 +87,12 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Insertion order, `ASC` or `DESC`, as an `ORDER BY` term: SQLite's `rowid`, PostgreSQL's identity column
-/// `position`.
-fn insertion_order(conn: &Conn, direction: &'static str) -> &'static str {
-    match direction {
-        "DESC" => spelled(conn, "rowid DESC", "position DESC"),
-        _ => spelled(conn, "rowid ASC", "position ASC"),
+/// Insertion order as an `ORDER BY` term: SQLite's `rowid`, PostgreSQL's identity column `position`.
+fn insertion_order(conn: &Conn, newest_first: bool) -> &'static str {
+    if newest_first {
+        spelled(conn, "rowid DESC", "position DESC")
+    } else {
+        spelled(conn, "rowid ASC", "position ASC")
     }
 }
 
