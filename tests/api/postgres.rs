@@ -1,8 +1,10 @@
-//! The PostgreSQL schema (`migrations_postgres/`) on a real cluster that the test starts itself: Debian's
-//! PostgreSQL, on a free loopback port, in a temporary directory, as the `postgres` user when the tests run
-//! as root, stopped when the test ends. The schema migrates up and down; one active canary per model and gate,
-//! and one canary per idempotency key, hold against any writer; and the kit's three audit queries run
-//! verbatim in `psql` through the schema's `datetime()`.
+//! What only PostgreSQL has. On a cluster the test starts itself (Debian's PostgreSQL, a free loopback port, a
+//! temporary directory, `initdb` as `postgres` when the tests run as root, stopped when the test ends): the
+//! schema (`migrations_postgres/`) migrates up and down; one active canary per model and gate, and one canary
+//! per idempotency key, hold against any writer; the kit's three audit queries run verbatim in `psql`; and two
+//! writers committing through the recorder's own calls never let a reader following `seq` skip an event. On
+//! the test command's PostgreSQL pass (`backend.rs`), against the running service: a start that loses a race
+//! to another writer, and a group blocked on the event counter past `lock_timeout`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
