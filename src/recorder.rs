@@ -13,9 +13,10 @@
 //! once its group is written ([`EventSeq`]), and an SSE client resuming from `Last-Event-ID` can never skip
 //! an event that committed before one it saw. Events reach the broker only after the commit, in seq order.
 //!
-//! On PostgreSQL a whole group can fail for reasons that have nothing to do with its changes (a deadlock,
-//! a serialization failure, a lock wait past `lock_timeout`): the group is then run again, whole, up to
-//! [`RETRIES`] times. Changes are `Fn` so that they can run again; their writes and events of the failed
+//! On PostgreSQL a group, or one change in it, can fail for reasons that have nothing to do with what it
+//! asks (a deadlock, a serialization failure, a lock wait past `lock_timeout` on a row or the event counter
+//! another writer holds): the group is then rolled back and run again, whole, up to [`RETRIES`] times; on
+//! the last attempt such a change fails alone, as any failing change does. Changes are `Fn` so that they can run again; their writes and events of the failed
 //! attempt were rolled back with it, but a process counter a change bumps (a decision metric) is bumped
 //! again, so such counters can run ahead by the rare retried group.
 
@@ -126,6 +127,9 @@ impl Tx<'_> {
 trait Change: Send {
     /// Runs the change in its savepoint, keeping its result for the answer.
     fn run(&mut self, tx: &mut Tx<'_>);
+    /// The change failed for a transient reason (it waited too long for a lock another writer held): the
+    /// error, taken, so that the group can be run again.
+    fn take_transient(&mut self) -> Option<StoreError>;
     /// Answers the caller, given the commit's outcome.
     fn answer(self: Box<Self>, commit_error: Option<&StoreError>);
 }
@@ -143,6 +147,16 @@ where
 {
     fn run(&mut self, tx: &mut Tx<'_>) {
         self.result = Some(tx.savepoint(&self.change));
+    }
+
+    fn take_transient(&mut self) -> Option<StoreError> {
+        match self.result.take() {
+            Some(Err(e)) if transient(&e) => Some(e),
+            kept => {
+                self.result = kept;
+                None
+            }
+        }
     }
 
     fn answer(self: Box<Self>, commit_error: Option<&StoreError>) {
@@ -213,7 +227,7 @@ impl Writer {
         let size = group.len();
         let mut attempt = 0;
         let committed = loop {
-            match self.write(&mut group) {
+            match self.write(&mut group, attempt < RETRIES) {
                 Err(e) if attempt < RETRIES && transient(&e) => {
                     attempt += 1;
                     crate::metrics::METRICS.commit_retries.inc();
@@ -251,8 +265,13 @@ impl Writer {
         }
     }
 
-    /// One attempt: every change in its savepoint, then the events, then COMMIT.
-    fn write(&self, group: &mut [Box<dyn Change>]) -> Result<Vec<Arc<Frame>>, StoreError> {
+    /// One attempt: every change in its savepoint, then the events, then COMMIT. While another attempt is
+    /// allowed, a change that failed for a transient reason rolls the whole group back, to run again.
+    fn write(
+        &self,
+        group: &mut [Box<dyn Change>],
+        may_retry: bool,
+    ) -> Result<Vec<Arc<Frame>>, StoreError> {
         let mut conn = self.pool.get()?;
         storage::write_transaction(&mut conn, |conn| {
             let mut tx = Tx {
@@ -261,6 +280,9 @@ impl Writer {
             };
             for change in group.iter_mut() {
                 change.run(&mut tx);
+                if let Some(e) = may_retry.then(|| change.take_transient()).flatten() {
+                    return Err(e);
+                }
             }
             let frames = tx.append_events()?;
             if ends_a_canary(&frames) {
@@ -271,8 +293,8 @@ impl Writer {
     }
 }
 
-/// Whether a whole group failed for a reason that running it again may clear: PostgreSQL's serialization
-/// failure (40001), deadlock (40P01) or lock wait past `lock_timeout` (55P03).
+/// Whether a group or one of its changes failed for a reason that running it again may clear:
+/// PostgreSQL's serialization failure (40001), deadlock (40P01) or lock wait past `lock_timeout` (55P03).
 fn transient(e: &StoreError) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {

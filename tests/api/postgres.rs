@@ -4,7 +4,7 @@
 //! per idempotency key, hold against any writer; the kit's three audit queries run verbatim in `psql`; and two
 //! writers committing through the recorder's own calls never let a reader following `seq` skip an event. On
 //! the test command's PostgreSQL pass (`backend.rs`), against the running service: a start that loses a race
-//! to another writer, and a group blocked on the event counter past `lock_timeout`.
+//! to another writer, and a group blocked past `lock_timeout` on the event counter or on a row.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -501,5 +501,68 @@ async fn a_group_blocked_on_the_event_counter_is_run_again_and_commits() {
     assert_eq!(
         app.sql_rows("SELECT count(*) FROM events WHERE topic = 'ops/retry'"),
         [["2"]]
+    );
+}
+
+/// A change that waits past `lock_timeout` for a row another writer holds fails the group's attempt, not
+/// its caller: the group runs again, and once the other writer lets go the abort commits, once.
+#[actix_web::test]
+async fn a_change_blocked_on_a_row_another_writer_holds_is_run_again_and_commits() {
+    if !crate::backend::on_postgres() {
+        return; // SQLite has one writer: no other session can hold a row.
+    }
+    use diesel::connection::SimpleConnection;
+    let app = crate::helpers::spawn_app().await;
+    let canary = app
+        .start_canary(crate::helpers::canary_args(
+            "m-row-lock",
+            "production",
+            crate::helpers::kit_policy(json!({})),
+        ))
+        .await;
+    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
+        .establish()
+        .expect("a second session");
+    side.batch_execute(&format!(
+        "BEGIN; SELECT id FROM canaries WHERE id = '{canary}' FOR UPDATE"
+    ))
+    .expect("the other writer holds the canary's row");
+    let client = crate::helpers::TestApp::attach(&app.address, &app.root);
+    let id = canary.clone();
+    let abort = actix_web::rt::spawn(async move {
+        client
+            .call_tool(
+                "abort_canary",
+                json!({"canaryId": id, "reason": "row lock test"}),
+            )
+            .await
+    });
+    someone_waits_for_a_lock(&mut side).await;
+    crate::helpers::eventually_async(
+        "the blocked change is counted as run again",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(50),
+        || async {
+            let mut metrics = app.get("/metrics", &[]).await;
+            let text = String::from_utf8_lossy(&metrics.body().await.expect("metrics")).to_string();
+            text.lines()
+                .any(|l| l.starts_with("cockpit_commit_retries_total ") && !l.ends_with(" 0"))
+                .then_some(())
+        },
+    )
+    .await;
+    side.batch_execute("COMMIT")
+        .expect("the other writer lets go");
+    let aborted = abort.await.expect("the abort is answered");
+    assert_eq!(aborted["isError"], false, "{aborted}");
+    assert_eq!(
+        aborted["structuredContent"]["status"], "rolled_back",
+        "{aborted}"
+    );
+    assert_eq!(
+        app.sql_rows(&format!(
+            "SELECT count(*) FROM events WHERE topic = 'canary/{canary}' AND event = 'rolled_back'"
+        )),
+        [["1"]]
     );
 }
