@@ -361,6 +361,36 @@ fn with_two_writers_committing_a_reader_following_seq_never_sees_a_later_event_b
     );
 }
 
+/// Another writer (as another instance would be): a session of the app's database that has run `sql` in a
+/// transaction it keeps open, holding whatever locks that took, until the test sends `COMMIT`.
+fn another_writer(app: &crate::helpers::TestApp, sql: &str) -> mcp_cockpit::storage::Conn {
+    use diesel::connection::SimpleConnection;
+    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
+        .establish()
+        .expect("a second session");
+    side.batch_execute(&format!("BEGIN; {sql}"))
+        .unwrap_or_else(|e| panic!("the other writer: {sql}: {e}"));
+    side
+}
+
+/// Waits (bounded) until the recorder has run a group again (`cockpit_commit_retries_total` > 0): past the
+/// 2 s `lock_timeout`, a blocked attempt fails and is counted.
+async fn a_retry_is_counted(app: &crate::helpers::TestApp) {
+    crate::helpers::eventually_async(
+        "a blocked group is counted as run again",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(50),
+        || async {
+            let mut metrics = app.get("/metrics", &[]).await;
+            let text = String::from_utf8_lossy(&metrics.body().await.expect("metrics")).to_string();
+            text.lines()
+                .any(|l| l.starts_with("cockpit_commit_retries_total ") && !l.ends_with(" 0"))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 /// Waits (bounded) until some session of the app's database waits for a lock that another holds.
 async fn someone_waits_for_a_lock(side: &mut mcp_cockpit::storage::Conn) {
     use diesel::RunQueryDsl;
@@ -395,9 +425,6 @@ async fn a_start_that_loses_a_race_to_another_writer_answers_as_if_it_had_been_s
     }
     use diesel::connection::SimpleConnection;
     let app = crate::helpers::spawn_app().await;
-    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
-        .establish()
-        .expect("a second session");
     for (other, key, expected) in [
         (
             "cn_otherwriter1",
@@ -407,12 +434,15 @@ async fn a_start_that_loses_a_race_to_another_writer_answers_as_if_it_had_been_s
         ("cn_otherwriter2", "'race-key'", "cn_otherwriter2"),
     ] {
         let model = format!("m-{other}");
-        side.batch_execute(&format!(
-            "BEGIN; INSERT INTO canaries (id, model_id, from_gate, to_gate, slo_policy, status, \
-             idempotency_key, deadline_at) VALUES ('{other}', '{model}', 'stage', 'production', '{{}}', \
-             'running', {key}, '2999-01-01 00:00:00')"
-        ))
-        .expect("the other writer's canary, not yet committed");
+        // The other writer's canary, not yet committed.
+        let mut side = another_writer(
+            &app,
+            &format!(
+                "INSERT INTO canaries (id, model_id, from_gate, to_gate, slo_policy, status, \
+                 idempotency_key, deadline_at) VALUES ('{other}', '{model}', 'stage', 'production', \
+                 '{{}}', 'running', {key}, '2999-01-01 00:00:00')"
+            ),
+        );
         // With a key, another model: only the key's index can refuse the insert.
         let mine = if key == "NULL" {
             model.clone()
@@ -461,11 +491,7 @@ async fn a_group_blocked_on_the_event_counter_is_run_again_and_commits() {
             json!({"topic": "ops/retry", "message": "before"}),
         )
         .await;
-    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
-        .establish()
-        .expect("a second session");
-    side.batch_execute("BEGIN; UPDATE event_seq SET last = last WHERE id = 1")
-        .expect("the other writer takes the counter row");
+    let mut side = another_writer(&app, "UPDATE event_seq SET last = last WHERE id = 1");
     let client = crate::helpers::TestApp::attach(&app.address, &app.root);
     let note = actix_web::rt::spawn(async move {
         client
@@ -476,20 +502,7 @@ async fn a_group_blocked_on_the_event_counter_is_run_again_and_commits() {
             .await
     });
     someone_waits_for_a_lock(&mut side).await;
-    // Past the 2 s lock_timeout the group fails as a whole and is run again.
-    crate::helpers::eventually_async(
-        "the blocked group is counted as run again",
-        std::time::Duration::from_secs(20),
-        std::time::Duration::from_millis(50),
-        || async {
-            let mut metrics = app.get("/metrics", &[]).await;
-            let text = String::from_utf8_lossy(&metrics.body().await.expect("metrics")).to_string();
-            text.lines()
-                .any(|l| l.starts_with("cockpit_commit_retries_total ") && !l.ends_with(" 0"))
-                .then_some(())
-        },
-    )
-    .await;
+    a_retry_is_counted(&app).await;
     side.batch_execute("COMMIT")
         .expect("the other writer lets go");
     let noted = note.await.expect("the note is answered");
@@ -520,13 +533,10 @@ async fn a_change_blocked_on_a_row_another_writer_holds_is_run_again_and_commits
             crate::helpers::kit_policy(json!({})),
         ))
         .await;
-    let mut side = mcp_cockpit::storage::Manager::new(app.database.clone())
-        .establish()
-        .expect("a second session");
-    side.batch_execute(&format!(
-        "BEGIN; SELECT id FROM canaries WHERE id = '{canary}' FOR UPDATE"
-    ))
-    .expect("the other writer holds the canary's row");
+    let mut side = another_writer(
+        &app,
+        &format!("SELECT id FROM canaries WHERE id = '{canary}' FOR UPDATE"),
+    );
     let client = crate::helpers::TestApp::attach(&app.address, &app.root);
     let id = canary.clone();
     let abort = actix_web::rt::spawn(async move {
@@ -538,19 +548,7 @@ async fn a_change_blocked_on_a_row_another_writer_holds_is_run_again_and_commits
             .await
     });
     someone_waits_for_a_lock(&mut side).await;
-    crate::helpers::eventually_async(
-        "the blocked change is counted as run again",
-        std::time::Duration::from_secs(20),
-        std::time::Duration::from_millis(50),
-        || async {
-            let mut metrics = app.get("/metrics", &[]).await;
-            let text = String::from_utf8_lossy(&metrics.body().await.expect("metrics")).to_string();
-            text.lines()
-                .any(|l| l.starts_with("cockpit_commit_retries_total ") && !l.ends_with(" 0"))
-                .then_some(())
-        },
-    )
-    .await;
+    a_retry_is_counted(&app).await;
     side.batch_execute("COMMIT")
         .expect("the other writer lets go");
     let aborted = abort.await.expect("the abort is answered");
